@@ -1,0 +1,126 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "unified-workflow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "uwf", targets: ["uwf"]),
+        .library(name: "WorkflowClient", targets: ["WorkflowClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .target(
+            name: "WorkflowPrimitive",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowStore",
+            dependencies: ["WorkflowPrimitive"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowStoreSQLite",
+            dependencies: [
+                "WorkflowStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowStoreTesting",
+            dependencies: ["WorkflowStore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowRegistry",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowEngine",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowAPI",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowClient",
+            dependencies: [
+                "WorkflowPrimitive",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "uwf",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry",
+                "WorkflowEngine", "WorkflowAPI", "WorkflowClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowPrimitiveTests",
+            dependencies: ["WorkflowPrimitive"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowStoreSQLiteTests",
+            dependencies: ["WorkflowStore", "WorkflowStoreSQLite", "WorkflowStoreTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowEngineTests",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowAPITests",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
+                "WorkflowAPI", "WorkflowClient", "uwf",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,211 @@
+import Foundation
+import WorkflowPrimitive
+
+/// The tenant every row belongs to until multi-tenancy is switched on.
+public let defaultTenantID = "default"
+
+/// Lifecycle of a run.
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    case pending = "PENDING"
+    case running = "RUNNING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+    case cancelled = "CANCELLED"
+
+    public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// Lifecycle of one step of a run.
+public enum StepStatus: String, Sendable, Codable, CaseIterable {
+    case queued = "QUEUED"
+    case executing = "EXECUTING"
+    case success = "SUCCESS"
+    case failed = "FAILED"
+    case skipped = "SKIPPED"
+    case cancelled = "CANCELLED"
+
+    public var isTerminal: Bool { self == .success || self == .failed || self == .skipped || self == .cancelled }
+}
+
+/// A registered workflow definition.
+public struct DefinitionRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var version: String
+    public var description: String?
+    /// The `definition` object as registered (steps, output, timeout).
+    public var spec: JSONValue
+    /// SHA-256 of the canonical JSON of name, version, description and spec.
+    public var checksum: String
+    public var createdBy: String?
+    public var createdAt: Date
+
+    public init(
+        id: String, tenantID: String, name: String, version: String, description: String?, spec: JSONValue,
+        checksum: String, createdBy: String?, createdAt: Date
+    ) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.version = version
+        self.description = description
+        self.spec = spec
+        self.checksum = checksum
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+    }
+}
+
+/// One execution of a workflow definition.
+public struct RunRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var definitionID: String
+    public var workflowName: String
+    public var workflowVersion: String
+    public var status: RunStatus
+    public var input: JSONValue
+    public var output: JSONValue?
+    /// `{"code", "message", "step_id"?}` when the run failed or was cancelled.
+    public var error: JSONValue?
+    public var idempotencyKey: String?
+    public var parentRunID: String?
+    public var priority: Int
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var completedAt: Date?
+    public var updatedAt: Date
+
+    public init(
+        id: String, tenantID: String, definitionID: String, workflowName: String, workflowVersion: String,
+        status: RunStatus, input: JSONValue, output: JSONValue? = nil, error: JSONValue? = nil,
+        idempotencyKey: String? = nil, parentRunID: String? = nil, priority: Int = 0, createdAt: Date,
+        startedAt: Date? = nil, completedAt: Date? = nil, updatedAt: Date
+    ) {
+        self.id = id
+        self.tenantID = tenantID
+        self.definitionID = definitionID
+        self.workflowName = workflowName
+        self.workflowVersion = workflowVersion
+        self.status = status
+        self.input = input
+        self.output = output
+        self.error = error
+        self.idempotencyKey = idempotencyKey
+        self.parentRunID = parentRunID
+        self.priority = priority
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// The state of one step of one run. Steps not yet reached have no record.
+public struct StepRunRecord: Sendable, Hashable {
+    public var runID: String
+    public var stepID: String
+    public var status: StepStatus
+    /// Attempts started so far (0 while QUEUED for the first time).
+    public var attempt: Int
+    /// The step's config rendered against the run when the step became ready.
+    public var input: JSONValue?
+    public var output: JSONValue?
+    public var error: JSONValue?
+    /// Executor state kept across a suspension (a `delay` step's wake-up time).
+    public var state: JSONValue?
+    public var startedAt: Date?
+    public var completedAt: Date?
+    public var updatedAt: Date
+
+    public init(
+        runID: String, stepID: String, status: StepStatus, attempt: Int = 0, input: JSONValue? = nil,
+        output: JSONValue? = nil, error: JSONValue? = nil, state: JSONValue? = nil, startedAt: Date? = nil,
+        completedAt: Date? = nil, updatedAt: Date
+    ) {
+        self.runID = runID
+        self.stepID = stepID
+        self.status = status
+        self.attempt = attempt
+        self.input = input
+        self.output = output
+        self.error = error
+        self.state = state
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// One entry of a run's append-only history.
+public struct RunEventRecord: Sendable, Hashable {
+    public var runID: String
+    public var seq: Int
+    public var type: String
+    public var stepID: String?
+    public var data: JSONValue
+    public var at: Date
+
+    public init(runID: String, seq: Int, type: String, stepID: String?, data: JSONValue, at: Date) {
+        self.runID = runID
+        self.seq = seq
+        self.type = type
+        self.stepID = stepID
+        self.data = data
+        self.at = at
+    }
+}
+
+/// What a queued task asks the engine to do.
+public enum TaskKind: String, Sendable, Codable {
+    /// Execute (or resume) one step.
+    case step
+    /// Fail the run if it has not finished by the task's `availableAt` (the workflow's `timeout_ms`).
+    case runTimeout = "run_timeout"
+}
+
+/// A row of the durable task queue.
+public struct TaskRecord: Sendable, Hashable {
+    public var id: Int64
+    public var tenantID: String
+    public var runID: String
+    public var stepID: String?
+    public var kind: TaskKind
+    public var availableAt: Date
+    public var priority: Int
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    /// Incremented by every claim: a completion must present the token of its claim (fencing).
+    public var leaseToken: Int64
+
+    public init(
+        id: Int64, tenantID: String, runID: String, stepID: String?, kind: TaskKind, availableAt: Date, priority: Int,
+        leaseOwner: String?, leaseExpiresAt: Date?, leaseToken: Int64
+    ) {
+        self.id = id
+        self.tenantID = tenantID
+        self.runID = runID
+        self.stepID = stepID
+        self.kind = kind
+        self.availableAt = availableAt
+        self.priority = priority
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.leaseToken = leaseToken
+    }
+
+    /// The proof of ownership a worker presents when it completes this task.
+    public var fence: TaskFence { TaskFence(taskID: id, leaseToken: leaseToken) }
+}
+
+/// Identifies one claim of one task; a transition carrying a fence applies only while that claim is current.
+public struct TaskFence: Sendable, Hashable {
+    public var taskID: Int64
+    public var leaseToken: Int64
+
+    public init(taskID: Int64, leaseToken: Int64) {
+        self.taskID = taskID
+        self.leaseToken = leaseToken
+    }
+}

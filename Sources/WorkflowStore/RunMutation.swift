@@ -1,0 +1,115 @@
+import Foundation
+import WorkflowPrimitive
+
+/// A run as a transition sees it: the run row, its step rows, and the next history sequence number.
+public struct RunSnapshot: Sendable {
+    public var run: RunRecord
+    public var steps: [String: StepRunRecord]
+    public var nextEventSeq: Int
+
+    public init(run: RunRecord, steps: [String: StepRunRecord], nextEventSeq: Int) {
+        self.run = run
+        self.steps = steps
+        self.nextEventSeq = nextEventSeq
+    }
+}
+
+/// The writes of one state transition of one run, applied by the driver in one transaction.
+///
+/// The engine computes it from a ``RunSnapshot`` with pure code; the driver only writes it.
+public struct RunMutation: Sendable {
+    /// The run row as it must be after the transition, or `nil` to leave it.
+    public var run: RunRecord?
+    /// Step rows to insert or replace.
+    public var steps: [StepRunRecord]
+    /// History entries to append, in order; the driver numbers them.
+    public var events: [NewEvent]
+    /// Queue rows to delete before inserting `newTasks`.
+    public var deleteTasks: TaskDeletion
+    public var newTasks: [NewTask]
+
+    public init(
+        run: RunRecord? = nil, steps: [StepRunRecord] = [], events: [NewEvent] = [], deleteTasks: TaskDeletion = .none,
+        newTasks: [NewTask] = []
+    ) {
+        self.run = run
+        self.steps = steps
+        self.events = events
+        self.deleteTasks = deleteTasks
+        self.newTasks = newTasks
+    }
+
+    public var isEmpty: Bool {
+        run == nil && steps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
+    }
+}
+
+/// A history entry to append.
+public struct NewEvent: Sendable, Hashable {
+    public var type: String
+    public var stepID: String?
+    public var data: JSONValue
+
+    public init(_ type: String, stepID: String? = nil, data: JSONValue = .object([:])) {
+        self.type = type
+        self.stepID = stepID
+        self.data = data
+    }
+}
+
+/// Which of a run's queued tasks a transition removes.
+public enum TaskDeletion: Sendable, Hashable {
+    case none
+    /// Every task of the run (it finished or was cancelled).
+    case all
+    /// The tasks of these steps.
+    case steps([String])
+}
+
+/// A task to enqueue. With a lease it is claimed by that owner at once (the finishing node runs what it unblocked).
+public struct NewTask: Sendable, Hashable {
+    public var stepID: String?
+    public var kind: TaskKind
+    public var availableAt: Date
+    public var priority: Int
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+
+    public init(
+        stepID: String?, kind: TaskKind, availableAt: Date, priority: Int = 0, leaseOwner: String? = nil,
+        leaseExpiresAt: Date? = nil
+    ) {
+        self.stepID = stepID
+        self.kind = kind
+        self.availableAt = availableAt
+        self.priority = priority
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+    }
+}
+
+/// A transition to apply to one run, as part of a batch.
+public struct RunTransitionRequest: Sendable {
+    public var runID: String
+    /// When set, the transition applies only if this claim is still current; the task is deleted with it.
+    public var fence: TaskFence?
+    /// Computes the writes from the locked snapshot. Throwing rejects this request alone.
+    public var decide: @Sendable (RunSnapshot) throws -> RunMutation
+
+    public init(runID: String, fence: TaskFence? = nil, decide: @escaping @Sendable (RunSnapshot) throws -> RunMutation) {
+        self.runID = runID
+        self.fence = fence
+        self.decide = decide
+    }
+}
+
+/// What became of one transition request.
+public enum RunTransitionOutcome: Sendable {
+    /// Written; `tasks` are the rows inserted, with their ids and lease tokens.
+    case applied(RunMutation, tasks: [TaskRecord])
+    /// The fence no longer matched: another claim owns the task, or it was deleted (run cancelled).
+    case fenced
+    case runNotFound
+    /// `decide` threw; nothing of this request was written.
+    case rejected(any Error)
+}

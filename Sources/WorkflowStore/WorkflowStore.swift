@@ -1,0 +1,46 @@
+import Foundation
+import WorkflowPrimitive
+
+/// A storage driver: definitions, runs, steps, history and the task queue, with the transactions the engine needs.
+///
+/// Only this package's drivers conform (SQLite now, PostgreSQL next). Every method that writes commits before it
+/// returns, so whatever a caller reports after it survives a crash. Every state change of a run goes through
+/// ``runTransitions(_:now:)`` or ``taskClaim(_:)``, which write the run, its steps, its history and its tasks in one
+/// transaction. The contract every driver must pass lives in `WorkflowStoreTesting`.
+public protocol WorkflowStore: Sendable {
+    /// True when one process owns the database (embedded SQLite): leases left by an earlier process can be
+    /// expired at start-up instead of waiting for them to time out.
+    var isExclusive: Bool { get }
+
+    /// Answers when the database answers (readiness probe).
+    func ping() async throws
+
+    // MARK: definitions
+    func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult
+    func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord?
+    /// Every version registered under `name`, in no particular order.
+    func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord]
+    func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord]
+
+    // MARK: runs
+    func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]]
+    func runGet(tenantID: String, id: String) async throws -> RunRecord?
+    func runList(_ params: RunListParams) async throws -> [RunRecord]
+    func stepList(runID: String) async throws -> [StepRunRecord]
+    func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord]
+
+    /// Applies transitions to runs, many in one transaction (group commit). Each request locks its run, checks its
+    /// fence, calls `decide` with the snapshot and writes the result; a rejected or fenced request writes nothing.
+    func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome]
+
+    // MARK: queue
+    /// Leases up to `limit` available tasks (never leased, or whose lease expired), highest priority and oldest first,
+    /// and applies each one's `onClaim` writes in the same transaction.
+    func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult
+    /// Extends the leases of every task `owner` holds; returns the ids it still holds.
+    func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64>
+    /// Expires every lease not held by `owner` (only meaningful when ``isExclusive``).
+    func leaseExpireOthers(owner: String, now: Date) async throws -> Int
+    /// Counts tasks by state, for health and tests.
+    func taskCount(runID: String?) async throws -> Int
+}

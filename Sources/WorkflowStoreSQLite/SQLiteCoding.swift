@@ -1,0 +1,60 @@
+import Foundation
+import GRDB
+import WorkflowPrimitive
+import WorkflowStore
+
+/// Row mapping: JSON as TEXT, times as integer milliseconds since 1970.
+enum SQLiteCoding {
+    static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func ms(_ date: Date?) -> Int64? { date.map(ms) }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func date(_ ms: Int64?) -> Date? { ms.map(date) }
+
+    static func text(_ value: JSONValue) -> String { value.canonicalString() }
+    static func text(_ value: JSONValue?) -> String? { value.map(text) }
+
+    static func json(_ text: String?) throws -> JSONValue? {
+        guard let text else { return nil }
+        return try JSONValue.parse(text)
+    }
+
+    static func definition(_ row: Row) throws -> DefinitionRecord {
+        DefinitionRecord(
+            id: row["id"], tenantID: row["tenant_id"], name: row["name"], version: row["version"],
+            description: row["description"], spec: try json(row["definition"]) ?? .null, checksum: row["checksum"],
+            createdBy: row["created_by"], createdAt: date(row["created_at"] as Int64))
+    }
+
+    static func run(_ row: Row) throws -> RunRecord {
+        RunRecord(
+            id: row["id"], tenantID: row["tenant_id"], definitionID: row["definition_id"],
+            workflowName: row["workflow_name"], workflowVersion: row["workflow_version"],
+            status: RunStatus(rawValue: row["status"]) ?? .failed, input: try json(row["input"]) ?? .null,
+            output: try json(row["output"]), error: try json(row["error"]), idempotencyKey: row["idempotency_key"],
+            parentRunID: row["parent_run_id"], priority: row["priority"], createdAt: date(row["created_at"] as Int64),
+            startedAt: date(row["started_at"] as Int64?), completedAt: date(row["completed_at"] as Int64?),
+            updatedAt: date(row["updated_at"] as Int64))
+    }
+
+    static func step(_ row: Row) throws -> StepRunRecord {
+        StepRunRecord(
+            runID: row["run_id"], stepID: row["step_id"], status: StepStatus(rawValue: row["status"]) ?? .failed,
+            attempt: row["attempt"], input: try json(row["input"]), output: try json(row["output"]),
+            error: try json(row["error"]), state: try json(row["state"]), startedAt: date(row["started_at"] as Int64?),
+            completedAt: date(row["completed_at"] as Int64?), updatedAt: date(row["updated_at"] as Int64))
+    }
+
+    static func event(_ row: Row) throws -> RunEventRecord {
+        RunEventRecord(
+            runID: row["run_id"], seq: row["seq"], type: row["type"], stepID: row["step_id"],
+            data: try json(row["data"]) ?? .null, at: date(row["at"] as Int64))
+    }
+
+    static func task(_ row: Row) -> TaskRecord {
+        TaskRecord(
+            id: row["id"], tenantID: row["tenant_id"], runID: row["run_id"], stepID: row["step_id"],
+            kind: TaskKind(rawValue: row["kind"]) ?? .step, availableAt: date(row["available_at"] as Int64),
+            priority: row["priority"], leaseOwner: row["lease_owner"], leaseExpiresAt: date(row["lease_expires_at"] as Int64?),
+            leaseToken: row["lease_token"])
+    }
+}

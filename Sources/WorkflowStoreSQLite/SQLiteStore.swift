@@ -1,0 +1,393 @@
+import Foundation
+import GRDB
+import WorkflowPrimitive
+import WorkflowStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The embedded store: one SQLite file in WAL mode, owned by one process.
+///
+/// Opening takes an exclusive lock on `<path>.lock`, so a second `uwf serve` on the same data directory fails
+/// at once instead of corrupting the queue; in exchange leases left by a crashed predecessor can be expired at start.
+public final class SQLiteStore: WorkflowStore {
+    private let pool: DatabasePool
+    private let lockDescriptor: Int32
+    public let configuration: SQLiteStoreConfiguration
+
+    public var isExclusive: Bool { true }
+
+    public init(configuration: SQLiteStoreConfiguration) throws {
+        self.configuration = configuration
+        let url = URL(fileURLWithPath: configuration.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+
+        let fd = open(configuration.path + ".lock", O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw SQLiteStoreError("cannot open lock file \(configuration.path).lock") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw SQLiteStoreError("database \(configuration.path) is in use by another uwf process")
+        }
+        lockDescriptor = fd
+
+        var config = Configuration()
+        config.maximumReaderCount = configuration.maximumReaderCount
+        config.busyMode = .timeout(configuration.busyTimeoutSeconds)
+        let synchronous = configuration.synchronous.rawValue
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: configuration.path, configuration: config)
+            try SQLiteSchema.migrator().migrate(pool)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        try? pool.close()
+        close(lockDescriptor)
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: definitions
+
+    public func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult {
+        let r = params.record
+        return try await pool.write { db in
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ? AND version = ?",
+                arguments: [r.tenantID, r.name, r.version])
+            {
+                let existing = try SQLiteCoding.definition(row)
+                return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
+                    VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    r.id, r.tenantID, r.name, r.version, r.description, SQLiteCoding.text(r.spec), r.checksum, r.createdBy,
+                    SQLiteCoding.ms(r.createdAt),
+                ])
+            return .inserted(r)
+        }
+    }
+
+    public func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
+                .map(SQLiteCoding.definition)
+        }
+    }
+
+    public func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ?", arguments: [tenantID, name])
+                .map(SQLiteCoding.definition)
+        }
+    }
+
+    public func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord] {
+        try await pool.read { db in
+            var sql = "SELECT * FROM workflow_definitions WHERE tenant_id = ?"
+            var arguments: StatementArguments = [params.tenantID]
+            if let name = params.name {
+                sql += " AND name = ?"
+                arguments += [name]
+            }
+            if let after = params.after {
+                sql += " AND id < ?"
+                arguments += [after]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [params.limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.definition)
+        }
+    }
+
+    // MARK: runs
+
+    public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
+        try await pool.write { db in
+            try params.map { p in
+                try Self.insertRun(db, p.run)
+                let snapshot = RunSnapshot(run: p.run, steps: [:], nextEventSeq: 1)
+                return try Self.apply(db, p.initial, to: snapshot, now: now)
+            }
+        }
+    }
+
+    public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id]).map(SQLiteCoding.run)
+        }
+    }
+
+    public func runList(_ params: RunListParams) async throws -> [RunRecord] {
+        try await pool.read { db in
+            var sql = "SELECT * FROM runs WHERE tenant_id = ?"
+            var arguments: StatementArguments = [params.tenantID]
+            if let status = params.status {
+                sql += " AND status = ?"
+                arguments += [status.rawValue]
+            }
+            if let ids = params.definitionIDs {
+                if ids.isEmpty { return [] }
+                sql += " AND definition_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))"
+                arguments += StatementArguments(ids)
+            }
+            if let before = params.before {
+                sql += " AND id < ?"
+                arguments += [before]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [params.limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+        }
+    }
+
+    public func stepList(runID: String) async throws -> [StepRunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM step_runs WHERE run_id = ?", arguments: [runID]).map(SQLiteCoding.step)
+        }
+    }
+
+    public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [runID, afterSeq, limit]
+            ).map(SQLiteCoding.event)
+        }
+    }
+
+    public func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome] {
+        try await pool.write { db in
+            var outcomes: [RunTransitionOutcome] = []
+            outcomes.reserveCapacity(requests.count)
+            for request in requests {
+                var outcome: RunTransitionOutcome = .runNotFound
+                try db.inSavepoint {
+                    if let fence = request.fence {
+                        try db.execute(
+                            sql: "DELETE FROM tasks WHERE id = ? AND lease_token = ? AND run_id = ?",
+                            arguments: [fence.taskID, fence.leaseToken, request.runID])
+                        if db.changesCount == 0 {
+                            outcome = .fenced
+                            return .rollback
+                        }
+                    }
+                    guard let snapshot = try Self.snapshot(db, runID: request.runID) else {
+                        outcome = .runNotFound
+                        return .rollback
+                    }
+                    let mutation: RunMutation
+                    do {
+                        mutation = try request.decide(snapshot)
+                    } catch {
+                        outcome = .rejected(error)
+                        return .rollback
+                    }
+                    let tasks = try Self.apply(db, mutation, to: snapshot, now: now)
+                    outcome = .applied(mutation, tasks: tasks)
+                    return .commit
+                }
+                outcomes.append(outcome)
+            }
+            return outcomes
+        }
+    }
+
+    // MARK: queue
+
+    public func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult {
+        try await pool.write { db in
+            let now = SQLiteCoding.ms(params.now)
+            var rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM tasks WHERE lease_owner IS NULL AND available_at <= ?
+                    ORDER BY priority DESC, available_at, id LIMIT ?
+                    """,
+                arguments: [now, params.limit])
+            if rows.count < params.limit {
+                rows += try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND available_at <= ?
+                        ORDER BY priority DESC, available_at, id LIMIT ?
+                        """,
+                    arguments: [now, now, params.limit - rows.count])
+            }
+            var claimed: [ClaimedTask] = []
+            for row in rows {
+                var task = SQLiteCoding.task(row)
+                let previous = task
+                task.leaseOwner = params.owner
+                task.leaseExpiresAt = params.leaseExpiresAt
+                task.leaseToken += 1
+                try db.execute(
+                    sql: "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_token = ? WHERE id = ?",
+                    arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id])
+                guard let snapshot = try Self.snapshot(db, runID: task.runID) else {
+                    try db.execute(sql: "DELETE FROM tasks WHERE id = ?", arguments: [task.id])
+                    continue
+                }
+                let mutation = params.onClaim(snapshot, previous)
+                _ = try Self.apply(db, mutation, to: snapshot, now: params.now)
+                let stillQueued = try Bool.fetchOne(db, sql: "SELECT 1 FROM tasks WHERE id = ?", arguments: [task.id]) ?? false
+                guard stillQueued else { continue }  // the claim itself finished the work (a run timeout)
+                let run = mutation.run ?? snapshot.run
+                let step = task.stepID.flatMap { id in mutation.steps.last { $0.stepID == id } ?? snapshot.steps[id] }
+                claimed.append(ClaimedTask(task: task, run: run, step: step, mutation: mutation))
+            }
+            let next = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(t) FROM (
+                        SELECT MIN(available_at) AS t FROM tasks WHERE lease_owner IS NULL
+                        UNION ALL
+                        SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner != ?
+                    )
+                    """,
+                arguments: [params.owner])
+            return TaskClaimResult(claimed: claimed, nextAvailableAt: SQLiteCoding.date(next))
+        }
+    }
+
+    public func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64> {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ?",
+                arguments: [SQLiteCoding.ms(params.leaseExpiresAt), params.owner])
+            return Set(try Int64.fetchAll(db, sql: "SELECT id FROM tasks WHERE lease_owner = ?", arguments: [params.owner]))
+        }
+    }
+
+    public func leaseExpireOthers(owner: String, now: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner IS NOT NULL AND lease_owner != ?",
+                arguments: [SQLiteCoding.ms(now) - 1, owner])
+            return db.changesCount
+        }
+    }
+
+    public func taskCount(runID: String?) async throws -> Int {
+        try await pool.read { db in
+            if let runID {
+                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run_id = ?", arguments: [runID]) ?? 0
+            }
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks") ?? 0
+        }
+    }
+
+    // MARK: writing a transition
+
+    private static func insertRun(_ db: Database, _ r: RunRecord) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
+                    idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                """,
+            arguments: [
+                r.id, r.tenantID, r.definitionID, r.workflowName, r.workflowVersion, r.status.rawValue,
+                SQLiteCoding.text(r.input), SQLiteCoding.text(r.output), SQLiteCoding.text(r.error), r.idempotencyKey,
+                r.parentRunID, r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
+                SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt),
+            ])
+    }
+
+    private static func snapshot(_ db: Database, runID: String) throws -> RunSnapshot? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [runID]) else { return nil }
+        let run = try SQLiteCoding.run(row)
+        var steps: [String: StepRunRecord] = [:]
+        for stepRow in try Row.fetchAll(db, sql: "SELECT * FROM step_runs WHERE run_id = ?", arguments: [runID]) {
+            let step = try SQLiteCoding.step(stepRow)
+            steps[step.stepID] = step
+        }
+        return RunSnapshot(run: run, steps: steps, nextEventSeq: row["next_event_seq"])
+    }
+
+    /// Writes a mutation; returns the tasks it inserted.
+    private static func apply(_ db: Database, _ m: RunMutation, to snapshot: RunSnapshot, now: Date) throws -> [TaskRecord] {
+        let runID = snapshot.run.id
+        let tenant = snapshot.run.tenantID
+        let nowMs = SQLiteCoding.ms(now)
+        if let r = m.run {
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, completed_at = ?, updated_at = ?,
+                        priority = ?, next_event_seq = ? WHERE id = ?
+                    """,
+                arguments: [
+                    r.status.rawValue, SQLiteCoding.text(r.output), SQLiteCoding.text(r.error), SQLiteCoding.ms(r.startedAt),
+                    SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.priority,
+                    snapshot.nextEventSeq + m.events.count, runID,
+                ])
+        } else if !m.events.isEmpty {
+            try db.execute(
+                sql: "UPDATE runs SET next_event_seq = ? WHERE id = ?", arguments: [snapshot.nextEventSeq + m.events.count, runID])
+        }
+        for s in m.steps {
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO step_runs (run_id, step_id, tenant_id, status, attempt, input, output, error, state,
+                        started_at, completed_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    runID, s.stepID, tenant, s.status.rawValue, s.attempt, SQLiteCoding.text(s.input), SQLiteCoding.text(s.output),
+                    SQLiteCoding.text(s.error), SQLiteCoding.text(s.state), SQLiteCoding.ms(s.startedAt),
+                    SQLiteCoding.ms(s.completedAt), SQLiteCoding.ms(s.updatedAt),
+                ])
+        }
+        for (offset, e) in m.events.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [runID, snapshot.nextEventSeq + offset, tenant, e.type, e.stepID, SQLiteCoding.text(e.data), nowMs])
+        }
+        switch m.deleteTasks {
+        case .none: break
+        case .all: try db.execute(sql: "DELETE FROM tasks WHERE run_id = ?", arguments: [runID])
+        case .steps(let ids):
+            for id in ids { try db.execute(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
+        }
+        var inserted: [TaskRecord] = []
+        for t in m.newTasks {
+            let token: Int64 = t.leaseOwner == nil ? 0 : 1
+            try db.execute(
+                sql: """
+                    INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    tenant, runID, t.stepID, t.kind.rawValue, SQLiteCoding.ms(t.availableAt), t.priority, t.leaseOwner,
+                    SQLiteCoding.ms(t.leaseExpiresAt), token, nowMs,
+                ])
+            inserted.append(TaskRecord(
+                id: db.lastInsertedRowID, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind,
+                availableAt: t.availableAt, priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt,
+                leaseToken: token))
+        }
+        return inserted
+    }
+}
+
+/// A failure of the SQLite driver itself (not of a query), such as a database already in use.
+public struct SQLiteStoreError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
