@@ -58,6 +58,8 @@ let package = Package(
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -39,6 +39,8 @@ public protocol WorkflowStore: Sendable {
     func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult
     /// Extends the leases of every task `owner` holds; returns the ids it still holds.
     func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64>
+    /// Gives back leases `owner` holds on these tasks, so any node may claim them at once.
+    func leaseRelease(owner: String, taskIDs: [Int64]) async throws
     /// Expires every lease not held by `owner` (only meaningful when ``isExclusive``).
     func leaseExpireOthers(owner: String, now: Date) async throws -> Int
     /// Counts tasks by state, for health and tests.

@@ -275,6 +275,17 @@ public final class SQLiteStore: WorkflowStore {
         }
     }
 
+    public func leaseRelease(owner: String, taskIDs: [Int64]) async throws {
+        guard !taskIDs.isEmpty else { return }
+        try await pool.write { db in
+            for id in taskIDs {
+                try db.execute(
+                    sql: "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+                    arguments: [id, owner])
+            }
+        }
+    }
+
     public func leaseExpireOthers(owner: String, now: Date) async throws -> Int {
         try await pool.write { db in
             try db.execute(

@@ -1,0 +1,383 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WorkflowPrimitive
+import WorkflowRegistry
+import WorkflowStore
+
+/// Executes runs durably on one node: claims tasks, runs their steps, records each outcome (many per transaction),
+/// and runs what an outcome unblocked right away instead of waiting for a poll.
+///
+/// Every state change is committed before anything reports it. A step's completion is written only while this
+/// node's claim of its task is current (fencing), so a late or duplicate worker cannot record it twice.
+public final class WorkflowEngine: Service, Sendable {
+    /// A claimed step attempt waiting for, or in, execution.
+    struct Work: Sendable {
+        var task: TaskRecord
+        var run: RunRecord
+        var step: StepRunRecord
+    }
+
+    struct Completion: Sendable {
+        var work: Work
+        var result: StepResult
+    }
+
+    private struct LocalState {
+        /// Tasks this node holds a lease on: queued here, executing, or awaiting their commit.
+        var held: Set<Int64> = []
+        /// Executions in progress, so cancellation and lost leases can stop them.
+        var running: [Int64: (runID: String, task: Task<StepResult, Never>)] = [:]
+        /// Held in the database but unknown here at the previous heartbeat (released if still so at the next).
+        var suspectedStale: Set<Int64> = []
+        var stopping = false
+        /// Every worker has stopped.
+        var drained = false
+        /// Claimed but never started when shutdown began; released once the workers stop.
+        var unstarted: [Int64] = []
+    }
+
+    public let configuration: EngineConfiguration
+    private let store: any WorkflowStore
+    private let registry: WorkflowRegistry
+    private let executors: StepExecutors
+    private let clock: any WorkflowClock
+    private let logger: Logger
+    private let ready = WorkQueue<Work>()
+    private let completions = WorkQueue<Completion>()
+    private let wake = WakeSignal()
+    private let heartbeatStop = WakeSignal()
+    private let local = Mutex(LocalState())
+
+    public init(
+        configuration: EngineConfiguration, store: any WorkflowStore, registry: WorkflowRegistry, executors: StepExecutors,
+        clock: any WorkflowClock = SystemClock(), logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.registry = registry
+        self.executors = executors
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: LogKey.node] = .string(configuration.nodeID)
+        self.logger = logger
+    }
+
+    // MARK: commands
+
+    /// Starts a run of `definition`. Returns once the run and its first tasks are committed.
+    /// - Throws: `invalid_input` when `input` is not a JSON object.
+    public func start(
+        definition: CompiledDefinition, input: JSONValue, tenantID: String = defaultTenantID, idempotencyKey: String? = nil,
+        priority: Int = 0, parentRunID: String? = nil
+    ) async throws -> RunRecord {
+        let input = input.isNull ? .object([:]) : input
+        guard case .object = input else {
+            throw WorkflowError(.invalidInput, "the run input must be a JSON object", issues: [
+                ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
+            ])
+        }
+        let now = clock.now()
+        let record = definition.record
+        let run = RunRecord(
+            id: RecordID.make(now: now), tenantID: tenantID, definitionID: record.id, workflowName: record.name,
+            workflowVersion: record.version, status: .pending, input: input, idempotencyKey: idempotencyKey,
+            parentRunID: parentRunID, priority: priority, createdAt: now, updatedAt: now)
+        var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now)
+        let inserted = initial.run ?? run
+        initial.run = nil
+        _ = try await store.runInsert([RunInsertParams(run: inserted, initial: initial)], now: now)
+        wake.signal()
+        return inserted
+    }
+
+    /// Cancels a run: queued steps become CANCELLED at once, executing ones are stopped cooperatively.
+    /// - Throws: `run_not_found`, or `run_not_cancellable` when the run has already finished.
+    public func cancel(runID: String, tenantID: String = defaultTenantID, reason: String = "cancelled by request") async throws
+        -> RunRecord
+    {
+        guard try await store.runGet(tenantID: tenantID, id: runID) != nil else {
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+        let now = clock.now()
+        let request = RunTransitionRequest(runID: runID) { snapshot in
+            try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now)
+        }
+        switch try await store.runTransitions([request], now: now).first {
+        case .applied(let mutation, _):
+            stopExecutions(of: runID)
+            logger.info("run cancelled", metadata: [LogKey.run: .string(runID)])
+            guard let run = mutation.run else { throw WorkflowError(.internalError, "cancellation wrote no run") }
+            return run
+        case .rejected(let error):
+            throw error
+        case .runNotFound, .fenced, nil:
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+    }
+
+    // MARK: service
+
+    public func run() async throws {
+        try configuration.validate()
+        if store.isExclusive {
+            // Nobody else can hold leases on this database: whatever is leased was left by a process that died.
+            let recovered = try await store.leaseExpireOthers(owner: configuration.nodeID, now: clock.now())
+            if recovered > 0 { logger.notice("recovering tasks left by a previous process", metadata: ["count": "\(recovered)"]) }
+        }
+        logger.info("engine started", metadata: ["max_concurrent_steps": "\(configuration.maxConcurrentSteps)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.heartbeatLoop() }
+                group.addTask { await self.commitLoop() }
+                group.addTask {
+                    await withDiscardingTaskGroup { workers in
+                        workers.addTask { await self.claimLoop() }
+                        for _ in 0..<self.configuration.maxConcurrentSteps {
+                            workers.addTask { await self.workerLoop() }
+                        }
+                    }
+                    // Every worker has handed in its result: let the committer drain and stop.
+                    self.completions.close()
+                    let unstarted = self.local.withLock { s in
+                        s.drained = true
+                        return s.unstarted
+                    }
+                    self.heartbeatStop.signal()
+                    // Hand back work claimed but never started, so another node need not wait for the lease to expire.
+                    try? await self.store.leaseRelease(owner: self.configuration.nodeID, taskIDs: unstarted)
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        logger.info("engine stopped")
+    }
+
+    private func beginShutdown() {
+        local.withLock { $0.stopping = true }
+        wake.close()
+        let ids = ready.close().map(\.task.id)
+        local.withLock { s in
+            ids.forEach { s.held.remove($0) }
+            s.unstarted = ids
+        }
+    }
+
+    private var isStopping: Bool { Task.isCancelled || local.withLock { $0.stopping } }
+
+    // MARK: loops
+
+    private func claimLoop() async {
+        while !isStopping {
+            var sleep = configuration.pollInterval
+            let capacity = configuration.maxConcurrentSteps * 2 - local.withLock { $0.held.count }
+            if capacity > 0 {
+                do {
+                    let now = clock.now()
+                    let owner = configuration.nodeID
+                    let result = try await store.taskClaim(TaskClaimParams(
+                        owner: owner, limit: min(capacity, configuration.claimBatchSize),
+                        leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now,
+                        onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }))
+                    let work = result.claimed.compactMap { c in c.step.map { Work(task: c.task, run: c.run, step: $0) } }
+                    enqueue(work)
+                    if result.claimed.count == min(capacity, configuration.claimBatchSize) {
+                        sleep = .zero  // there may be more
+                    } else if let next = result.nextAvailableAt {
+                        let wait = max(0, next.timeIntervalSince(clock.now()))
+                        sleep = min(sleep, .milliseconds(Int64((wait * 1000).rounded(.up))))
+                    }
+                } catch {
+                    logger.error("claiming tasks failed", metadata: ["error": "\(error)"])
+                }
+            }
+            if sleep > .zero { await wake.wait(timeout: sleep) }
+        }
+    }
+
+    private func workerLoop() async {
+        while let batch = await ready.next(max: 1), let work = batch.first {
+            let result = await execute(work)
+            completions.push(Completion(work: work, result: result))
+        }
+    }
+
+    private func commitLoop() async {
+        while let batch = await completions.next(max: configuration.commitBatchSize) {
+            await commit(batch)
+        }
+    }
+
+    private func heartbeatLoop() async {
+        while true {
+            await heartbeatStop.wait(timeout: configuration.heartbeatInterval)
+            if Task.isCancelled || local.withLock({ $0.drained }) { return }
+            await heartbeat()
+        }
+    }
+
+    // MARK: work
+
+    private func enqueue(_ work: [Work]) {
+        guard !work.isEmpty else { return }
+        local.withLock { s in work.forEach { s.held.insert($0.task.id) } }
+        ready.push(work)
+    }
+
+    private func execute(_ work: Work) async -> StepResult {
+        guard let definition = try? await registry.definition(id: work.run.definitionID, tenantID: work.run.tenantID),
+            let index = definition.plan.stepIndex[work.step.stepID]
+        else {
+            return .failure(StepFailure(code: "definition_missing", message: "the run's definition cannot be loaded", retriable: true))
+        }
+        let planned = definition.plan.steps[index]
+        guard let executor = executors[planned.type] else {
+            return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
+        }
+        let execution = StepExecution(
+            runID: work.run.id, stepID: planned.id, type: planned.type, input: work.step.input ?? .object([:]),
+            attempt: work.step.attempt, state: work.step.state, now: clock.now())
+        let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) }
+            ?? (configuration.defaultStepTimeout > .zero ? configuration.defaultStepTimeout : nil)
+        // An unstructured task only so that cancellation and lost leases can stop this execution; it is awaited here.
+        let handle = Task { await Self.run(executor, execution, timeout: timeout) }
+        local.withLock { $0.running[work.task.id] = (work.run.id, handle) }
+        let result = await handle.value
+        local.withLock { _ = $0.running.removeValue(forKey: work.task.id) }
+        return result
+    }
+
+    private static func run(_ executor: any StepExecutor, _ execution: StepExecution, timeout: Duration?) async -> StepResult {
+        guard let timeout else { return await executor.execute(execution) }
+        return await withTaskGroup(of: StepResult?.self) { group in
+            group.addTask { await executor.execute(execution) }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return nil }
+                return .failure(StepFailure(
+                    code: "timeout", message: "step did not finish within \(timeout.milliseconds) ms", retriable: true))
+            }
+            var result: StepResult?
+            while result == nil, let next = await group.next() { result = next }
+            group.cancelAll()
+            return result ?? .failure(StepFailure(code: "cancelled", message: "cancelled", retriable: false))
+        }
+    }
+
+    /// Records a batch of outcomes in one transaction, then runs what they unblocked.
+    private func commit(_ batch: [Completion]) async {
+        var plans: [String: WorkflowPlan] = [:]
+        for completion in batch where plans[completion.work.run.definitionID] == nil {
+            plans[completion.work.run.definitionID] = try? await registry.definition(
+                id: completion.work.run.definitionID, tenantID: completion.work.run.tenantID)?.plan
+        }
+        let now = clock.now()
+        let backlog = ready.count
+        let dispatch: RunStateMachine.Dispatch? =
+            isStopping || backlog > configuration.maxConcurrentSteps
+            ? nil
+            : RunStateMachine.Dispatch(
+                owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds))
+        let requests = batch.map { completion in
+            let plan = plans[completion.work.run.definitionID]
+            let stepID = completion.work.step.stepID
+            let result = completion.result
+            let random = Double.random(in: 0..<1)
+            return RunTransitionRequest(runID: completion.work.run.id, fence: completion.work.task.fence) { snapshot in
+                guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                return RunStateMachine.complete(
+                    snapshot: snapshot, plan: plan, stepID: stepID, result: result, now: now, dispatch: dispatch, random: random)
+            }
+        }
+
+        var outcomes: [RunTransitionOutcome]?
+        for attempt in 1...5 {
+            do {
+                outcomes = try await store.runTransitions(requests, now: now)
+                break
+            } catch {
+                logger.error("recording step results failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: .milliseconds(100 * attempt * attempt))
+            }
+        }
+        let finishedIDs = batch.map(\.work.task.id)
+        local.withLock { s in finishedIDs.forEach { s.held.remove($0) } }
+        guard let outcomes else {
+            // The results are lost, but the tasks are still leased to us: hand them back so they run again.
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: finishedIDs)
+            wake.signal()
+            return
+        }
+
+        var next: [Work] = []
+        var queuedElsewhere = false
+        for (completion, outcome) in zip(batch, outcomes) {
+            switch outcome {
+            case .applied(let mutation, let tasks):
+                for task in tasks {
+                    if task.leaseOwner == configuration.nodeID, let stepID = task.stepID,
+                        let step = mutation.steps.last(where: { $0.stepID == stepID })
+                    {
+                        next.append(Work(task: task, run: mutation.run ?? completion.work.run, step: step))
+                    } else {
+                        queuedElsewhere = true
+                    }
+                }
+                logStep(completion, mutation)
+            case .fenced:
+                logger.notice(
+                    "step result discarded: this node no longer holds the task (run cancelled, or lease taken over)",
+                    metadata: [LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID)])
+            case .runNotFound:
+                logger.error("step result for a missing run", metadata: [LogKey.run: .string(completion.work.run.id)])
+            case .rejected(let error):
+                logger.error("step result rejected", metadata: [LogKey.run: .string(completion.work.run.id), "error": "\(error)"])
+            }
+        }
+        enqueue(next)
+        if queuedElsewhere { wake.signal() }
+    }
+
+    private func logStep(_ completion: Completion, _ mutation: RunMutation) {
+        guard logger.logLevel <= .debug else { return }
+        logger.debug("step attempt recorded", metadata: [
+            LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID),
+            "events": .string(mutation.events.map(\.type).joined(separator: ",")),
+        ])
+    }
+
+    private func heartbeat() async {
+        let now = clock.now()
+        do {
+            let held = try await store.leaseRenew(LeaseRenewParams(
+                owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now))
+            let (lost, release) = local.withLock { s -> ([Task<StepResult, Never>], [Int64]) in
+                let lostIDs = s.held.subtracting(held)
+                // A task we hold locally but not in the database was taken over (our lease had expired): stop it.
+                let lost = lostIDs.compactMap { s.running[$0]?.task }
+                let stale = held.subtracting(s.held)
+                let release = Array(stale.intersection(s.suspectedStale))
+                s.suspectedStale = stale
+                return (lost, release)
+            }
+            for task in lost { task.cancel() }
+            if !release.isEmpty {
+                try await store.leaseRelease(owner: configuration.nodeID, taskIDs: release)
+                wake.signal()
+            }
+        } catch {
+            logger.error("renewing leases failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func stopExecutions(of runID: String) {
+        let tasks = local.withLock { s in s.running.values.filter { $0.runID == runID }.map(\.task) }
+        for task in tasks { task.cancel() }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

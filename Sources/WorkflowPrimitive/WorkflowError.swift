@@ -1,0 +1,41 @@
+/// An error a user of the service can act on, with a stable machine-readable code.
+///
+/// The API renders it as RFC 9457 `application/problem+json`; the client turns such responses back into it.
+/// `message` never contains SQL, payloads or secrets.
+public struct WorkflowError: Error, Sendable, CustomStringConvertible {
+    /// A stable error code. New codes may be added; existing ones never change meaning.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let invalidDefinition = Code(rawValue: "invalid_definition")
+        public static let invalidInput = Code(rawValue: "invalid_input")
+        public static let invalidRequest = Code(rawValue: "invalid_request")
+        public static let malformedBody = Code(rawValue: "malformed_body")
+        public static let payloadTooLarge = Code(rawValue: "payload_too_large")
+        public static let unsupportedMediaType = Code(rawValue: "unsupported_media_type")
+        public static let workflowNotFound = Code(rawValue: "workflow_not_found")
+        public static let runNotFound = Code(rawValue: "run_not_found")
+        public static let versionConflict = Code(rawValue: "version_conflict")
+        public static let runNotCancellable = Code(rawValue: "run_not_cancellable")
+        public static let notFound = Code(rawValue: "not_found")
+        public static let unavailable = Code(rawValue: "unavailable")
+        public static let internalError = Code(rawValue: "internal_error")
+    }
+
+    public var code: Code
+    public var message: String
+    /// Field-level problems, each with a JSON pointer (validation errors only).
+    public var issues: [ValidationIssue]
+
+    public init(_ code: Code, _ message: String, issues: [ValidationIssue] = []) {
+        self.code = code
+        self.message = message
+        self.issues = issues
+    }
+
+    public var description: String {
+        issues.isEmpty ? "\(code): \(message)" : "\(code): \(message) (\(issues.map(\.description).joined(separator: "; ")))"
+    }
+}
