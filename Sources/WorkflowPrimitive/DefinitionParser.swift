@@ -33,8 +33,10 @@ struct DefinitionParser {
         } else {
             issue(root.appending("definition"), "is required")
         }
-        guard let name, let version, let spec, issues.isEmpty else { return nil }
-        return WorkflowDefinition(name: name, version: version, description: description, spec: spec)
+        guard let spec else { return nil }
+        // Returned even when fields were invalid, so the DAG checks can still report their problems too.
+        return WorkflowDefinition(
+            name: name ?? "", version: version ?? SemanticVersion("0.0.0")!, description: description, spec: spec)
     }
 
     mutating func parseSpec(_ value: JSONValue, at pointer: JSONPointer) -> WorkflowSpec? {
@@ -48,7 +50,7 @@ struct DefinitionParser {
         case .array(let items)?:
             if items.isEmpty { issue(pointer.appending("steps"), "must contain at least one step") }
             for (i, item) in items.enumerated() {
-                if let step = parseStep(item, at: pointer.appending("steps").appending(i)) { steps.append(step) }
+                steps.append(parseStep(item, at: pointer.appending("steps").appending(i), index: i))
             }
         case let other?:
             issue(pointer.appending("steps"), "must be an array, got \(other.typeName)")
@@ -56,8 +58,11 @@ struct DefinitionParser {
         return WorkflowSpec(timeoutMs: timeout, steps: steps, output: fields["output"])
     }
 
-    private mutating func parseStep(_ value: JSONValue, at pointer: JSONPointer) -> StepDefinition? {
-        guard let fields = object(value, at: pointer) else { return nil }
+    /// Always returns a step, so that step indices (and the pointers built from them) stay aligned; an invalid id or
+    /// type is replaced by a placeholder that nothing can reference, and the problem is recorded.
+    private mutating func parseStep(_ value: JSONValue, at pointer: JSONPointer, index: Int) -> StepDefinition {
+        let placeholderID = "#\(index)"
+        guard let fields = object(value, at: pointer) else { return StepDefinition(id: placeholderID, type: .noop) }
         rejectUnknown(fields, allowed: Self.stepFields, at: pointer)
 
         // `name` is the original system's word for `id`; accept either, not both with different values.
@@ -117,9 +122,8 @@ struct DefinitionParser {
         var retry = RetryPolicy.none
         if let retryValue = fields["retry"] { retry = parseRetry(retryValue, at: pointer.appending("retry")) ?? .none }
 
-        guard let id, let type else { return nil }
         return StepDefinition(
-            id: id, type: type, description: description, dependsOn: dependsOn, when: when, config: config,
+            id: id ?? placeholderID, type: type ?? .noop, description: description, dependsOn: dependsOn, when: when, config: config,
             retry: retry, timeoutMs: timeout)
     }
 

@@ -30,6 +30,12 @@ public struct ValidationIssue: Sendable, Hashable, Codable, CustomStringConverti
         self.message = message
     }
 
+    /// An issue at a pointer already written out (as received from the API).
+    public init(pointerText: String, message: String) {
+        self.pointer = pointerText
+        self.message = message
+    }
+
     public var description: String { "\(pointer.isEmpty ? "/" : pointer): \(message)" }
 }
 

@@ -40,7 +40,9 @@ public enum WorkflowDocument {
         if let parsed {
             do { plan = try WorkflowPlan(spec: parsed.spec) } catch { issues += error.issues }
         }
-        guard let parsed, let plan, issues.isEmpty else { throw ValidationError(issues: issues) }
+        guard let parsed, let plan, issues.isEmpty else {
+            throw ValidationError(issues: issues.isEmpty ? [ValidationIssue(pointer: .root, message: "is invalid")] : issues)
+        }
         return (parsed, plan)
     }
 
@@ -73,8 +75,10 @@ public enum WorkflowDocument {
 
     private static func describe(_ error: any Error) -> String {
         if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError as NSError?, let detail = underlying.userInfo[NSDebugDescriptionErrorKey] {
-                return "\(detail)"
+            if let underlying = context.underlyingError {
+                let ns = underlying as NSError
+                if let detail = ns.userInfo[NSDebugDescriptionErrorKey] { return "\(detail)" }
+                return "\(underlying)"
             }
             return context.debugDescription
         }

@@ -1,0 +1,15 @@
+/// Settings of the REST API.
+public struct APIConfiguration: Sendable {
+    /// Largest request body accepted; larger ones get 413.
+    public var maxBodyBytes: Int
+    /// Page size when a list request gives no `limit`.
+    public var defaultPageSize: Int
+    /// Largest `limit` a list request may ask for.
+    public var maxPageSize: Int
+
+    public init(maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500) {
+        self.maxBodyBytes = maxBodyBytes
+        self.defaultPageSize = defaultPageSize
+        self.maxPageSize = maxPageSize
+    }
+}

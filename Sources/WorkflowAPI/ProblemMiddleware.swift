@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import WorkflowPrimitive
+
+/// Renders every error as RFC 9457 `application/problem+json` with a stable `code`.
+///
+/// Messages of unexpected errors are logged, never sent: they may carry SQL or payloads.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as WorkflowError {
+            return Self.problem(error)
+        } catch is NIOTooManyBytesError {
+            return Self.problem(WorkflowError(.payloadTooLarge, "the request body is larger than the server accepts"))
+        } catch let error as HTTPError {
+            switch error.status {
+            case .notFound: return Self.problem(WorkflowError(.notFound, "no such resource: \(request.uri.path)"))
+            case .methodNotAllowed: return Self.problem(WorkflowError(.notFound, "\(request.method) is not allowed on \(request.uri.path)"), status: .methodNotAllowed)
+            case .contentTooLarge: return Self.problem(WorkflowError(.payloadTooLarge, "the request body is larger than the server accepts"))
+            default: return Self.problem(WorkflowError(.invalidRequest, error.body ?? error.status.reasonPhrase), status: error.status)
+            }
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return Self.problem(WorkflowError(.internalError, "the server failed to handle the request; see its log"))
+        }
+    }
+
+    static func status(for code: WorkflowError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidDefinition, .invalidInput, .invalidRequest: .unprocessableContent
+        case .malformedBody: .badRequest
+        case .payloadTooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .workflowNotFound, .runNotFound, .notFound: .notFound
+        case .versionConflict, .runNotCancellable: .conflict
+        case .unavailable: .serviceUnavailable
+        default: .internalServerError
+        }
+    }
+
+    static func problem(_ error: WorkflowError, status: HTTPResponse.Status? = nil) -> Response {
+        let status = status ?? Self.status(for: error.code)
+        var body: [String: JSONValue] = [
+            "type": .string("urn:uwf:problem:\(error.code.rawValue)"),
+            "title": .string(status.reasonPhrase),
+            "status": .number(Double(status.code)),
+            "detail": .string(error.message),
+            "code": .string(error.code.rawValue),
+        ]
+        if !error.issues.isEmpty {
+            body["errors"] = .array(error.issues.map { ["pointer": .string($0.pointer), "message": .string($0.message)] })
+        }
+        return Response(
+            status: status, headers: [.contentType: "application/problem+json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).canonicalData())))
+    }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import WorkflowEngine
+import WorkflowPrimitive
+import WorkflowRegistry
+import WorkflowStore
+
+/// The REST API: routes, request parsing and responses. The contract is described in docs/api.md.
+public struct WorkflowAPI: Sendable {
+    let store: any WorkflowStore
+    let registry: WorkflowRegistry
+    let engine: WorkflowEngine
+    let configuration: APIConfiguration
+
+    public init(store: any WorkflowStore, registry: WorkflowRegistry, engine: WorkflowEngine, configuration: APIConfiguration) {
+        self.store = store
+        self.registry = registry
+        self.engine = engine
+        self.configuration = configuration
+    }
+
+    /// A router with every route and the problem+json error middleware.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        addRoutes(to: router)
+        return router
+    }
+
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/health") { _, _ in json(["status": "ok"]) }
+        router.get("/health/ready") { _, _ in
+            do {
+                try await store.ping()
+                return json(["status": "ready"])
+            } catch {
+                throw WorkflowError(.unavailable, "the database does not answer")
+            }
+        }
+
+        let v1 = router.group("/api/v1")
+        v1.post("/workflows") { request, _ in try await registerWorkflow(request) }
+        v1.get("/workflows") { request, _ in try await listWorkflows(request) }
+        v1.get("/workflows/:id") { _, context in
+            json(Representation.definition(try await registry.resolve(try context.parameters.require("id")).record))
+        }
+        v1.get("/workflows/:id/history") { request, context in
+            let ids = try await definitionIDs(matching: try context.parameters.require("id"))
+            return try await listRuns(request, definitionIDs: ids, key: "executions")
+        }
+        v1.post("/workflows/:id/execute") { request, context in
+            try await execute(request, reference: try context.parameters.require("id"))
+        }
+        v1.post("/execute") { request, _ in try await execute(request, reference: nil) }
+        v1.get("/executions") { request, _ in try await listRuns(request, definitionIDs: nil, key: "executions") }
+        v1.get("/executions/:run_id") { _, context in try await runDetail(try context.parameters.require("run_id")) }
+        v1.get("/executions/:run_id/history") { request, context in
+            try await history(request, runID: try context.parameters.require("run_id"))
+        }
+        v1.post("/executions/:run_id/cancel") { _, context in try await cancel(try context.parameters.require("run_id")) }
+
+        // The original system's paths, kept as aliases so its clients keep working.
+        let legacy = router.group("/api/workflows")
+        legacy.post("/run") { request, _ in try await execute(request, reference: nil) }
+        legacy.post("/run/:id") { request, context in try await execute(request, reference: try context.parameters.require("id")) }
+        legacy.get("/status/:run_id") { _, context in try await runDetail(try context.parameters.require("run_id")) }
+        legacy.get("/data/:run_id") { _, context in try await runData(try context.parameters.require("run_id")) }
+        legacy.get("/list") { request, _ in try await listWorkflows(request) }
+        legacy.post("/cancel/:run_id") { _, context in try await cancel(try context.parameters.require("run_id")) }
+        legacy.get("/definition/:id") { _, context in
+            json(Representation.definition(try await registry.resolve(try context.parameters.require("id")).record))
+        }
+    }
+
+    // MARK: workflows
+
+    private func registerWorkflow(_ request: Request) async throws -> Response {
+        // YAML when the client says so; anything else is read as JSON (curl's -d sends a form type by default).
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let format: WorkflowDocument.Format = contentType.contains("yaml") ? .yaml : .json
+        let data = try await body(request)
+        let document: JSONValue
+        do {
+            document = try WorkflowDocument.decode(data, format: format)
+        } catch {
+            throw WorkflowError(.malformedBody, error.message)
+        }
+        switch try await registry.register(document: document, now: Date()) {
+        case .created(let definition):
+            return json(Representation.definition(definition.record), status: .created,
+                        location: "/api/v1/workflows/\(definition.record.id)")
+        case .existing(let definition):
+            return json(Representation.definition(definition.record), status: .ok)
+        }
+    }
+
+    private func listWorkflows(_ request: Request) async throws -> Response {
+        let limit = try pageSize(request)
+        let records = try await registry.list(DefinitionListParams(
+            name: request.uri.queryParameters.get("name"), limit: limit + 1, after: request.uri.queryParameters.get("cursor")))
+        let page = Array(records.prefix(limit))
+        return json([
+            "workflows": .array(page.map(Representation.definition)),
+            "next_cursor": records.count > limit ? .string(page.last!.id) : .null,
+        ])
+    }
+
+    /// The definition ids a `{id}` path segment stands for: one id, or every version of a name.
+    private func definitionIDs(matching reference: String) async throws -> [String] {
+        if let definition = try await registry.definition(id: reference) { return [definition.record.id] }
+        let versions = try await store.definitionVersions(tenantID: defaultTenantID, name: reference)
+        guard !versions.isEmpty else { throw WorkflowError(.workflowNotFound, "no workflow \(reference) is registered") }
+        return versions.map(\.id)
+    }
+
+    // MARK: runs
+
+    private static let executeFields: Set<String> = ["workflow_id", "workflow_name", "version", "input", "input_data", "priority"]
+
+    private func execute(_ request: Request, reference: String?) async throws -> Response {
+        let fields = try await jsonObject(request, allowEmpty: reference != nil)
+        var issues: [ValidationIssue] = []
+        for key in fields.keys.sorted() where !Self.executeFields.contains(key) {
+            issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key)'"))
+        }
+        func string(_ key: String) -> String? {
+            guard let value = fields[key], !value.isNull else { return nil }
+            if let s = value.stringValue { return s }
+            issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "must be a string"))
+            return nil
+        }
+        let version = string("version")
+        var target = reference
+        if target == nil {
+            target = string("workflow_id") ?? string("workflow_name")
+            if target == nil, issues.isEmpty {
+                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("workflow_id"), message: "workflow_id or workflow_name is required"))
+            }
+        }
+        if fields["input"] != nil, fields["input_data"] != nil {
+            issues.append(ValidationIssue(pointer: JSONPointer.root.appending("input_data"), message: "give either input or input_data, not both"))
+        }
+        let input = fields["input"] ?? fields["input_data"] ?? .object([:])
+        if !input.isNull, input.objectValue == nil {
+            let key = fields["input"] != nil ? "input" : "input_data"
+            issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "must be an object, got \(input.typeName)"))
+        }
+        var priority = 0
+        if let p = fields["priority"] {
+            if let n = p.numberValue, n.rounded() == n, abs(n) <= 1000 { priority = Int(n) } else {
+                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("priority"), message: "must be an integer between -1000 and 1000"))
+            }
+        }
+        guard issues.isEmpty, let target else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
+
+        let definition = try await registry.resolve(target, version: version)
+        let run = try await engine.start(definition: definition, input: input, priority: priority)
+        return json([
+            "run_id": .string(run.id), "status": .string(run.status.rawValue), "workflow_id": .string(run.definitionID),
+            "workflow_name": .string(run.workflowName), "workflow_version": .string(run.workflowVersion),
+            "created_at": Representation.time(run.createdAt),
+        ], status: .accepted, location: "/api/v1/executions/\(run.id)")
+    }
+
+    private func listRuns(_ request: Request, definitionIDs: [String]?, key: String) async throws -> Response {
+        let query = request.uri.queryParameters
+        let limit = try pageSize(request)
+        var status: RunStatus?
+        if let text = query.get("status") {
+            guard let s = RunStatus(rawValue: text.uppercased()) else {
+                throw WorkflowError(.invalidRequest, "status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = s
+        }
+        var ids = definitionIDs
+        if ids == nil, let workflow = query.get("workflow_id") {
+            ids = try await self.definitionIDs(matching: workflow)
+        }
+        let runs = try await store.runList(RunListParams(
+            status: status, definitionIDs: ids, limit: limit + 1, before: query.get("cursor")))
+        let page = Array(runs.prefix(limit))
+        return json([
+            key: .array(page.map { .object(Representation.runSummary($0)) }),
+            "next_cursor": runs.count > limit ? .string(page.last!.id) : .null,
+        ])
+    }
+
+    private func loadRun(_ runID: String) async throws -> (RunRecord, [StepRunRecord]) {
+        guard let run = try await store.runGet(tenantID: defaultTenantID, id: runID) else {
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+        var steps = try await store.stepList(runID: runID)
+        if let plan = try? await registry.definition(id: run.definitionID)?.plan {
+            steps.sort { (plan.stepIndex[$0.stepID] ?? .max) < (plan.stepIndex[$1.stepID] ?? .max) }
+        }
+        return (run, steps)
+    }
+
+    private func runDetail(_ runID: String) async throws -> Response {
+        let (run, steps) = try await loadRun(runID)
+        return json(Representation.run(run, steps: steps))
+    }
+
+    private func runData(_ runID: String) async throws -> Response {
+        let (run, steps) = try await loadRun(runID)
+        var outputs: [String: JSONValue] = [:]
+        for step in steps { outputs[step.stepID] = step.output ?? .null }
+        return json([
+            "run_id": .string(run.id), "status": .string(run.status.rawValue), "input": run.input, "output": run.output ?? .null,
+            "steps": .object(outputs),
+        ])
+    }
+
+    private func history(_ request: Request, runID: String) async throws -> Response {
+        guard try await store.runGet(tenantID: defaultTenantID, id: runID) != nil else {
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+        let after = request.uri.queryParameters.get("after").flatMap { Int($0) } ?? 0
+        let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
+        let events = try await store.eventList(runID: runID, afterSeq: after, limit: limit + 1)
+        let page = Array(events.prefix(limit))
+        return json([
+            "events": .array(page.map(Representation.event)),
+            "next_cursor": events.count > limit ? .string(String(page.last!.seq)) : .null,
+        ])
+    }
+
+    private func cancel(_ runID: String) async throws -> Response {
+        let run = try await engine.cancel(runID: runID)
+        return json(["run_id": .string(run.id), "status": .string(run.status.rawValue)], status: .accepted)
+    }
+
+    // MARK: helpers
+
+    private func pageSize(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return configuration.defaultPageSize }
+        guard let n = Int(text), (1...configuration.maxPageSize).contains(n) else {
+            throw WorkflowError(.invalidRequest, "limit must be an integer from 1 to \(configuration.maxPageSize)")
+        }
+        return n
+    }
+
+    private func body(_ request: Request) async throws -> Data {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
+            throw WorkflowError(.payloadTooLarge, "the request body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            return Data(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw WorkflowError(.payloadTooLarge, "the request body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+    }
+
+    private func jsonObject(_ request: Request, allowEmpty: Bool) async throws -> [String: JSONValue] {
+        let data = try await body(request)
+        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            if allowEmpty { return [:] }
+            throw WorkflowError(.malformedBody, "the request needs a JSON body")
+        }
+        let value: JSONValue
+        do {
+            value = try WorkflowDocument.decode(data, format: .json)
+        } catch {
+            throw WorkflowError(.malformedBody, error.message)
+        }
+        guard case .object(let fields) = value else {
+            throw WorkflowError(.invalidRequest, "the body must be a JSON object", issues: [
+                ValidationIssue(pointer: .root, message: "must be an object, got \(value.typeName)")
+            ])
+        }
+        return fields
+    }
+}
+
+func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, location: String? = nil) -> Response {
+    var headers: HTTPFields = [.contentType: "application/json"]
+    if let location { headers[.location] = location }
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.canonicalData())))
+}

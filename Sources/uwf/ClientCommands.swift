@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import WorkflowClient
+import WorkflowPrimitive
+
+/// `uwf workflow …`: register and list definitions.
+struct WorkflowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workflow", abstract: "Register and list workflow definitions.",
+        subcommands: [Register.self, List.self, Show.self])
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a definition from a JSON or YAML file.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Definition file (.json, .yaml or .yml; - reads standard input as JSON).") var file: String
+
+        func run() async throws {
+            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+            let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
+            let (workflow, created) = try await reportingErrors {
+                try await WorkflowClient(baseURL: options.baseURL).registerWorkflow(data, yaml: yaml)
+            }
+            if options.json {
+                print(TableOutput.pretty(["id": .string(workflow.id), "name": .string(workflow.name), "version": .string(workflow.version), "created": .bool(created)]))
+            } else {
+                print("\(created ? "registered" : "already registered"): \(workflow.name) \(workflow.version) (id \(workflow.id))")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered definitions, newest first.")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Most definitions to show.") var limit = 50
+
+        func run() async throws {
+            let page = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).workflows(limit: limit) }
+            if options.json {
+                print(TableOutput.pretty(.array(page.items.map { ["id": .string($0.id), "name": .string($0.name), "version": .string($0.version), "created_at": .string($0.createdAt)] })))
+            } else {
+                print(TableOutput.table(["NAME", "VERSION", "ID", "CREATED"], page.items.map { [$0.name, $0.version, $0.id, $0.createdAt] }))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a definition by id or name.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Workflow id or name.") var workflow: String
+
+        func run() async throws {
+            let info = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).workflow(workflow) }
+            print(TableOutput.pretty(["id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "definition": info.definition]))
+        }
+    }
+}
+
+/// `uwf run NAME_OR_ID`: start a run.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Start a run of a workflow.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Workflow id or name (a name runs its highest version).") var workflow: String
+    @Option(help: "Version to run, with a name.") var version: String?
+    @Option(help: "Input as JSON, or @file to read it from a file.") var input: String?
+    @Flag(help: "Wait for the run to finish and print its result.") var wait = false
+    @Option(help: "Seconds to wait with --wait.") var timeout = 300
+
+    func run() async throws {
+        var value: JSONValue = .object([:])
+        if let input {
+            let data = input.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(input.dropFirst()))) : Data(input.utf8)
+            do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
+        }
+        let client = WorkflowClient(baseURL: options.baseURL)
+        let started = try await reportingErrors { try await client.start(workflow: workflow, version: version, input: value) }
+        guard wait else {
+            print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "status": .string(started.status)]) : started.runId)
+            return
+        }
+        let run = try await reportingErrors { try await client.wait(for: started.runId, timeout: .seconds(timeout)) }
+        printRun(run, json: options.json)
+        if run.status != "COMPLETED" { throw ExitCode(run.isFinished ? 1 : 2) }
+    }
+}
+
+/// `uwf status RUN_ID`.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a run and its steps.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+
+    func run() async throws {
+        printRun(try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).run(runID) }, json: options.json)
+    }
+}
+
+/// `uwf runs list`.
+struct RunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List runs.", subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Only runs with this status (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED).") var status: String?
+        @Option(help: "Only runs of this workflow (id or name).") var workflow: String?
+        @Option(help: "Most runs to show.") var limit = 50
+
+        func run() async throws {
+            let page = try await reportingErrors {
+                try await WorkflowClient(baseURL: options.baseURL).runs(status: status, workflow: workflow, limit: limit)
+            }
+            if options.json {
+                print(TableOutput.pretty(.array(page.items.map { ["run_id": .string($0.runId), "status": .string($0.status), "workflow": .string($0.workflowName ?? ""), "created_at": .string($0.createdAt ?? "")] })))
+            } else {
+                print(TableOutput.table(
+                    ["RUN", "WORKFLOW", "VERSION", "STATUS", "CREATED"],
+                    page.items.map { [$0.runId, $0.workflowName ?? "", $0.workflowVersion ?? "", $0.status, $0.createdAt ?? ""] }))
+            }
+        }
+    }
+}
+
+/// `uwf cancel RUN_ID`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a run.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+
+    func run() async throws {
+        try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).cancel(runID) }
+        print(options.json ? TableOutput.pretty(["run_id": .string(runID), "status": "CANCELLED"]) : "cancelled \(runID)")
+    }
+}
+
+/// `uwf history RUN_ID`.
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show a run's history of events.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+
+    func run() async throws {
+        let events = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).history(runID) }
+        if options.json {
+            print(TableOutput.pretty(.array(events.map { ["seq": .number(Double($0.seq)), "type": .string($0.type), "step_id": $0.stepId.map(JSONValue.string) ?? .null, "at": .string($0.at), "data": $0.data ?? .null] })))
+        } else {
+            print(TableOutput.table(["SEQ", "AT", "TYPE", "STEP", "DATA"], events.map { [String($0.seq), $0.at, $0.type, $0.stepId ?? "", TableOutput.compact($0.data)] }))
+        }
+    }
+}
+
+private func printRun(_ run: RunInfo, json: Bool) {
+    if json {
+        let steps: [JSONValue] = (run.steps ?? []).map {
+            ["id": .string($0.id), "status": .string($0.status), "attempts": .number(Double($0.attempts)), "output": $0.output ?? .null, "error": $0.error ?? .null]
+        }
+        print(TableOutput.pretty([
+            "run_id": .string(run.runId), "workflow_id": .string(run.workflowId), "status": .string(run.status),
+            "output": run.output ?? .null, "error": run.error ?? .null, "steps": .array(steps),
+        ]))
+        return
+    }
+    print("run       \(run.runId)")
+    print("workflow  \(run.workflowName ?? run.workflowId) \(run.workflowVersion ?? "")")
+    print("status    \(run.status)")
+    if let error = run.error, !error.isNull { print("error     \(error["message"]?.stringValue ?? error.canonicalString())") }
+    if let output = run.output, !output.isNull { print("output    \(output.canonicalString())") }
+    if let steps = run.steps, !steps.isEmpty {
+        print("")
+        print(TableOutput.table(
+            ["STEP", "STATUS", "ATTEMPTS", "OUTPUT / ERROR"],
+            steps.map { [$0.id, $0.status, String($0.attempts), TableOutput.compact(($0.error?.isNull ?? true) ? $0.output : $0.error?["message"])] }))
+    }
+}
+
+/// Turns the server's problem responses into one readable line and a non-zero exit.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as WorkflowError {
+        var message = "error: \(error.message) [\(error.code)]"
+        for issue in error.issues { message += "\n  \(issue.pointer.isEmpty ? "/" : issue.pointer): \(issue.message)" }
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        throw ExitCode(1)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
