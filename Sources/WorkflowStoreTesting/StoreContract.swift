@@ -1,0 +1,280 @@
+import Foundation
+import WorkflowPrimitive
+import WorkflowStore
+
+/// The behaviour every storage driver must show, written once and run against each driver
+/// (as river's `riverdrivertest` and Temporal's shared SQL plugin tests do).
+///
+/// ```swift
+/// @Test(arguments: StoreContract.cases)
+/// func sqlite(_ c: StoreContract.Case) async throws { try await withSQLiteStore { try await c.run($0) } }
+/// ```
+/// Each case gets a fresh, empty store.
+public enum StoreContract {
+    /// One named behaviour.
+    public struct Case: Sendable, CustomStringConvertible {
+        public let name: String
+        let body: @Sendable (any WorkflowStore) async throws -> Void
+
+        public var description: String { name }
+
+        public func run(_ store: any WorkflowStore) async throws { try await body(store) }
+    }
+
+    /// A failed expectation of the contract.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "definitions: insert, find, list, same content is existing, other content conflicts", body: definitions),
+        Case(name: "runs: insert with first transition, read back, list with filters and cursor", body: runs),
+        Case(name: "transitions: apply, number events, fence stale claims, reject without writing", body: transitions),
+        Case(name: "claim: available only, priority then age, lease, expired leases taken over", body: claims),
+        Case(name: "leases: renew per owner, release, expire others", body: leases),
+        Case(name: "claim: writes of onClaim are applied, finished work is not returned", body: claimWrites),
+    ]
+
+    public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line) throws {
+        if !condition { throw Failure(description: "StoreContract line \(line): \(message())") }
+    }
+
+    // MARK: fixtures (public so driver-specific tests can use them)
+
+    public static func definition(_ name: String = "wf", version: String = "1.0.0", checksum: String = "c1", at: Date = t0) -> DefinitionRecord {
+        DefinitionRecord(
+            id: RecordID.make(now: at), tenantID: defaultTenantID, name: name, version: version, description: "d",
+            spec: ["steps": [["id": "a", "type": "noop"]]], checksum: checksum, createdBy: nil, createdAt: at)
+    }
+
+    static func insertDefinition(_ store: any WorkflowStore, _ record: DefinitionRecord) async throws -> DefinitionRecord {
+        guard case .inserted(let r) = try await store.definitionInsert(DefinitionInsertParams(record: record)) else {
+            throw Failure(description: "definition \(record.name) \(record.version) was not inserted")
+        }
+        return r
+    }
+
+    /// A PENDING run with one QUEUED step `a` and its available task.
+    static func insertRun(
+        _ store: any WorkflowStore, definition: DefinitionRecord, at: Date, priority: Int = 0, steps: [String] = ["a"]
+    ) async throws -> (RunRecord, [TaskRecord]) {
+        let run = RunRecord(
+            id: RecordID.make(now: at), tenantID: defaultTenantID, definitionID: definition.id, workflowName: definition.name,
+            workflowVersion: definition.version, status: .pending, input: ["k": 1], priority: priority, createdAt: at, updatedAt: at)
+        let initial = RunMutation(
+            steps: steps.map { StepRunRecord(runID: run.id, stepID: $0, status: .queued, input: ["x": 1], updatedAt: at) },
+            events: [NewEvent("run_created")] + steps.map { NewEvent("step_queued", stepID: $0) },
+            newTasks: steps.map { NewTask(stepID: $0, kind: .step, availableAt: at, priority: priority) })
+        let tasks = try await store.runInsert([RunInsertParams(run: run, initial: initial)], now: at)
+        return (run, tasks[0])
+    }
+
+    /// A claim that marks the step EXECUTING and records an event, as the engine does.
+    static func claim(_ store: any WorkflowStore, owner: String, now: Date, limit: Int = 10, lease: TimeInterval = 30) async throws
+        -> TaskClaimResult
+    {
+        try await store.taskClaim(TaskClaimParams(
+            owner: owner, limit: limit, leaseExpiresAt: now.addingTimeInterval(lease), now: now,
+            onClaim: { snapshot, task in
+                guard let id = task.stepID, var step = snapshot.steps[id] else { return RunMutation() }
+                step.status = .executing
+                step.attempt += 1
+                step.updatedAt = now
+                var data: [String: JSONValue] = ["owner": .string(owner)]
+                if let previous = task.leaseOwner { data["taken_over_from"] = .string(previous) }
+                return RunMutation(steps: [step], events: [NewEvent("step_started", stepID: id, data: .object(data))])
+            }))
+    }
+
+    // MARK: cases
+
+    static func definitions(_ store: any WorkflowStore) async throws {
+        let v1 = try await insertDefinition(store, definition(version: "1.0.0", at: t0))
+        let v2 = try await insertDefinition(store, definition(version: "1.1.0", at: t0.addingTimeInterval(1)))
+        _ = try await insertDefinition(store, definition("other", at: t0.addingTimeInterval(2)))
+
+        switch try await store.definitionInsert(DefinitionInsertParams(record: definition(version: "1.0.0", checksum: "c1"))) {
+        case .existing(let r): try expect(r.id == v1.id, "same content returns the existing record")
+        default: throw Failure(description: "same name, version and checksum must be .existing")
+        }
+        switch try await store.definitionInsert(DefinitionInsertParams(record: definition(version: "1.0.0", checksum: "c2"))) {
+        case .conflict(let r): try expect(r.id == v1.id, "conflict reports the existing record")
+        default: throw Failure(description: "same name and version with another checksum must be .conflict")
+        }
+
+        let got = try await store.definitionGet(tenantID: defaultTenantID, id: v2.id)
+        try expect(got == v2, "definitionGet returns what was inserted: \(String(describing: got))")
+        try expect(try await store.definitionGet(tenantID: "other-tenant", id: v2.id) == nil, "tenants are isolated")
+        try expect(Set(try await store.definitionVersions(tenantID: defaultTenantID, name: "wf").map(\.version)) == ["1.0.0", "1.1.0"],
+                   "definitionVersions lists every version of a name")
+
+        let first = try await store.definitionList(DefinitionListParams(limit: 2))
+        try expect(first.map(\.name) == ["other", "wf"] && first[1].version == "1.1.0", "newest first: \(first.map(\.version))")
+        let second = try await store.definitionList(DefinitionListParams(limit: 2, after: first.last?.id))
+        try expect(second.map(\.id) == [v1.id], "the cursor continues after the last id")
+        try expect(try await store.definitionList(DefinitionListParams(name: "other")).count == 1, "name filter")
+    }
+
+    static func runs(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let d2 = try await insertDefinition(store, definition("second"))
+        var ids: [String] = []
+        for i in 0..<5 {
+            let (run, tasks) = try await insertRun(store, definition: i == 4 ? d2 : d, at: t0.addingTimeInterval(Double(i)))
+            try expect(tasks.count == 1 && tasks[0].leaseOwner == nil && tasks[0].stepID == "a", "the first transition's task is returned")
+            ids.append(run.id)
+        }
+        let got = try await store.runGet(tenantID: defaultTenantID, id: ids[0])
+        try expect(got?.input == ["k": 1] && got?.status == .pending && got?.createdAt == t0, "runGet returns the run")
+        try expect(try await store.runGet(tenantID: "x", id: ids[0]) == nil, "tenants are isolated")
+        let steps = try await store.stepList(runID: ids[0])
+        try expect(steps.count == 1 && steps[0].status == .queued && steps[0].input == ["x": 1], "steps were written")
+        let events = try await store.eventList(runID: ids[0], afterSeq: 0, limit: 10)
+        try expect(events.map(\.seq) == [1, 2] && events.map(\.type) == ["run_created", "step_queued"], "events numbered from 1")
+        try expect(try await store.eventList(runID: ids[0], afterSeq: 1, limit: 10).map(\.seq) == [2], "afterSeq pages events")
+
+        let page1 = try await store.runList(RunListParams(limit: 2))
+        try expect(page1.map(\.id) == [ids[4], ids[3]], "runs newest first")
+        let page2 = try await store.runList(RunListParams(limit: 2, before: page1.last?.id))
+        try expect(page2.map(\.id) == [ids[2], ids[1]], "the cursor continues before the last id")
+        try expect(try await store.runList(RunListParams(definitionIDs: [d2.id])).map(\.id) == [ids[4]], "definition filter")
+        try expect(try await store.runList(RunListParams(definitionIDs: [])).isEmpty, "empty definition filter matches nothing")
+        try expect(try await store.runList(RunListParams(status: .completed)).isEmpty, "status filter")
+        try expect(try await store.runList(RunListParams(status: .pending)).count == 5, "status filter")
+    }
+
+    static func transitions(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let (run, _) = try await insertRun(store, definition: d, at: t0)
+        let claimed = try await claim(store, owner: "n1", now: t0)
+        try expect(claimed.claimed.count == 1, "the task is claimed")
+        let task = claimed.claimed[0].task
+        try expect(task.leaseOwner == "n1" && task.leaseToken == 1, "the claim leases the task with a new token")
+
+        // A stale fence (an older token) is refused and writes nothing.
+        let stale = RunTransitionRequest(runID: run.id, fence: TaskFence(taskID: task.id, leaseToken: task.leaseToken - 1)) { _ in
+            throw Failure(description: "decide must not be called for a fenced request")
+        }
+        // decide throwing rejects only its own request.
+        let rejected = RunTransitionRequest(runID: run.id) { _ in throw Failure(description: "no") }
+        let t1 = t0.addingTimeInterval(1)
+        let good = RunTransitionRequest(runID: run.id, fence: task.fence) { snapshot in
+            var r = snapshot.run
+            r.status = .completed
+            r.output = ["done": true]
+            r.completedAt = t1
+            var s = snapshot.steps["a"]!
+            s.status = .success
+            s.output = ["ok": 1]
+            return RunMutation(run: r, steps: [s], events: [NewEvent("step_succeeded", stepID: "a"), NewEvent("run_completed")])
+        }
+        let outcomes = try await store.runTransitions([stale, rejected, good], now: t1)
+        guard case .fenced = outcomes[0] else { throw Failure(description: "a stale token must be fenced, got \(outcomes[0])") }
+        guard case .rejected = outcomes[1] else { throw Failure(description: "a throwing decide must be rejected, got \(outcomes[1])") }
+        guard case .applied = outcomes[2] else { throw Failure(description: "the current claim must apply, got \(outcomes[2])") }
+
+        let after = try await store.runGet(tenantID: defaultTenantID, id: run.id)
+        try expect(after?.status == .completed && after?.output == ["done": true] && after?.completedAt == t1, "the run was updated")
+        try expect(try await store.stepList(runID: run.id).first?.output == ["ok": 1], "the step was updated")
+        let types = try await store.eventList(runID: run.id, afterSeq: 0, limit: 100).map(\.type)
+        try expect(types == ["run_created", "step_queued", "step_started", "step_succeeded", "run_completed"], "events appended in order: \(types)")
+        try expect(try await store.taskCount(runID: run.id) == 0, "the fenced task was deleted with the transition")
+
+        // The same fence again (a duplicate completion) is refused: the task no longer exists.
+        let duplicate = try await store.runTransitions([RunTransitionRequest(runID: run.id, fence: task.fence) { _ in RunMutation() }], now: t1)
+        guard case .fenced = duplicate[0] else { throw Failure(description: "a duplicate completion must be fenced") }
+        let missing = try await store.runTransitions([RunTransitionRequest(runID: "nope") { _ in RunMutation() }], now: t1)
+        guard case .runNotFound = missing[0] else { throw Failure(description: "an unknown run must be runNotFound") }
+
+        // Inserting a task leased to an owner (direct dispatch) returns it with its token.
+        let (run2, _) = try await insertRun(store, definition: d, at: t1)
+        let direct = try await store.runTransitions([RunTransitionRequest(runID: run2.id) { _ in
+            RunMutation(deleteTasks: .all, newTasks: [NewTask(stepID: "b", kind: .step, availableAt: t1, leaseOwner: "n1", leaseExpiresAt: t1.addingTimeInterval(30))])
+        }], now: t1)
+        guard case .applied(_, let tasks) = direct[0], tasks.count == 1, tasks[0].leaseOwner == "n1", tasks[0].leaseToken >= 1 else {
+            throw Failure(description: "a leased new task must come back with its owner and token")
+        }
+        try expect(try await store.taskCount(runID: run2.id) == 1, "deleteTasks .all removed the old task before inserting")
+        try expect(try await claim(store, owner: "n2", now: t1).claimed.isEmpty, "a task leased at insert is not claimable")
+    }
+
+    static func claims(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let (low, _) = try await insertRun(store, definition: d, at: t0, priority: 0)
+        let (high, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(1), priority: 5)
+        let (later, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(2), priority: 0)
+        // A task available only in the future.
+        let future = t0.addingTimeInterval(100)
+        let (timer, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(3))
+        _ = try await store.runTransitions([RunTransitionRequest(runID: timer.id) { _ in
+            RunMutation(deleteTasks: .all, newTasks: [NewTask(stepID: "a", kind: .step, availableAt: future)])
+        }], now: t0)
+
+        let now = t0.addingTimeInterval(10)
+        let first = try await claim(store, owner: "n1", now: now, limit: 2)
+        try expect(first.claimed.map(\.run.id) == [high.id, low.id], "priority first, then oldest: \(first.claimed.map(\.run.id))")
+        try expect(first.claimed.allSatisfy { $0.step?.status == .executing && $0.step?.attempt == 1 }, "claimed steps come back as claimed")
+        let second = try await claim(store, owner: "n2", now: now, limit: 10)
+        try expect(second.claimed.map(\.run.id) == [later.id], "leased tasks are skipped; future tasks wait")
+        try expect(second.nextAvailableAt == future || (second.nextAvailableAt.map { $0 <= future } ?? false), "nextAvailableAt tells when to look again")
+        try expect(try await claim(store, owner: "n2", now: now).claimed.isEmpty, "nothing else is available")
+
+        // After n1's lease expires, another node takes its tasks over, with a new token.
+        let expired = now.addingTimeInterval(31)
+        let takeover = try await claim(store, owner: "n3", now: expired, limit: 10)
+        let taken = Set(takeover.claimed.map(\.run.id))
+        try expect(taken.isSuperset(of: [high.id, low.id]), "expired leases are claimable: \(taken)")
+        for c in takeover.claimed where c.run.id == high.id {
+            try expect(c.task.leaseOwner == "n3" && c.task.leaseToken == 2, "takeover re-leases with a new token")
+            try expect(c.step?.attempt == 2, "the engine's onClaim saw the step again")
+        }
+        let events = try await store.eventList(runID: high.id, afterSeq: 0, limit: 100)
+        try expect(events.last?.data["taken_over_from"] == "n1", "onClaim saw the task's previous owner")
+        let timerClaim = try await claim(store, owner: "n1", now: future, limit: 10)
+        try expect(timerClaim.claimed.map(\.run.id).contains(timer.id), "future tasks become available at their time")
+    }
+
+    static func leases(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        for i in 0..<3 { _ = try await insertRun(store, definition: d, at: t0.addingTimeInterval(Double(i) / 1000 - 1)) }
+        let mine = try await claim(store, owner: "n1", now: t0, limit: 2, lease: 10)
+        let theirs = try await claim(store, owner: "n2", now: t0, limit: 1, lease: 10)
+        try expect(mine.claimed.count == 2 && theirs.claimed.count == 1, "claimed 2 and 1")
+
+        let renewedAt = t0.addingTimeInterval(8)
+        let held = try await store.leaseRenew(LeaseRenewParams(owner: "n1", leaseExpiresAt: renewedAt.addingTimeInterval(10), now: renewedAt))
+        try expect(held == Set(mine.claimed.map(\.task.id)), "renew returns the ids the owner holds")
+        // At t0+12 n2's lease has expired but n1's was renewed.
+        let at12 = try await claim(store, owner: "n3", now: t0.addingTimeInterval(12), limit: 10)
+        try expect(at12.claimed.map(\.task.id) == theirs.claimed.map(\.task.id), "only the unrenewed lease is taken over")
+        let heldAfter = try await store.leaseRenew(LeaseRenewParams(owner: "n2", leaseExpiresAt: t0.addingTimeInterval(40), now: t0.addingTimeInterval(12)))
+        try expect(heldAfter.isEmpty, "a node learns at its heartbeat that it lost its tasks")
+
+        try await store.leaseRelease(owner: "n1", taskIDs: [mine.claimed[0].task.id])
+        let released = try await claim(store, owner: "n4", now: t0.addingTimeInterval(13), limit: 10)
+        try expect(released.claimed.map(\.task.id) == [mine.claimed[0].task.id], "a released task is claimable at once")
+
+        let expiredCount = try await store.leaseExpireOthers(owner: "n4", now: t0.addingTimeInterval(14))
+        try expect(expiredCount == 2, "every lease of other owners expires (n1's second, n3's): \(expiredCount)")
+        let recovered = try await claim(store, owner: "n4", now: t0.addingTimeInterval(14), limit: 10)
+        try expect(recovered.claimed.count == 2, "expired leases are claimable at once")
+    }
+
+    static func claimWrites(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let (run, _) = try await insertRun(store, definition: d, at: t0)
+        // An onClaim that finishes the run (as a run timeout does) deletes the task: it is not returned.
+        let result = try await store.taskClaim(TaskClaimParams(
+            owner: "n1", limit: 10, leaseExpiresAt: t0.addingTimeInterval(30), now: t0,
+            onClaim: { snapshot, _ in
+                var r = snapshot.run
+                r.status = .failed
+                return RunMutation(run: r, events: [NewEvent("run_timed_out")], deleteTasks: .all)
+            }))
+        try expect(result.claimed.isEmpty, "work the claim finished is not handed out")
+        try expect(try await store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .failed, "onClaim's writes were applied")
+        try expect(try await store.taskCount(runID: nil) == 0, "the task is gone")
+    }
+}
