@@ -64,6 +64,9 @@ public final class WorkflowEngine: Service, Sendable {
         self.logger = logger
     }
 
+    /// Step attempts executing on this node right now.
+    public var activeExecutions: Int { local.withLock { $0.running.count } }
+
     // MARK: commands
 
     /// Starts a run of `definition`. Returns once the run and its first tasks are committed.

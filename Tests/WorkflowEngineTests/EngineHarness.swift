@@ -51,6 +51,7 @@ struct EngineHarness {
 /// Runs `body` with an engine serving a fresh database, then shuts the engine down gracefully.
 func withEngine<T>(
     configure: (inout EngineConfiguration) -> Void = { _ in },
+    beforeStart: (EngineHarness) async throws -> Void = { _ in },
     _ body: (EngineHarness) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-engine-\(UUID().uuidString)")
@@ -67,6 +68,7 @@ func withEngine<T>(
         executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
     let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
     let harness = EngineHarness(store: store, registry: registry, engine: engine, directory: directory)
+    try await beforeStart(harness)
     do {
         let result = try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -1,0 +1,310 @@
+import Foundation
+import Hummingbird
+import Testing
+import WorkflowEngine
+import WorkflowPrimitive
+import WorkflowStore
+import WorkflowTestSupport
+
+/// Routes of the stand-in remote system.
+@Sendable func remoteRoutes(_ router: Router<BasicRequestContext>, _ server: LocalHTTPServer) {
+    router.post("/slow") { request, _ in
+        let ms = Int(request.uri.queryParameters.get("ms") ?? "300") ?? 300
+        try await Task.sleep(for: .milliseconds(ms))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"slept":\#(ms)}"#)))
+    }
+    router.post("/flaky") { request, _ in
+        let key = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value ?? "none"
+        let failures = Int(request.uri.queryParameters.get("failures") ?? "2") ?? 2
+        if server.count("flaky:\(key)") <= failures {
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "try later")))
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"approved":true}"#)))
+    }
+    router.post("/reject") { _, _ in
+        Response(status: .unprocessableContent, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"reason":"blocked"}"#)))
+    }
+    router.post("/hold") { _, _ in
+        // Holds the call for up to 30 s, or until the test releases it (so the server can shut down promptly).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !server.isSet("release"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        return Response(status: .ok)
+    }
+}
+
+@Suite struct EngineBehaviourTests {
+    @Test func parallelBranchesOverlapInTime() async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            try await withEngine { h in
+                let definition = try await h.register("""
+                    {"name": "fan", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "b1", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
+                      {"id": "b2", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
+                      {"id": "b3", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
+                      {"id": "join", "type": "echo", "depends_on": ["b1", "b2", "b3"],
+                       "config": {"total": "${steps.b1.output.body.slept + steps.b2.output.body.slept + steps.b3.output.body.slept}"}}
+                    ]}}
+                    """)
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let done = try await h.waitForRun(run.id)
+                #expect(done.status == .completed)
+                #expect(done.output == ["join": ["total": 1200]])
+                let calls = remote.requests(path: "/slow")
+                #expect(calls.count == 3)
+                // Every branch had arrived before any had finished: they ran at the same time.
+                let lastArrival = calls.map(\.arrivedAt).max()!
+                let firstFinish = calls.compactMap(\.finishedAt).min()!
+                #expect(lastArrival < firstFinish)
+                let steps = try await h.steps(run.id)
+                #expect(steps["b1"]?.output?["status"] == 200)
+                #expect(steps["b1"]?.output?["headers"]?["content-type"] == "application/json")
+            }
+        }
+    }
+
+    @Test func retriesWithBackoffAndOneIdempotencyKey() async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            try await withEngine { h in
+                let definition = try await h.register("""
+                    {"name": "flaky", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/flaky?failures=2", "method": "POST", "body": {"n": 1}},
+                       "retry": {"max_attempts": 4, "backoff": "exponential", "initial_interval_ms": 150, "max_interval_ms": 1000}}
+                    ]}}
+                    """)
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let done = try await h.waitForRun(run.id)
+                #expect(done.status == .completed)
+                let step = try await h.steps(run.id)["call"]
+                #expect(step?.status == .success)
+                #expect(step?.attempt == 3)
+                #expect(step?.output?["body"] == ["approved": true])
+                let calls = remote.requests(path: "/flaky")
+                #expect(calls.count == 3)
+                #expect(Set(calls.map { $0.headers["idempotency-key"] }) == ["\(run.id)/call"])
+                #expect(calls.allSatisfy { $0.body == #"{"n":1}"# && $0.headers["content-type"] == "application/json" })
+                // The waits between attempts are at least the backoff: 150 ms, then 300 ms.
+                let gaps = zip(calls.dropFirst(), calls).map { $0.arrivedAt - $1.arrivedAt }
+                #expect(gaps[0] >= .milliseconds(145))
+                #expect(gaps[1] >= .milliseconds(295))
+                let retries = try await h.events(run.id).filter { $0.type == "step_retrying" }
+                #expect(retries.map { $0.data["delay_ms"] } == [150, 300])
+                #expect(retries.first?.data["error"]?["code"] == "http_error")
+            }
+        }
+    }
+
+    @Test func clientErrorsFailTheStepWithoutRetry() async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            try await withEngine { h in
+                let definition = try await h.register("""
+                    {"name": "reject", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/reject", "method": "POST"},
+                       "retry": {"max_attempts": 5, "initial_interval_ms": 10}},
+                      {"id": "after", "type": "noop", "depends_on": ["call"]}
+                    ]}}
+                    """)
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let done = try await h.waitForRun(run.id)
+                #expect(done.status == .failed)
+                #expect(done.error?["step_id"] == "call")
+                #expect(done.error?["code"] == "step_failed")
+                let step = try await h.steps(run.id)["call"]
+                #expect(step?.attempt == 1)
+                #expect(step?.error?["details"]?["status"] == 422)
+                #expect(step?.error?["details"]?["body"] == ["reason": "blocked"])
+                #expect(remote.requests(path: "/reject").count == 1)
+                #expect(try await h.steps(run.id)["after"] == nil)
+            }
+        }
+    }
+
+    @Test func falseConditionsSkipAndSkipsCascade() async throws {
+        try await withEngine { h in
+            let flow = try await h.register("""
+                {"name": "branching", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "score", "type": "transform", "config": {"output": {"high": "${input.amount > 10000}"}}},
+                  {"id": "review", "type": "echo", "depends_on": ["score"], "when": "steps.score.output.high"},
+                  {"id": "notify_reviewer", "type": "echo", "depends_on": ["review"]},
+                  {"id": "auto", "type": "echo", "depends_on": ["score"], "when": "!steps.score.output.high"},
+                  {"id": "book", "type": "echo", "depends_on": ["review", "auto"], "config": {"via": "${steps.auto.status}"}}
+                ], "output": {"booked": "${steps.book.output.via}"}}}
+                """)
+            let run = try await h.engine.start(definition: flow, input: ["amount": 500])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .completed)
+            #expect(done.output == ["booked": "SUCCESS"])
+            let steps = try await h.steps(run.id)
+            #expect(steps["review"]?.status == .skipped)
+            #expect(steps["notify_reviewer"]?.status == .skipped)
+            #expect(steps["auto"]?.status == .success)
+            #expect(steps["book"]?.status == .success)
+            let skips = try await h.events(run.id).filter { $0.type == "step_skipped" }.map(\.data["reason"])
+            #expect(skips == ["condition is false", "every dependency was skipped"])
+        }
+    }
+
+    @Test func cancellationStopsExecutingStepsAndCancelsQueuedOnes() async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            try await withEngine { h in
+                let definition = try await h.register("""
+                    {"name": "long", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "hold", "type": "http_request", "timeout_ms": 60000, "config": {"url": "\(remote.baseURL)/hold", "method": "POST", "timeout_ms": 60000}},
+                      {"id": "wait", "type": "delay", "config": {"duration_ms": 60000}},
+                      {"id": "after", "type": "noop", "depends_on": ["hold", "wait"]}
+                    ]}}
+                    """)
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let deadline = ContinuousClock.now + .seconds(10)
+                while remote.requests(path: "/hold").isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(h.engine.activeExecutions == 1)
+
+                let cancelled = try await h.engine.cancel(runID: run.id)
+                #expect(cancelled.status == .cancelled)
+                let steps = try await h.steps(run.id)
+                #expect(steps["hold"]?.status == .cancelled)
+                #expect(steps["wait"]?.status == .cancelled)
+                #expect(steps["after"] == nil)
+                #expect(try await h.store.taskCount(runID: run.id) == 0)
+                // The remote call is abandoned cooperatively, long before the remote answers (30 s).
+                let stopBy = ContinuousClock.now + .seconds(5)
+                while h.engine.activeExecutions > 0, ContinuousClock.now < stopBy { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(h.engine.activeExecutions == 0)
+                #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .cancelled)
+                await #expect(throws: WorkflowError.self) { try await h.engine.cancel(runID: run.id) }
+                do {
+                    _ = try await h.engine.cancel(runID: run.id)
+                } catch let error as WorkflowError {
+                    #expect(error.code == .runNotCancellable)
+                }
+                let types = try await h.events(run.id).map(\.type)
+                #expect(types.suffix(3) == ["step_cancelled", "step_cancelled", "run_cancelled"])
+                remote.set("release")
+            }
+        }
+    }
+
+    @Test func stepTimeoutIsRetriedThenFails() async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            try await withEngine { h in
+                let definition = try await h.register("""
+                    {"name": "slow", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "call", "type": "http_request", "timeout_ms": 150, "config": {"url": "\(remote.baseURL)/hold", "method": "POST"},
+                       "retry": {"max_attempts": 2, "backoff": "fixed", "initial_interval_ms": 10}}
+                    ]}}
+                    """)
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let done = try await h.waitForRun(run.id)
+                #expect(done.status == .failed)
+                let step = try await h.steps(run.id)["call"]
+                #expect(step?.attempt == 2)
+                #expect(step?.error?["code"] == "timeout")
+                #expect(remote.requests(path: "/hold").count == 2)
+                remote.set("release")
+            }
+        }
+    }
+
+    @Test func workflowTimeoutFailsTheRun() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "sleepy", "version": "1.0.0", "definition": {"timeout_ms": 300, "steps": [
+                  {"id": "nap", "type": "delay", "config": {"duration_ms": 60000}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            #expect(done.error?["code"] == "run_timeout")
+            #expect(try await h.steps(run.id)["nap"]?.status == .cancelled)
+            #expect(try await h.store.taskCount(runID: run.id) == 0)
+        }
+    }
+
+    @Test func aFailedStepFailsTheRunAndCancelsTheRest() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "failing", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "wait", "type": "delay", "config": {"duration_ms": 60000}},
+                  {"id": "gate", "type": "noop"},
+                  {"id": "boom", "type": "fail", "depends_on": ["gate"], "config": {"message": "insufficient funds"}},
+                  {"id": "never", "type": "noop", "depends_on": ["boom", "wait"]}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            let steps = try await h.steps(run.id)
+            #expect(steps["boom"]?.status == .failed)
+            #expect(steps["wait"]?.status == .cancelled)
+            #expect(steps["never"] == nil)
+            #expect(try await h.store.taskCount(runID: run.id) == 0)
+        }
+    }
+
+    @Test func aTemplateThatCannotRenderFailsItsStep() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "bad-template", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "a", "type": "echo", "config": {"n": 0}},
+                  {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"x": "${1 / steps.a.output.n}"}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            let b = try await h.steps(run.id)["b"]
+            #expect(b?.status == .failed)
+            #expect(b?.error?["code"] == "template_error")
+            #expect(b?.error?["message"] == "config: division by zero")
+        }
+    }
+
+    @Test func failStepMessageReachesTheRun() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "reject-it", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "ok", "type": "noop"},
+                  {"id": "boom", "type": "fail", "depends_on": ["ok"], "config": {"message": "insufficient funds"}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            #expect(done.error?["message"] == "step 'boom' failed: insufficient funds")
+            #expect(try await h.steps(run.id)["ok"]?.status == .success)
+        }
+    }
+
+    @Test func aCrashedNodesWorkIsTakenOverAndRecordedOnce() async throws {
+        let started = Mutex<String?>(nil)
+        try await withEngine(beforeStart: { h in
+            let definition = try await h.register("""
+                {"name": "takeover", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "a", "type": "echo", "config": {"v": 1}},
+                  {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"v": "${steps.a.output.v + 1}"}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            started.withLock { $0 = run.id }
+            // A node claims the first step and dies before finishing it.
+            let now = Date()
+            let claim = try await h.store.taskClaim(TaskClaimParams(
+                owner: "dead-node", limit: 10, leaseExpiresAt: now.addingTimeInterval(600), now: now,
+                onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: "dead-node", now: now) }))
+            #expect(claim.claimed.count == 1)
+        }) { h in
+            let runID = try #require(started.withLock { $0 })
+            let done = try await h.waitForRun(runID)
+            #expect(done.status == .completed)
+            #expect(done.output == ["b": ["v": 2]])
+            let events = try await h.events(runID)
+            let starts = events.filter { $0.type == "step_started" && $0.stepID == "a" }
+            #expect(starts.count == 2)
+            #expect(starts.last?.data["taken_over_from"] == "dead-node")
+            #expect(events.filter { $0.type == "step_succeeded" && $0.stepID == "a" }.count == 1)
+            #expect(try await h.steps(runID)["a"]?.attempt == 2)
+        }
+    }
+}
+
+import Synchronization
