@@ -1,0 +1,73 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+import WorkflowAPI
+import WorkflowEngine
+import WorkflowPrimitive
+import WorkflowRegistry
+import WorkflowStoreSQLite
+
+/// The real application (router, engine, SQLite file) served over a real socket, for one test.
+func withAPI<T: Sendable>(
+    maxBodyBytes: Int = 1 << 20, _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
+    let registry = WorkflowRegistry(store: store)
+    var logger = Logger(label: "api-test")
+    logger.logLevel = .warning
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let engine = WorkflowEngine(
+        configuration: EngineConfiguration(pollInterval: .milliseconds(200)), store: store, registry: registry,
+        executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
+    let api = WorkflowAPI(store: store, registry: registry, engine: engine, configuration: .init(maxBodyBytes: maxBodyBytes))
+    let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
+    do {
+        let result = try await app.test(.live, body)
+        try await http.shutdown()
+        return result
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
+}
+
+extension TestClientProtocol {
+    /// Sends JSON (or any text) and returns the status and the parsed JSON body.
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, contentType: String = "application/json"
+    ) async throws -> (status: HTTPResponse.Status, json: JSONValue, headers: HTTPFields) {
+        var headers: HTTPFields = [:]
+        if body != nil { headers[.contentType] = contentType }
+        let response = try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        let data = Data(response.body.readableBytesView)
+        let json = data.isEmpty ? JSONValue.null : ((try? JSONValue.parse(data)) ?? .string(String(decoding: data, as: UTF8.self)))
+        return (response.status, json, response.headers)
+    }
+
+    /// Polls a run until it has finished.
+    func waitForRun(_ id: String, timeout: Duration = .seconds(20)) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (_, run, _) = try await call(.get, "/api/v1/executions/\(id)")
+            if ["COMPLETED", "FAILED", "CANCELLED"].contains(run["status"]?.stringValue ?? "") || ContinuousClock.now > deadline {
+                return run
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+let sequenceWorkflow = """
+    {"name": "greet", "version": "1.0.0", "description": "says hello",
+     "definition": {"steps": [
+       {"id": "hello", "type": "echo", "config": {"greeting": "hello ${input.name}"}},
+       {"id": "shout", "type": "transform", "depends_on": ["hello"], "config": {"output": "${upper(steps.hello.output.greeting)}"}}
+     ], "output": {"message": "${steps.shout.output}"}}}
+    """
