@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `uwf` binary, run as a user would run it.
+final class UWFProcess: @unchecked Sendable {
+    let process: Process
+    let baseURL: String
+    let stderrURL: URL
+
+    /// The `uwf` executable next to the test bundle (SwiftPM builds it because this test target depends on it),
+    /// or `$UWF_BINARY`.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["UWF_BINARY"] { return URL(fileURLWithPath: path) }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("uwf")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/uwf")
+    }
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    private init(process: Process, baseURL: String, stderrURL: URL) {
+        self.process = process
+        self.baseURL = baseURL
+        self.stderrURL = stderrURL
+    }
+
+    /// Starts `uwf serve` on a free port over `dataDirectory` and waits until it listens.
+    static func serve(dataDirectory: URL, extra: [String] = []) async throws -> UWFProcess {
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let stdoutURL = dataDirectory.appendingPathComponent("stdout-\(UUID().uuidString).log")
+        let stderrURL = dataDirectory.appendingPathComponent("stderr-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("uwf listening on ") }),
+                let url = line.split(separator: " ").dropFirst(3).first
+            {
+                return UWFProcess(process: process, baseURL: String(url), stderrURL: stderrURL)
+            }
+            if !process.isRunning {
+                let log = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+                throw ProcessFailure(description: "uwf serve exited with \(process.terminationStatus): \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw ProcessFailure(description: "uwf serve did not start listening in time")
+    }
+
+    /// `kill -9`: no shutdown handler runs, nothing is flushed.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    func terminate() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    var log: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+    /// Runs a client subcommand of the binary and returns its exit status and output.
+    static func cli(_ arguments: [String], server: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["UWF_SERVER"] = server
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    var description: String
+}
