@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -37,6 +39,16 @@ let package = Package(
             dependencies: [
                 "WorkflowStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WorkflowStorePostgres",
+            dependencies: [
+                "WorkflowStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -87,6 +99,7 @@ let package = Package(
         .target(
             name: "WorkflowTestSupport",
             dependencies: [
+                "WorkflowStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "uwf",
             dependencies: [
-                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry",
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
                 "WorkflowEngine", "WorkflowAPI", "WorkflowClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -114,6 +127,14 @@ let package = Package(
         .testTarget(
             name: "WorkflowStoreSQLiteTests",
             dependencies: ["WorkflowStore", "WorkflowStoreSQLite", "WorkflowStoreTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowStorePostgresTests",
+            dependencies: [
+                "WorkflowStore", "WorkflowStorePostgres", "WorkflowStoreTesting", "WorkflowTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -45,4 +45,23 @@ public protocol WorkflowStore: Sendable {
     func leaseExpireOthers(owner: String, now: Date) async throws -> Int
     /// Counts tasks by state, for health and tests.
     func taskCount(runID: String?) async throws -> Int
+
+    // MARK: cluster
+    /// True when other processes can signal new work (PostgreSQL `LISTEN/NOTIFY`); otherwise nodes rely on polling,
+    /// which is all a single-process store needs.
+    var supportsNotify: Bool { get }
+    /// Calls `onWork` whenever another node commits work that any node may claim; returns when the task is cancelled.
+    func listenForWork(_ onWork: @escaping @Sendable () -> Void) async throws
+    /// Inserts or refreshes this node's row.
+    func nodeHeartbeat(_ params: NodeHeartbeatParams) async throws
+    /// Every known node with the number of tasks it holds, most recently seen first.
+    func nodeList() async throws -> [NodeRecord]
+    /// Forgets nodes not seen since `before`; returns how many.
+    func nodeDeleteStale(before: Date) async throws -> Int
+    /// Takes the named leadership if it is free or expired, or extends it if `owner` holds it.
+    /// Returns true when `owner` holds it afterwards.
+    func leaderAttemptElect(_ params: LeaderElectParams) async throws -> Bool
+    /// Gives leadership up at once (graceful shutdown), so another node need not wait for it to expire.
+    func leaderResign(name: String, owner: String) async throws
+    func leaderGet(name: String) async throws -> LeaderRecord?
 }

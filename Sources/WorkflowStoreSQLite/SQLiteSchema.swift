@@ -91,6 +91,21 @@ enum SQLiteSchema {
                 CREATE INDEX tasks_by_run ON tasks (run_id);
                 """)
         }
+        migrator.registerMigration("002_cluster") { db in
+            try db.execute(sql: """
+                CREATE TABLE nodes (
+                    id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    heartbeat_at INTEGER NOT NULL
+                );
+                CREATE TABLE leaders (
+                    name TEXT PRIMARY KEY,
+                    owner TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,515 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowPrimitive
+import WorkflowStore
+
+/// The clustered store: all state in one PostgreSQL database, shared by every `uwf serve` node.
+///
+/// Locking discipline, so that nodes cannot deadlock each other: every writer locks the run row first
+/// (`FOR UPDATE`), then its tasks; a batch locks its runs in id order; claims lock tasks with
+/// `FOR UPDATE SKIP LOCKED` and take the run with `SKIP LOCKED` too, so a claim never waits while holding locks.
+/// Work that any node may take is announced with `pg_notify` on commit.
+public final class PostgresStore: WorkflowStore {
+    public let client: PostgresClient
+    public let configuration: PostgresStoreConfiguration
+    private let logger: Logger
+    private let channel: String
+
+    public var isExclusive: Bool { false }
+    public var supportsNotify: Bool { true }
+
+    public init(configuration: PostgresStoreConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = PostgresClient(configuration: configuration.client, backgroundLogger: logger)
+        self.channel = "uwf_work_\(configuration.schema)"
+    }
+
+    /// Runs the connection pool until the task is cancelled. Nothing else works until it runs.
+    public func run() async {
+        await client.run()
+    }
+
+    /// Creates the schema and applies missing migrations, under an advisory lock so nodes starting together
+    /// apply each migration once.
+    public func migrate() async throws {
+        let schema = configuration.schema
+        try await client.withTransaction(logger: logger) { conn in
+            try await conn.query("SELECT pg_advisory_xact_lock(hashtext(\(schema)))", logger: logger)
+            try await conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+            try await conn.query(
+                "CREATE TABLE IF NOT EXISTS uwf_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied: Set<Int> = []
+            for try await version in try await conn.query("SELECT version FROM uwf_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                for statement in migration.sql { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await conn.query(
+                    "INSERT INTO uwf_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+        }
+    }
+
+    /// Drops the schema and everything in it (tests only).
+    public func dropSchema() async throws {
+        try await client.query("DROP SCHEMA IF EXISTS \(unescaped: configuration.schema) CASCADE", logger: logger)
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    // MARK: definitions
+
+    private static let definitionColumns = "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at"
+
+    public func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult {
+        let r = params.record
+        return try await client.withTransaction(logger: logger) { conn in
+            let inserted = try await conn.query(
+                """
+                INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
+                VALUES (\(r.id), \(r.tenantID), \(r.name), \(r.version), 'active', \(r.description), \(r.spec.canonicalString())::jsonb,
+                        \(r.checksum), \(r.createdBy), \(r.createdAt))
+                ON CONFLICT (tenant_id, name, version) DO NOTHING RETURNING id
+                """, logger: logger
+            ).collect()
+            if !inserted.isEmpty { return .inserted(r) }
+            let rows = try await conn.query(
+                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name) AND version = \(r.version)",
+                logger: logger
+            ).collect()
+            guard let row = rows.first else { throw PostgresStoreError("definition vanished during insert") }
+            let existing = try Self.definition(row)
+            return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
+        }
+    }
+
+    public func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord? {
+        try await client.query(
+            "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger
+        ).collect().first.map(Self.definition)
+    }
+
+    public func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord] {
+        try await client.query(
+            "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND name = \(name)", logger: logger
+        ).collect().map(Self.definition)
+    }
+
+    public func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord] {
+        try await client.query(
+            """
+            SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions
+            WHERE tenant_id = \(params.tenantID) AND (\(params.name)::text IS NULL OR name = \(params.name))
+              AND (\(params.after)::text IS NULL OR id < \(params.after))
+            ORDER BY id DESC LIMIT \(params.limit)
+            """, logger: logger
+        ).collect().map(Self.definition)
+    }
+
+    // MARK: runs
+
+    private static let runColumns = """
+        id, tenant_id, definition_id, workflow_name, workflow_version, status, input::text AS input, output::text AS output,
+        error::text AS error, idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq
+        """
+    private static let stepColumns = """
+        run_id, step_id, status, attempt, input::text AS input, output::text AS output, error::text AS error, state::text AS state,
+        started_at, completed_at, updated_at
+        """
+    private static let taskColumns = "id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token"
+
+    public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
+        try await client.withTransaction(logger: logger) { conn in
+            var all: [[TaskRecord]] = []
+            var announce = false
+            for p in params {
+                let r = p.run
+                try await conn.query(
+                    """
+                    INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
+                        idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
+                    VALUES (\(r.id), \(r.tenantID), \(r.definitionID), \(r.workflowName), \(r.workflowVersion), \(r.status.rawValue),
+                        \(r.input.canonicalString())::jsonb, \(r.output?.canonicalString())::jsonb, \(r.error?.canonicalString())::jsonb,
+                        \(r.idempotencyKey), \(r.parentRunID), \(r.priority), \(r.createdAt), \(r.startedAt), \(r.completedAt), \(r.updatedAt), 1)
+                    """, logger: logger)
+                let tasks = try await apply(conn, p.initial, to: RunSnapshot(run: r, steps: [:], nextEventSeq: 1), now: now)
+                announce = announce || tasks.contains { $0.leaseOwner == nil }
+                all.append(tasks)
+            }
+            if announce { try await notify(conn) }
+            return all
+        }
+    }
+
+    public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
+        try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
+            .collect().first.map(Self.run)
+    }
+
+    public func runList(_ params: RunListParams) async throws -> [RunRecord] {
+        if let ids = params.definitionIDs, ids.isEmpty { return [] }
+        return try await client.query(
+            """
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE tenant_id = \(params.tenantID) AND (\(params.status?.rawValue)::text IS NULL OR status = \(params.status?.rawValue))
+              AND (\(params.definitionIDs)::text[] IS NULL OR definition_id = ANY(\(params.definitionIDs)::text[]))
+              AND (\(params.before)::text IS NULL OR id < \(params.before))
+            ORDER BY id DESC LIMIT \(params.limit)
+            """, logger: logger
+        ).collect().map(Self.run)
+    }
+
+    public func stepList(runID: String) async throws -> [StepRunRecord] {
+        try await client.query("SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = \(runID)", logger: logger)
+            .collect().map(Self.step)
+    }
+
+    public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
+        try await client.query(
+            """
+            SELECT run_id, seq, type, step_id, data::text AS data, at FROM run_events
+            WHERE run_id = \(runID) AND seq > \(afterSeq) ORDER BY seq LIMIT \(limit)
+            """, logger: logger
+        ).collect().map(Self.event)
+    }
+
+    public func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome] {
+        // Lock runs in id order so that two nodes' batches cannot wait on each other.
+        let order = requests.indices.sorted { requests[$0].runID < requests[$1].runID }
+        return try await client.withTransaction(logger: logger) { conn in
+            var outcomes = [RunTransitionOutcome?](repeating: nil, count: requests.count)
+            var announce = false
+            for index in order {
+                let request = requests[index]
+                try await conn.query("SAVEPOINT transition", logger: logger)
+                var outcome: RunTransitionOutcome
+                var keep = false
+                if let snapshot = try await snapshot(conn, runID: request.runID, skipLocked: false) {
+                    var fenced = false
+                    if let fence = request.fence {
+                        let deleted = try await conn.query(
+                            "DELETE FROM tasks WHERE id = \(fence.taskID) AND lease_token = \(fence.leaseToken) AND run_id = \(request.runID) RETURNING id",
+                            logger: logger
+                        ).collect()
+                        fenced = deleted.isEmpty
+                    }
+                    if fenced {
+                        outcome = .fenced
+                    } else {
+                        do {
+                            let mutation = try request.decide(snapshot)
+                            let tasks = try await apply(conn, mutation, to: snapshot, now: now)
+                            announce = announce || tasks.contains { $0.leaseOwner == nil }
+                            outcome = .applied(mutation, tasks: tasks)
+                            keep = true
+                        } catch let error as PSQLError {
+                            throw error
+                        } catch {
+                            outcome = .rejected(error)
+                        }
+                    }
+                } else {
+                    outcome = .runNotFound
+                }
+                try await conn.query(keep ? "RELEASE SAVEPOINT transition" : "ROLLBACK TO SAVEPOINT transition", logger: logger)
+                outcomes[index] = outcome
+            }
+            if announce { try await notify(conn) }
+            return outcomes.map { $0! }
+        }
+    }
+
+    // MARK: queue
+
+    public func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult {
+        try await client.withTransaction(logger: logger) { conn in
+            var rows = try await conn.query(
+                """
+                SELECT \(unescaped: Self.taskColumns) FROM tasks
+                WHERE lease_owner IS NULL AND available_at <= \(params.now)
+                ORDER BY priority DESC, available_at, id LIMIT \(params.limit) FOR UPDATE SKIP LOCKED
+                """, logger: logger
+            ).collect()
+            if rows.count < params.limit {
+                rows += try await conn.query(
+                    """
+                    SELECT \(unescaped: Self.taskColumns) FROM tasks
+                    WHERE lease_owner IS NOT NULL AND lease_expires_at < \(params.now) AND available_at <= \(params.now)
+                    ORDER BY priority DESC, available_at, id LIMIT \(params.limit - rows.count) FOR UPDATE SKIP LOCKED
+                    """, logger: logger
+                ).collect()
+            }
+            var claimed: [ClaimedTask] = []
+            for row in rows {
+                let previous = try Self.task(row)
+                // A run busy in another transaction is left for the next claim rather than waited for.
+                guard let snapshot = try await snapshot(conn, runID: previous.runID, skipLocked: true) else { continue }
+                var task = previous
+                task.leaseOwner = params.owner
+                task.leaseExpiresAt = params.leaseExpiresAt
+                task.leaseToken += 1
+                try await conn.query(
+                    "UPDATE tasks SET lease_owner = \(params.owner), lease_expires_at = \(params.leaseExpiresAt), lease_token = \(task.leaseToken) WHERE id = \(task.id)",
+                    logger: logger)
+                let mutation = params.onClaim(snapshot, previous)
+                _ = try await apply(conn, mutation, to: snapshot, now: params.now)
+                switch mutation.deleteTasks {
+                case .all: continue
+                case .steps(let ids) where task.stepID.map(ids.contains) ?? false: continue
+                default: break
+                }
+                let step = task.stepID.flatMap { id in mutation.steps.last { $0.stepID == id } ?? snapshot.steps[id] }
+                claimed.append(ClaimedTask(task: task, run: mutation.run ?? snapshot.run, step: step, mutation: mutation))
+            }
+            let next = try await conn.query(
+                """
+                SELECT LEAST(
+                    (SELECT MIN(available_at) FROM tasks WHERE lease_owner IS NULL),
+                    (SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner <> \(params.owner)))
+                """, logger: logger
+            ).collect().first.flatMap { try? $0.decode(Date?.self) }
+            return TaskClaimResult(claimed: claimed, nextAvailableAt: next)
+        }
+    }
+
+    public func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64> {
+        var held: Set<Int64> = []
+        let rows = try await client.query(
+            "UPDATE tasks SET lease_expires_at = \(params.leaseExpiresAt) WHERE lease_owner = \(params.owner) RETURNING id", logger: logger)
+        for try await id in rows.decode(Int64.self) { held.insert(id) }
+        return held
+    }
+
+    public func leaseRelease(owner: String, taskIDs: [Int64]) async throws {
+        guard !taskIDs.isEmpty else { return }
+        try await client.withTransaction(logger: logger) { conn in
+            try await conn.query(
+                "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\(taskIDs)::bigint[]) AND lease_owner = \(owner)",
+                logger: logger)
+            try await notify(conn)
+        }
+    }
+
+    public func leaseExpireOthers(owner: String, now: Date) async throws -> Int {
+        let rows = try await client.query(
+            """
+            UPDATE tasks SET lease_expires_at = \(now.addingTimeInterval(-0.001))
+            WHERE lease_owner IS NOT NULL AND lease_owner <> \(owner) RETURNING id
+            """, logger: logger
+        ).collect()
+        return rows.count
+    }
+
+    public func taskCount(runID: String?) async throws -> Int {
+        let rows = try await client.query(
+            "SELECT COUNT(*)::bigint FROM tasks WHERE \(runID)::text IS NULL OR run_id = \(runID)", logger: logger
+        ).collect()
+        return Int(try rows.first?.decode(Int64.self) ?? 0)
+    }
+
+    // MARK: cluster
+
+    public func listenForWork(_ onWork: @escaping @Sendable () -> Void) async throws {
+        let channel = channel
+        try await client.withConnection { conn in
+            try await conn.listen(on: channel) { notifications in
+                for try await _ in notifications { onWork() }
+            }
+        }
+    }
+
+    public func nodeHeartbeat(_ params: NodeHeartbeatParams) async throws {
+        try await client.query(
+            """
+            INSERT INTO nodes (id, host, started_at, heartbeat_at) VALUES (\(params.id), \(params.host), \(params.startedAt), \(params.now))
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
+            """, logger: logger)
+    }
+
+    public func nodeList() async throws -> [NodeRecord] {
+        try await client.query(
+            """
+            SELECT n.id, n.host, n.started_at, n.heartbeat_at,
+                   (SELECT COUNT(*) FROM tasks t WHERE t.lease_owner = n.id)::bigint AS held
+            FROM nodes n ORDER BY n.heartbeat_at DESC
+            """, logger: logger
+        ).collect().map { row in
+            let r = row.makeRandomAccess()
+            return NodeRecord(
+                id: try r["id"].decode(String.self), host: try r["host"].decode(String.self),
+                startedAt: try r["started_at"].decode(Date.self), heartbeatAt: try r["heartbeat_at"].decode(Date.self),
+                heldTasks: Int(try r["held"].decode(Int64.self)))
+        }
+    }
+
+    public func nodeDeleteStale(before: Date) async throws -> Int {
+        try await client.query("DELETE FROM nodes WHERE heartbeat_at < \(before) RETURNING id", logger: logger).collect().count
+    }
+
+    public func leaderAttemptElect(_ params: LeaderElectParams) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            INSERT INTO leaders (name, owner, expires_at) VALUES (\(params.name), \(params.owner), \(params.expiresAt))
+            ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+            WHERE leaders.owner = EXCLUDED.owner OR leaders.expires_at < \(params.now)
+            RETURNING owner
+            """, logger: logger
+        ).collect()
+        return !rows.isEmpty
+    }
+
+    public func leaderResign(name: String, owner: String) async throws {
+        try await client.query("DELETE FROM leaders WHERE name = \(name) AND owner = \(owner)", logger: logger)
+    }
+
+    public func leaderGet(name: String) async throws -> LeaderRecord? {
+        try await client.query("SELECT name, owner, expires_at FROM leaders WHERE name = \(name)", logger: logger).collect().first.map { row in
+            let (name, owner, expiresAt) = try row.decode((String, String, Date).self)
+            return LeaderRecord(name: name, owner: owner, expiresAt: expiresAt)
+        }
+    }
+
+    // MARK: transitions
+
+    private func notify(_ conn: PostgresConnection) async throws {
+        try await conn.query("SELECT pg_notify(\(channel), '')", logger: logger)
+    }
+
+    private func snapshot(_ conn: PostgresConnection, runID: String, skipLocked: Bool) async throws -> RunSnapshot? {
+        let lock = skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
+        guard let row = try await conn.query(
+            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(runID) \(unescaped: lock)", logger: logger
+        ).collect().first else { return nil }
+        let run = try Self.run(row)
+        let nextSeq = try row.makeRandomAccess()["next_event_seq"].decode(Int.self)
+        var steps: [String: StepRunRecord] = [:]
+        for stepRow in try await conn.query("SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = \(runID)", logger: logger).collect() {
+            let step = try Self.step(stepRow)
+            steps[step.stepID] = step
+        }
+        return RunSnapshot(run: run, steps: steps, nextEventSeq: nextSeq)
+    }
+
+    private func apply(_ conn: PostgresConnection, _ m: RunMutation, to snapshot: RunSnapshot, now: Date) async throws -> [TaskRecord] {
+        let runID = snapshot.run.id
+        let tenant = snapshot.run.tenantID
+        let nextSeq = snapshot.nextEventSeq + m.events.count
+        if let r = m.run {
+            try await conn.query(
+                """
+                UPDATE runs SET status = \(r.status.rawValue), output = \(r.output?.canonicalString())::jsonb,
+                    error = \(r.error?.canonicalString())::jsonb, started_at = \(r.startedAt), completed_at = \(r.completedAt),
+                    updated_at = \(r.updatedAt), priority = \(r.priority), next_event_seq = \(nextSeq)
+                WHERE id = \(runID)
+                """, logger: logger)
+        } else if !m.events.isEmpty {
+            try await conn.query("UPDATE runs SET next_event_seq = \(nextSeq) WHERE id = \(runID)", logger: logger)
+        }
+        for s in m.steps {
+            try await conn.query(
+                """
+                INSERT INTO step_runs (run_id, step_id, tenant_id, status, attempt, input, output, error, state, started_at, completed_at, updated_at)
+                VALUES (\(runID), \(s.stepID), \(tenant), \(s.status.rawValue), \(s.attempt), \(s.input?.canonicalString())::jsonb,
+                    \(s.output?.canonicalString())::jsonb, \(s.error?.canonicalString())::jsonb, \(s.state?.canonicalString())::jsonb,
+                    \(s.startedAt), \(s.completedAt), \(s.updatedAt))
+                ON CONFLICT (run_id, step_id) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, input = EXCLUDED.input,
+                    output = EXCLUDED.output, error = EXCLUDED.error, state = EXCLUDED.state, started_at = EXCLUDED.started_at,
+                    completed_at = EXCLUDED.completed_at, updated_at = EXCLUDED.updated_at
+                """, logger: logger)
+        }
+        for (offset, e) in m.events.enumerated() {
+            try await conn.query(
+                """
+                INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at)
+                VALUES (\(runID), \(snapshot.nextEventSeq + offset), \(tenant), \(e.type), \(e.stepID), \(e.data.canonicalString())::jsonb, \(now))
+                """, logger: logger)
+        }
+        switch m.deleteTasks {
+        case .none: break
+        case .all: try await conn.query("DELETE FROM tasks WHERE run_id = \(runID)", logger: logger)
+        case .steps(let ids): try await conn.query("DELETE FROM tasks WHERE run_id = \(runID) AND step_id = ANY(\(ids)::text[])", logger: logger)
+        }
+        var inserted: [TaskRecord] = []
+        for t in m.newTasks {
+            let token: Int64 = t.leaseOwner == nil ? 0 : 1
+            let id = try await conn.query(
+                """
+                INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
+                VALUES (\(tenant), \(runID), \(t.stepID), \(t.kind.rawValue), \(t.availableAt), \(t.priority), \(t.leaseOwner),
+                    \(t.leaseExpiresAt), \(token), \(now))
+                RETURNING id
+                """, logger: logger
+            ).collect().first?.decode(Int64.self)
+            guard let id else { throw PostgresStoreError("task insert returned no id") }
+            inserted.append(TaskRecord(
+                id: id, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind, availableAt: t.availableAt,
+                priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt, leaseToken: token))
+        }
+        return inserted
+    }
+
+    // MARK: row mapping
+
+    private static func json(_ text: String?) throws -> JSONValue? {
+        guard let text else { return nil }
+        return try JSONValue.parse(text)
+    }
+
+    private static func definition(_ row: PostgresRow) throws -> DefinitionRecord {
+        let r = row.makeRandomAccess()
+        return DefinitionRecord(
+            id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self), name: try r["name"].decode(String.self),
+            version: try r["version"].decode(String.self), description: try r["description"].decode(String?.self),
+            spec: try json(try r["definition"].decode(String.self)) ?? .null, checksum: try r["checksum"].decode(String.self),
+            createdBy: try r["created_by"].decode(String?.self), createdAt: try r["created_at"].decode(Date.self))
+    }
+
+    private static func run(_ row: PostgresRow) throws -> RunRecord {
+        let r = row.makeRandomAccess()
+        return RunRecord(
+            id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
+            definitionID: try r["definition_id"].decode(String.self), workflowName: try r["workflow_name"].decode(String.self),
+            workflowVersion: try r["workflow_version"].decode(String.self),
+            status: RunStatus(rawValue: try r["status"].decode(String.self)) ?? .failed,
+            input: try json(try r["input"].decode(String.self)) ?? .null, output: try json(try r["output"].decode(String?.self)),
+            error: try json(try r["error"].decode(String?.self)), idempotencyKey: try r["idempotency_key"].decode(String?.self),
+            parentRunID: try r["parent_run_id"].decode(String?.self), priority: try r["priority"].decode(Int.self),
+            createdAt: try r["created_at"].decode(Date.self), startedAt: try r["started_at"].decode(Date?.self),
+            completedAt: try r["completed_at"].decode(Date?.self), updatedAt: try r["updated_at"].decode(Date.self))
+    }
+
+    private static func step(_ row: PostgresRow) throws -> StepRunRecord {
+        let r = row.makeRandomAccess()
+        return StepRunRecord(
+            runID: try r["run_id"].decode(String.self), stepID: try r["step_id"].decode(String.self),
+            status: StepStatus(rawValue: try r["status"].decode(String.self)) ?? .failed, attempt: try r["attempt"].decode(Int.self),
+            input: try json(try r["input"].decode(String?.self)), output: try json(try r["output"].decode(String?.self)),
+            error: try json(try r["error"].decode(String?.self)), state: try json(try r["state"].decode(String?.self)),
+            startedAt: try r["started_at"].decode(Date?.self), completedAt: try r["completed_at"].decode(Date?.self),
+            updatedAt: try r["updated_at"].decode(Date.self))
+    }
+
+    private static func event(_ row: PostgresRow) throws -> RunEventRecord {
+        let r = row.makeRandomAccess()
+        return RunEventRecord(
+            runID: try r["run_id"].decode(String.self), seq: try r["seq"].decode(Int.self), type: try r["type"].decode(String.self),
+            stepID: try r["step_id"].decode(String?.self), data: try json(try r["data"].decode(String.self)) ?? .null,
+            at: try r["at"].decode(Date.self))
+    }
+
+    private static func task(_ row: PostgresRow) throws -> TaskRecord {
+        let r = row.makeRandomAccess()
+        return TaskRecord(
+            id: try r["id"].decode(Int64.self), tenantID: try r["tenant_id"].decode(String.self), runID: try r["run_id"].decode(String.self),
+            stepID: try r["step_id"].decode(String?.self), kind: TaskKind(rawValue: try r["kind"].decode(String.self)) ?? .step,
+            availableAt: try r["available_at"].decode(Date.self), priority: try r["priority"].decode(Int.self),
+            leaseOwner: try r["lease_owner"].decode(String?.self), leaseExpiresAt: try r["lease_expires_at"].decode(Date?.self),
+            leaseToken: try r["lease_token"].decode(Int64.self))
+    }
+}
