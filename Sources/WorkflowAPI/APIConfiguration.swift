@@ -6,10 +6,13 @@ public struct APIConfiguration: Sendable {
     public var defaultPageSize: Int
     /// Largest `limit` a list request may ask for.
     public var maxPageSize: Int
+    /// A node whose last heartbeat is older than this is shown as not alive.
+    public var nodeTimeout: Duration
 
-    public init(maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500) {
+    public init(maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500, nodeTimeout: Duration = .seconds(30)) {
         self.maxBodyBytes = maxBodyBytes
         self.defaultPageSize = defaultPageSize
         self.maxPageSize = maxPageSize
+        self.nodeTimeout = nodeTimeout
     }
 }

@@ -59,6 +59,7 @@ public struct WorkflowAPI: Sendable {
             try await history(request, runID: try context.parameters.require("run_id"))
         }
         v1.post("/executions/:run_id/cancel") { _, context in try await cancel(try context.parameters.require("run_id")) }
+        v1.get("/cluster/nodes") { _, _ in try await clusterNodes() }
 
         // The original system's paths, kept as aliases so its clients keep working.
         let legacy = router.group("/api/workflows")
@@ -229,6 +230,25 @@ public struct WorkflowAPI: Sendable {
     private func cancel(_ runID: String) async throws -> Response {
         let run = try await engine.cancel(runID: runID)
         return json(["run_id": .string(run.id), "status": .string(run.status.rawValue)], status: .accepted)
+    }
+
+    // MARK: cluster
+
+    private func clusterNodes() async throws -> Response {
+        let now = Date()
+        let leader = try await store.leaderGet(name: LeaderElector.sweeper).flatMap { $0.expiresAt > now ? $0.owner : nil }
+        let nodes = try await store.nodeList()
+        return json([
+            "nodes": .array(nodes.map { node in
+                [
+                    "id": .string(node.id), "host": .string(node.host), "started_at": Representation.time(node.startedAt),
+                    "last_heartbeat_at": Representation.time(node.heartbeatAt), "held_tasks": .number(Double(node.heldTasks)),
+                    "alive": .bool(now.timeIntervalSince(node.heartbeatAt) < configuration.nodeTimeout.seconds),
+                    "leader": .bool(node.id == leader),
+                ]
+            }),
+            "leader": leader.map(JSONValue.string) ?? .null,
+        ])
     }
 
     // MARK: helpers

@@ -31,6 +31,8 @@ public final class WorkflowEngine: Service, Sendable {
         var running: [Int64: (runID: String, task: Task<StepResult, Never>)] = [:]
         /// Held in the database but unknown here at the previous heartbeat (released if still so at the next).
         var suspectedStale: Set<Int64> = []
+        /// Executions this node stopped on purpose (lease lost, run cancelled): their results are dropped, never recorded.
+        var abandoned: Set<Int64> = []
         var stopping = false
         /// Every worker has stopped.
         var drained = false
@@ -49,6 +51,7 @@ public final class WorkflowEngine: Service, Sendable {
     private let wake = WakeSignal()
     private let heartbeatStop = WakeSignal()
     private let local = Mutex(LocalState())
+    private let startedAt: Date
 
     public init(
         configuration: EngineConfiguration, store: any WorkflowStore, registry: WorkflowRegistry, executors: StepExecutors,
@@ -62,6 +65,7 @@ public final class WorkflowEngine: Service, Sendable {
         var logger = logger
         logger[metadataKey: LogKey.node] = .string(configuration.nodeID)
         self.logger = logger
+        self.startedAt = clock.now()
     }
 
     /// Step attempts executing on this node right now.
@@ -129,27 +133,34 @@ public final class WorkflowEngine: Service, Sendable {
             let recovered = try await store.leaseExpireOthers(owner: configuration.nodeID, now: clock.now())
             if recovered > 0 { logger.notice("recovering tasks left by a previous process", metadata: ["count": "\(recovered)"]) }
         }
+        try await store.nodeHeartbeat(nodeHeartbeat())
         logger.info("engine started", metadata: ["max_concurrent_steps": "\(configuration.maxConcurrentSteps)"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
                 group.addTask { await self.commitLoop() }
                 group.addTask {
-                    await withDiscardingTaskGroup { workers in
-                        workers.addTask { await self.claimLoop() }
-                        for _ in 0..<self.configuration.maxConcurrentSteps {
-                            workers.addTask { await self.workerLoop() }
+                    await withTaskGroup(of: Void.self) { nodeTasks in
+                        if self.store.supportsNotify {
+                            nodeTasks.addTask { await self.listenLoop() }
                         }
+                        await withDiscardingTaskGroup { workers in
+                            workers.addTask { await self.claimLoop() }
+                            for _ in 0..<self.configuration.maxConcurrentSteps {
+                                workers.addTask { await self.workerLoop() }
+                            }
+                        }
+                        // Every worker has handed in its result: let the committer drain and stop.
+                        self.completions.close()
+                        let unstarted = self.local.withLock { s in
+                            s.drained = true
+                            return s.unstarted
+                        }
+                        self.heartbeatStop.signal()
+                        nodeTasks.cancelAll()
+                        // Hand back work claimed but never started, so another node need not wait for the lease to expire.
+                        try? await self.store.leaseRelease(owner: self.configuration.nodeID, taskIDs: unstarted)
                     }
-                    // Every worker has handed in its result: let the committer drain and stop.
-                    self.completions.close()
-                    let unstarted = self.local.withLock { s in
-                        s.drained = true
-                        return s.unstarted
-                    }
-                    self.heartbeatStop.signal()
-                    // Hand back work claimed but never started, so another node need not wait for the lease to expire.
-                    try? await self.store.leaseRelease(owner: self.configuration.nodeID, taskIDs: unstarted)
                 }
             }
         } onGracefulShutdown: {
@@ -203,7 +214,13 @@ public final class WorkflowEngine: Service, Sendable {
     private func workerLoop() async {
         while let batch = await ready.next(max: 1), let work = batch.first {
             let result = await execute(work)
-            completions.push(Completion(work: work, result: result))
+            let abandoned = local.withLock { s in
+                guard s.abandoned.remove(work.task.id) != nil else { return false }
+                s.held.remove(work.task.id)
+                return true
+            }
+            // A stopped execution's outcome ("cancelled") says nothing about the step: whoever owns the task now decides.
+            if !abandoned { completions.push(Completion(work: work, result: result)) }
         }
     }
 
@@ -211,6 +228,24 @@ public final class WorkflowEngine: Service, Sendable {
         while let batch = await completions.next(max: configuration.commitBatchSize) {
             await commit(batch)
         }
+    }
+
+    /// Wakes the claimer when another node commits work; reconnects after failures until shutdown.
+    private func listenLoop() async {
+        while !isStopping {
+            do {
+                try await store.listenForWork { [wake] in wake.signal() }
+            } catch {
+                if isStopping { return }
+                logger.warning("listening for work failed; polling until it reconnects", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func nodeHeartbeat() -> NodeHeartbeatParams {
+        NodeHeartbeatParams(
+            id: configuration.nodeID, host: ProcessInfo.processInfo.hostName, startedAt: startedAt, now: clock.now())
     }
 
     private func heartbeatLoop() async {
@@ -353,17 +388,25 @@ public final class WorkflowEngine: Service, Sendable {
     private func heartbeat() async {
         let now = clock.now()
         do {
+            try await store.nodeHeartbeat(nodeHeartbeat())
+            // Only tasks held before the renewal began can be judged by it: work claimed meanwhile is not in its answer.
+            let heldBefore = local.withLock { $0.held }
             let held = try await store.leaseRenew(LeaseRenewParams(
                 owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now))
             let (lost, release) = local.withLock { s -> ([Task<StepResult, Never>], [Int64]) in
-                let lostIDs = s.held.subtracting(held)
-                // A task we hold locally but not in the database was taken over (our lease had expired): stop it.
-                let lost = lostIDs.compactMap { s.running[$0]?.task }
+                // Held here but no longer ours in the database: our lease expired and another node took the task over.
+                let lostIDs = heldBefore.subtracting(held).intersection(s.held)
+                let lost = lostIDs.compactMap { id -> Task<StepResult, Never>? in
+                    guard let running = s.running[id] else { return nil }
+                    s.abandoned.insert(id)
+                    return running.task
+                }
                 let stale = held.subtracting(s.held)
                 let release = Array(stale.intersection(s.suspectedStale))
                 s.suspectedStale = stale
                 return (lost, release)
             }
+            if !lost.isEmpty { logger.warning("lost the lease of running steps; stopping them", metadata: ["count": "\(lost.count)"]) }
             for task in lost { task.cancel() }
             if !release.isEmpty {
                 try await store.leaseRelease(owner: configuration.nodeID, taskIDs: release)
@@ -375,12 +418,18 @@ public final class WorkflowEngine: Service, Sendable {
     }
 
     private func stopExecutions(of runID: String) {
-        let tasks = local.withLock { s in s.running.values.filter { $0.runID == runID }.map(\.task) }
+        let tasks = local.withLock { s in
+            s.running.filter { $0.value.runID == runID }.map { id, running in
+                s.abandoned.insert(id)
+                return running.task
+            }
+        }
         for task in tasks { task.cancel() }
     }
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in seconds, fractions included.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -33,6 +33,7 @@ public enum StoreContract {
         Case(name: "claim: available only, priority then age, lease, expired leases taken over", body: claims),
         Case(name: "leases: renew per owner, release, expire others", body: leases),
         Case(name: "claim: writes of onClaim are applied, finished work is not returned", body: claimWrites),
+        Case(name: "fencing: a worker whose lease was taken over cannot record its result", body: fencing),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -260,6 +261,30 @@ public enum StoreContract {
         try expect(expiredCount == 2, "every lease of other owners expires (n1's second, n3's): \(expiredCount)")
         let recovered = try await claim(store, owner: "n4", now: t0.addingTimeInterval(14), limit: 10)
         try expect(recovered.claimed.count == 2, "expired leases are claimable at once")
+    }
+
+    static func fencing(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let (run, _) = try await insertRun(store, definition: d, at: t0)
+        let slow = try await claim(store, owner: "slow-node", now: t0, lease: 5).claimed[0].task
+        // slow-node stalls past its lease; fast-node takes the task over.
+        let fast = try await claim(store, owner: "fast-node", now: t0.addingTimeInterval(6), lease: 5).claimed[0].task
+        try expect(fast.id == slow.id && fast.leaseToken == slow.leaseToken + 1, "the takeover re-leases the same task")
+        func complete(_ task: TaskRecord, by node: String) -> RunTransitionRequest {
+            RunTransitionRequest(runID: run.id, fence: task.fence) { snapshot in
+                var step = snapshot.steps["a"]!
+                step.status = .success
+                step.output = ["by": .string(node)]
+                return RunMutation(steps: [step], events: [NewEvent("step_succeeded", stepID: "a", data: ["by": .string(node)])])
+            }
+        }
+        let late = try await store.runTransitions([complete(slow, by: "slow-node")], now: t0.addingTimeInterval(7))
+        guard case .fenced = late[0] else { throw Failure(description: "the stalled worker's result must be refused, got \(late[0])") }
+        let current = try await store.runTransitions([complete(fast, by: "fast-node")], now: t0.addingTimeInterval(8))
+        guard case .applied = current[0] else { throw Failure(description: "the current owner's result must apply, got \(current[0])") }
+        try expect(try await store.stepList(runID: run.id).first?.output == ["by": "fast-node"], "the current owner's result is the one recorded")
+        let successes = try await store.eventList(runID: run.id, afterSeq: 0, limit: 100).filter { $0.type == "step_succeeded" }
+        try expect(successes.count == 1, "the completion is recorded exactly once")
     }
 
     static func claimWrites(_ store: any WorkflowStore) async throws {

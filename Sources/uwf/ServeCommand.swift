@@ -3,25 +3,35 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import WorkflowAPI
 import WorkflowEngine
 import WorkflowRegistry
 import WorkflowStore
+import WorkflowStorePostgres
 import WorkflowStoreSQLite
 
 /// `uwf serve`: the API, the engine and the database in one process.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the server: REST API and engine on an embedded SQLite database.")
+        commandName: "serve",
+        abstract: "Run the server: REST API and engine, on embedded SQLite or on a shared PostgreSQL (a cluster).")
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database.") var dataDirectory = "./data"
+    @Option(help: "PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=disable&schema=uwf&pool_size=20); default $DATABASE_URL. Without it: embedded SQLite.")
+    var database: String?
     @Option(help: "SQLite commit durability: full (survives power loss) or normal (survives a process crash).")
     var sqliteSynchronous = "full"
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 1 << 20
-    @Option(help: "Step attempts executing at once.") var maxConcurrentSteps = 64
-    @Option(help: "Seconds a claimed task stays leased without a heartbeat.") var leaseSeconds = 30
+    @Option(help: "Step attempts executing at once on this node.") var maxConcurrentSteps = 64
+    @Option(help: "Seconds a claimed task stays leased without a heartbeat: a dead node's work is taken over after this.")
+    var leaseSeconds = 30.0
+    @Option(help: "Seconds between heartbeats (default: a third of the lease).") var heartbeatSeconds: Double?
+    @Option(help: "Longest pause, in milliseconds, between looks for work when nothing wakes the node.") var pollIntervalMs = 1000
+    @Option(help: "Seconds a leadership lasts without renewal: a dead leader is replaced after about this.") var leaderTtlSeconds = 10.0
+    @Option(help: "Node identity in leases and history (default: host-pid-random).") var nodeId: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
     func validate() throws {
@@ -31,7 +41,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard heartbeatSeconds.map({ $0 > 0 && $0 * 2 <= leaseSeconds }) ?? true else {
+            throw ValidationError("--heartbeat-seconds must be positive and at most half of --lease-seconds")
+        }
+        guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms must be at least 10") }
+        guard leaderTtlSeconds >= 1 else { throw ValidationError("--leader-ttl-seconds must be at least 1") }
     }
 
     func run() async throws {
@@ -43,27 +58,58 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "uwf")
 
-        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
-        let store = try SQLiteStore(configuration: .init(
-            path: path, synchronous: .init(rawValue: sqliteSynchronous.uppercased()) ?? .full))
+        var engineConfiguration = EngineConfiguration(maxConcurrentSteps: maxConcurrentSteps)
+        if let nodeId { engineConfiguration.nodeID = nodeId }
+        engineConfiguration.leaseDuration = .milliseconds(Int64(leaseSeconds * 1000))
+        engineConfiguration.heartbeatInterval = .milliseconds(Int64((heartbeatSeconds ?? leaseSeconds / 3) * 1000))
+        engineConfiguration.pollInterval = .milliseconds(Int64(pollIntervalMs))
+        try engineConfiguration.validate()
+
+        let url = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let url {
+            let store = PostgresStore(configuration: try PostgresStoreConfiguration(url: url), logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.run() }
+                do {
+                    try await store.migrate()
+                    try await serve(store: store, description: store.configuration.redacted, engine: engineConfiguration, logger: logger)
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                group.cancelAll()
+            }
+        } else {
+            let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
+            let store = try SQLiteStore(configuration: .init(
+                path: path, synchronous: .init(rawValue: sqliteSynchronous.uppercased()) ?? .full))
+            try await serve(store: store, description: path, engine: engineConfiguration, logger: logger)
+        }
+    }
+
+    /// Wires the components in one place and runs them until SIGTERM or SIGINT.
+    private func serve(store: any WorkflowStore, description: String, engine engineConfiguration: EngineConfiguration, logger: Logger) async throws {
         let registry = WorkflowRegistry(store: store)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        var engineConfiguration = EngineConfiguration(maxConcurrentSteps: maxConcurrentSteps)
-        engineConfiguration.leaseDuration = .seconds(leaseSeconds)
-        engineConfiguration.heartbeatInterval = .milliseconds(Int64(leaseSeconds) * 1000 / 3)
         let engine = WorkflowEngine(
             configuration: engineConfiguration, store: store, registry: registry,
             executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
-        let api = WorkflowAPI(store: store, registry: registry, engine: engine, configuration: .init(maxBodyBytes: maxBodyBytes))
+        let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))
+        let leader = LeaderElector(
+            store: store, nodeID: engineConfiguration.nodeID,
+            configuration: .init(ttl: ttl, checkInterval: min(.seconds(2), ttl / 3)), logger: logger)
+        let api = WorkflowAPI(
+            store: store, registry: registry, engine: engine,
+            configuration: .init(maxBodyBytes: maxBodyBytes, nodeTimeout: engineConfiguration.leaseDuration))
         let host = host
         let app = Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
-            services: [engine],
+            services: [engine, leader],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts read this line to learn the port when started with --port 0.
-                FileHandle.standardOutput.write(Data("uwf listening on http://\(host):\(port) (database \(path))\n".utf8))
+                FileHandle.standardOutput.write(Data("uwf listening on http://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8))
             },
             logger: logger)
         do {

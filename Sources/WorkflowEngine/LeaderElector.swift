@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WorkflowStore
+
+/// Elects one node of the cluster to run singleton duties, through a lease row in the database.
+///
+/// The leader renews its lease every `checkInterval`; when it dies, another node takes over once the lease has
+/// expired (within `ttl + checkInterval`). On graceful shutdown the leader resigns, so the handover is immediate.
+/// The duty today is housekeeping (forgetting nodes gone for long); the scheduler's trigger sweep joins it.
+public final class LeaderElector: Service, Sendable {
+    /// Settings of the election.
+    public struct Configuration: Sendable {
+        /// How long a leadership lasts without renewal.
+        public var ttl: Duration
+        /// How often every node tries to take or renew leadership.
+        public var checkInterval: Duration
+        /// Nodes not seen for this long are removed from the node list by the leader.
+        public var nodeRetention: Duration
+
+        public init(ttl: Duration = .seconds(10), checkInterval: Duration = .seconds(2), nodeRetention: Duration = .seconds(3600)) {
+            self.ttl = ttl
+            self.checkInterval = checkInterval
+            self.nodeRetention = nodeRetention
+        }
+    }
+
+    public static let sweeper = "sweeper"
+
+    private let store: any WorkflowStore
+    private let nodeID: String
+    private let configuration: Configuration
+    private let clock: any WorkflowClock
+    private let logger: Logger
+    private let leading = Mutex(false)
+
+    public init(store: any WorkflowStore, nodeID: String, configuration: Configuration, clock: any WorkflowClock = SystemClock(), logger: Logger) {
+        self.store = store
+        self.nodeID = nodeID
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Whether this node held leadership at its last check.
+    public var isLeader: Bool { leading.withLock { $0 } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.check()
+                try? await Task.sleep(for: self.configuration.checkInterval)
+            }
+        }
+        if isLeader {
+            try? await store.leaderResign(name: Self.sweeper, owner: nodeID)
+            logger.info("resigned leadership")
+        }
+    }
+
+    private func check() async {
+        let now = clock.now()
+        do {
+            let elected = try await store.leaderAttemptElect(LeaderElectParams(
+                name: Self.sweeper, owner: nodeID, expiresAt: now.addingTimeInterval(configuration.ttl.seconds), now: now))
+            let was = leading.withLock { value in
+                defer { value = elected }
+                return value
+            }
+            if elected != was { logger.notice(elected ? "became leader" : "lost leadership") }
+            if elected { try await sweep(now: now) }
+        } catch {
+            leading.withLock { $0 = false }
+            logger.error("leader election failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The singleton duties.
+    private func sweep(now: Date) async throws {
+        let removed = try await store.nodeDeleteStale(before: now.addingTimeInterval(-configuration.nodeRetention.seconds))
+        if removed > 0 { logger.info("forgot nodes gone for long", metadata: ["count": "\(removed)"]) }
+    }
+}

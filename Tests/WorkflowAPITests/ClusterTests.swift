@@ -1,0 +1,147 @@
+import Foundation
+import Hummingbird
+import Testing
+import WorkflowClient
+import WorkflowPrimitive
+import WorkflowStorePostgres
+import WorkflowTestSupport
+
+/// Several `uwf serve` processes of the built binary on one PostgreSQL.
+@Suite(.serialized, .enabled(if: PostgresTestDatabase.enabled))
+struct ClusterTests {
+    /// Starts `count` nodes on a fresh schema, runs `body`, then stops them and drops the schema.
+    func withCluster(
+        count: Int, extra: [String] = [], _ body: ([UWFProcess], PostgresStoreConfiguration) async throws -> Void
+    ) async throws {
+        let configuration = try PostgresTestDatabase.configuration()
+        let url = try #require(PostgresTestDatabase.url) + "&schema=\(configuration.schema)"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-cluster-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withPostgresStore(configuration: configuration) { _ in
+            var nodes: [UWFProcess] = []
+            for i in 0..<count {
+                nodes.append(try await UWFProcess.serve(
+                    dataDirectory: directory.appendingPathComponent("node\(i)"),
+                    extra: ["--database", url, "--node-id", "node\(i)"] + extra))
+            }
+            defer { for node in nodes { _ = node.terminate() } }
+            try await body(nodes, configuration)
+        }
+    }
+
+    func clusterNodes(_ node: UWFProcess) async throws -> JSONValue {
+        var request = HTTPClientRequestShim(url: node.baseURL + "/api/v1/cluster/nodes")
+        return try await request.get()
+    }
+
+    @Test func theClusterSurvivesANodesDeath() async throws {
+        try await LocalHTTPServer.with({ router, _ in
+            router.post("/score") { _, _ in
+                try await Task.sleep(for: .milliseconds(50))
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"score":7}"#)))
+            }
+        }) { remote in
+            try await withCluster(count: 3, extra: ["--lease-seconds", "3", "--heartbeat-seconds", "1", "--poll-interval-ms", "200"]) { nodes, _ in
+                let clients = nodes.map { WorkflowClient(baseURL: $0.baseURL) }
+                _ = try await clients[0].registerWorkflow(Data("""
+                    {"name": "cluster", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "start", "type": "echo", "config": {"i": "${input.i}"}},
+                      {"id": "score", "type": "http_request", "depends_on": ["start"],
+                       "config": {"url": "\(remote.baseURL)/score", "method": "POST", "body": {"i": "${input.i}"}},
+                       "retry": {"max_attempts": 5, "initial_interval_ms": 100}},
+                      {"id": "cool_off", "type": "delay", "depends_on": ["start"], "config": {"duration_ms": 1500}},
+                      {"id": "check", "type": "transform", "depends_on": ["start"], "config": {"output": "${input.i * 2}"}},
+                      {"id": "join", "type": "echo", "depends_on": ["score", "cool_off", "check"],
+                       "config": {"score": "${steps.score.output.body.score}", "double": "${steps.check.output}"}}
+                    ]}}
+                    """.utf8), yaml: false)
+
+                var runIDs: [String] = []
+                try await withThrowingTaskGroup(of: [String].self) { group in
+                    for (n, client) in clients.enumerated() {
+                        group.addTask {
+                            var ids: [String] = []
+                            for i in stride(from: n, to: 500, by: clients.count) {
+                                ids.append(try await client.start(workflow: "cluster", input: ["i": .number(Double(i))]).runId)
+                            }
+                            return ids
+                        }
+                    }
+                    for try await ids in group { runIDs += ids }
+                }
+                #expect(runIDs.count == 500)
+
+                // Kill node1 while it holds work.
+                let victim = "node1"
+                let deadline = ContinuousClock.now + .seconds(30)
+                var held = 0
+                while ContinuousClock.now < deadline {
+                    let listing = try await clusterNodes(nodes[0])
+                    held = Int(listing["nodes"]?.arrayValue?.first { $0["id"] == .string(victim) }?["held_tasks"]?.numberValue ?? 0)
+                    if held > 0 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                nodes[1].kill9()
+                #expect(held > 0, "node1 must hold work when it dies")
+
+                let survivor = clients[0]
+                var takeovers = 0
+                for id in runIDs {
+                    let run = try await survivor.wait(for: id, timeout: .seconds(120), pollInterval: .milliseconds(50))
+                    #expect(run.status == "COMPLETED", "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps?.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])")
+                    #expect(run.output?["join"]?["score"] == 7)
+                    let history = try await survivor.history(id)
+                    for step in ["start", "score", "cool_off", "check", "join"] {
+                        let successes = history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count
+                        #expect(successes == 1, "run \(id) step \(step) recorded \(successes) successes")
+                    }
+                    takeovers += history.filter { $0.data?["taken_over_from"] == .string(victim) }.count
+                }
+                #expect(takeovers > 0, "the history shows the survivors taking over the dead node's work")
+                let listing = try await clusterNodes(nodes[2])
+                let dead = listing["nodes"]?.arrayValue?.first { $0["id"] == .string(victim) }
+                #expect(dead?["alive"] == false)
+            }
+        }
+    }
+
+    @Test func anotherNodeTakesOverLeadershipWhenTheLeaderDies() async throws {
+        let ttl = 2.0
+        try await withCluster(count: 3, extra: ["--leader-ttl-seconds", "\(ttl)", "--lease-seconds", "3", "--heartbeat-seconds", "1"]) { nodes, _ in
+            var leader: String?
+            let electionDeadline = ContinuousClock.now + .seconds(15)
+            while leader == nil, ContinuousClock.now < electionDeadline {
+                leader = try await clusterNodes(nodes[0])["leader"]?.stringValue
+                if leader == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let first = try #require(leader)
+            let index = try #require(Int(first.dropFirst(4)))
+            let killedAt = ContinuousClock.now
+            nodes[index].kill9()
+            let observer = nodes[(index + 1) % nodes.count]
+            var next: String?
+            while ContinuousClock.now - killedAt < .seconds(20) {
+                if let current = try await clusterNodes(observer)["leader"]?.stringValue, current != first {
+                    next = current
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let elapsed = ContinuousClock.now - killedAt
+            #expect(next != nil, "a new leader is elected")
+            // The lease expires after the TTL; a node notices at its next check (at most TTL/3 later).
+            #expect(elapsed < .seconds(ttl + ttl / 3 + 3), "handover took \(elapsed)")
+        }
+    }
+}
+
+/// A tiny JSON GET over AsyncHTTPClient's shared client.
+import AsyncHTTPClient
+struct HTTPClientRequestShim {
+    var url: String
+    mutating func get() async throws -> JSONValue {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return try JSONValue.parse(Data(body.readableBytesView))
+    }
+}
