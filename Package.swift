@@ -140,8 +140,8 @@ let package = Package(
         .testTarget(
             name: "WorkflowEngineTests",
             dependencies: [
-                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
-                "WorkflowTestSupport",
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
+                "WorkflowEngine", "WorkflowTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

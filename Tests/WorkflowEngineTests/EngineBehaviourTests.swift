@@ -33,9 +33,9 @@ import WorkflowTestSupport
 }
 
 @Suite struct EngineBehaviourTests {
-    @Test func parallelBranchesOverlapInTime() async throws {
+    @Test(arguments: TestDriver.all) func parallelBranchesOverlapInTime(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
-            try await withEngine { h in
+            try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "fan", "version": "1.0.0", "definition": {"steps": [
                       {"id": "b1", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
@@ -62,9 +62,9 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func retriesWithBackoffAndOneIdempotencyKey() async throws {
+    @Test(arguments: TestDriver.all) func retriesWithBackoffAndOneIdempotencyKey(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
-            try await withEngine { h in
+            try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "flaky", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/flaky?failures=2", "method": "POST", "body": {"n": 1}},
@@ -93,9 +93,9 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func clientErrorsFailTheStepWithoutRetry() async throws {
+    @Test(arguments: TestDriver.all) func clientErrorsFailTheStepWithoutRetry(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
-            try await withEngine { h in
+            try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "reject", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/reject", "method": "POST"},
@@ -118,8 +118,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func falseConditionsSkipAndSkipsCascade() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func falseConditionsSkipAndSkipsCascade(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let flow = try await h.register("""
                 {"name": "branching", "version": "1.0.0", "definition": {"steps": [
                   {"id": "score", "type": "transform", "config": {"output": {"high": "${input.amount > 10000}"}}},
@@ -143,9 +143,9 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func cancellationStopsExecutingStepsAndCancelsQueuedOnes() async throws {
+    @Test(arguments: TestDriver.all) func cancellationStopsExecutingStepsAndCancelsQueuedOnes(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
-            try await withEngine { h in
+            try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "long", "version": "1.0.0", "definition": {"steps": [
                       {"id": "hold", "type": "http_request", "timeout_ms": 60000, "config": {"url": "\(remote.baseURL)/hold", "method": "POST", "timeout_ms": 60000}},
@@ -183,9 +183,9 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func stepTimeoutIsRetriedThenFails() async throws {
+    @Test(arguments: TestDriver.all) func stepTimeoutIsRetriedThenFails(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
-            try await withEngine { h in
+            try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "slow", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "timeout_ms": 150, "config": {"url": "\(remote.baseURL)/hold", "method": "POST"},
@@ -204,8 +204,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func workflowTimeoutFailsTheRun() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func workflowTimeoutFailsTheRun(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let definition = try await h.register("""
                 {"name": "sleepy", "version": "1.0.0", "definition": {"timeout_ms": 300, "steps": [
                   {"id": "nap", "type": "delay", "config": {"duration_ms": 60000}}
@@ -220,8 +220,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func aFailedStepFailsTheRunAndCancelsTheRest() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func aFailedStepFailsTheRunAndCancelsTheRest(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let definition = try await h.register("""
                 {"name": "failing", "version": "1.0.0", "definition": {"steps": [
                   {"id": "wait", "type": "delay", "config": {"duration_ms": 60000}},
@@ -241,8 +241,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func aTemplateThatCannotRenderFailsItsStep() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func aTemplateThatCannotRenderFailsItsStep(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let definition = try await h.register("""
                 {"name": "bad-template", "version": "1.0.0", "definition": {"steps": [
                   {"id": "a", "type": "echo", "config": {"n": 0}},
@@ -259,8 +259,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func failStepMessageReachesTheRun() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func failStepMessageReachesTheRun(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let definition = try await h.register("""
                 {"name": "reject-it", "version": "1.0.0", "definition": {"steps": [
                   {"id": "ok", "type": "noop"},
@@ -275,9 +275,9 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func aCrashedNodesWorkIsTakenOverAndRecordedOnce() async throws {
+    @Test(arguments: TestDriver.all) func aCrashedNodesWorkIsTakenOverAndRecordedOnce(_ driver: TestDriver) async throws {
         let started = Mutex<String?>(nil)
-        try await withEngine(beforeStart: { h in
+        try await withEngine(driver, beforeStart: { h in
             let definition = try await h.register("""
                 {"name": "takeover", "version": "1.0.0", "definition": {"steps": [
                   {"id": "a", "type": "echo", "config": {"v": 1}},
@@ -289,7 +289,7 @@ import WorkflowTestSupport
             // A node claims the first step and dies before finishing it.
             let now = Date()
             let claim = try await h.store.taskClaim(TaskClaimParams(
-                owner: "dead-node", limit: 10, leaseExpiresAt: now.addingTimeInterval(600), now: now,
+                owner: "dead-node", limit: 10, leaseExpiresAt: now.addingTimeInterval(1), now: now,
                 onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: "dead-node", now: now) }))
             #expect(claim.claimed.count == 1)
         }) { h in

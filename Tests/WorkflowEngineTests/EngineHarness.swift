@@ -8,10 +8,20 @@ import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
 import WorkflowStoreSQLite
+import WorkflowTestSupport
+
+/// The storage drivers engine tests run on: SQLite always, PostgreSQL when a test server is configured.
+enum TestDriver: String, CaseIterable, CustomStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    static var all: [TestDriver] { PostgresTestDatabase.enabled ? [.sqlite, .postgres] : [.sqlite] }
+    var description: String { rawValue }
+}
 
 /// A real engine on a real SQLite file in a fresh temporary directory.
 struct EngineHarness {
-    let store: SQLiteStore
+    let store: any WorkflowStore
     let registry: WorkflowRegistry
     let engine: WorkflowEngine
     let directory: URL
@@ -49,14 +59,31 @@ struct EngineHarness {
 }
 
 /// Runs `body` with an engine serving a fresh database, then shuts the engine down gracefully.
-func withEngine<T>(
+func withEngine<T: Sendable>(
+    _ driver: TestDriver = .sqlite,
     configure: (inout EngineConfiguration) -> Void = { _ in },
     beforeStart: (EngineHarness) async throws -> Void = { _ in },
     _ body: (EngineHarness) async throws -> T
 ) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-engine-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
+    switch driver {
+    case .sqlite:
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-engine-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
+        return try await withEngine(on: store, directory: directory, configure: configure, beforeStart: beforeStart, body)
+    case .postgres:
+        return try await withPostgresStore { store in
+            try await withEngine(on: store, directory: URL(fileURLWithPath: "/"), configure: configure, beforeStart: beforeStart, body)
+        }
+    }
+}
+
+private func withEngine<T: Sendable>(
+    on store: any WorkflowStore, directory: URL,
+    configure: (inout EngineConfiguration) -> Void,
+    beforeStart: (EngineHarness) async throws -> Void,
+    _ body: (EngineHarness) async throws -> T
+) async throws -> T {
     let registry = WorkflowRegistry(store: store)
     var configuration = EngineConfiguration(pollInterval: .milliseconds(200))
     configure(&configuration)
@@ -68,8 +95,8 @@ func withEngine<T>(
         executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
     let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
     let harness = EngineHarness(store: store, registry: registry, engine: engine, directory: directory)
-    try await beforeStart(harness)
     do {
+        try await beforeStart(harness)
         let result = try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }

@@ -5,8 +5,8 @@ import WorkflowPrimitive
 import WorkflowStore
 
 @Suite struct EngineTests {
-    @Test func sequentialStepsPassOutputsAlong() async throws {
-        try await withEngine { h in
+    @Test(arguments: TestDriver.all) func sequentialStepsPassOutputsAlong(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
             let definition = try await h.register("""
                 {"name": "seq", "version": "1.0.0", "definition": {
                   "steps": [
