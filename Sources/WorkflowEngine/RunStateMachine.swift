@@ -39,8 +39,9 @@ public struct RunStateMachine {
     // MARK: entry points
 
     /// The first transition of a new run: history, the workflow timeout and the root steps.
-    public static func start(run: RunRecord, plan: WorkflowPlan, now: Date) -> RunMutation {
-        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: nil)
+    /// With `dispatch`, the root steps are claimed at once by that node (it runs them without polling).
+    public static func start(run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil) -> RunMutation {
+        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: dispatch)
         machine.events.append(NewEvent("run_created", data: [
             "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
             "definition_id": .string(run.definitionID),

@@ -27,10 +27,12 @@ final class WorkQueue<Element: Sendable>: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
-    func push(_ elements: [Element]) {
-        guard !elements.isEmpty else { return }
-        let wakeups: [(CheckedContinuation<[Element]?, Never>, [Element])] = state.withLock { s in
-            guard !s.closed else { return [] }
+    /// Appends elements; returns false (and drops them) once the queue is closed.
+    @discardableResult
+    func push(_ elements: [Element]) -> Bool {
+        guard !elements.isEmpty else { return true }
+        let wakeups: [(CheckedContinuation<[Element]?, Never>, [Element])]? = state.withLock { s in
+            guard !s.closed else { return nil }
             s.items.append(contentsOf: elements)
             var out: [(CheckedContinuation<[Element]?, Never>, [Element])] = []
             while s.count > 0, !s.waiters.isEmpty {
@@ -39,10 +41,24 @@ final class WorkQueue<Element: Sendable>: Sendable {
             }
             return out
         }
+        guard let wakeups else { return false }
         for (continuation, batch) in wakeups { continuation.resume(returning: batch) }
+        return true
     }
 
-    func push(_ element: Element) { push([element]) }
+    @discardableResult
+    func push(_ element: Element) -> Bool { push([element]) }
+
+    /// Refuses further elements but lets consumers take what is queued; `next` returns nil once it is empty.
+    func finish() {
+        let waiters = state.withLock { s in
+            s.closed = true
+            guard s.count == 0 else { return [CheckedContinuation<[Element]?, Never>]() }
+            defer { s.waiters.removeAll() }
+            return s.waiters.map(\.continuation)
+        }
+        for w in waiters { w.resume(returning: nil) }
+    }
 
     /// Up to `max` elements, waiting for at least one; nil once the queue is closed and empty or the task is cancelled.
     func next(max: Int) async -> [Element]? {

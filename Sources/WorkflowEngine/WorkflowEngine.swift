@@ -24,6 +24,12 @@ public final class WorkflowEngine: Service, Sendable {
         var result: StepResult
     }
 
+    /// A run waiting for the next group commit of starts.
+    struct PendingStart: Sendable {
+        var params: RunInsertParams
+        var continuation: CheckedContinuation<[TaskRecord], any Error>
+    }
+
     private struct LocalState {
         /// Tasks this node holds a lease on: queued here, executing, or awaiting their commit.
         var held: Set<Int64> = []
@@ -38,6 +44,8 @@ public final class WorkflowEngine: Service, Sendable {
         var drained = false
         /// Claimed but never started when shutdown began; released once the workers stop.
         var unstarted: [Int64] = []
+        /// True while the start committer runs: starts are then group-committed.
+        var batchingStarts = false
     }
 
     public let configuration: EngineConfiguration
@@ -50,6 +58,7 @@ public final class WorkflowEngine: Service, Sendable {
     private let completions = WorkQueue<Completion>()
     private let wake = WakeSignal()
     private let heartbeatStop = WakeSignal()
+    private let starts = WorkQueue<PendingStart>()
     private let local = Mutex(LocalState())
     private let startedAt: Date
 
@@ -91,12 +100,65 @@ public final class WorkflowEngine: Service, Sendable {
             id: RecordID.make(now: now), tenantID: tenantID, definitionID: record.id, workflowName: record.name,
             workflowVersion: record.version, status: .pending, input: input, idempotencyKey: idempotencyKey,
             parentRunID: parentRunID, priority: priority, createdAt: now, updatedAt: now)
-        var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now)
+        var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil
-        _ = try await store.runInsert([RunInsertParams(run: inserted, initial: initial)], now: now)
-        wake.signal()
+        let params = RunInsertParams(run: inserted, initial: initial)
+        let tasks: [TaskRecord]
+        if local.withLock({ $0.batchingStarts }) {
+            // Group commit: concurrent starts share one transaction, and so one flush to disk.
+            tasks = try await withCheckedThrowingContinuation { continuation in
+                if !starts.push(PendingStart(params: params, continuation: continuation)) {
+                    continuation.resume(throwing: WorkflowError(.unavailable, "the engine is shutting down"))
+                }
+            }
+        } else {
+            tasks = try await store.runInsert([params], now: now).first ?? []
+        }
+        dispatch(tasks, of: inserted, steps: initial.steps)
         return inserted
+    }
+
+    /// Runs the steps a transition leased to this node, and wakes the claimer for those it queued for any node.
+    private func dispatch(_ tasks: [TaskRecord], of run: RunRecord, steps: [StepRunRecord]) {
+        var mine: [Work] = []
+        var queued = false
+        for task in tasks {
+            if task.leaseOwner == configuration.nodeID, let stepID = task.stepID, let step = steps.last(where: { $0.stepID == stepID }) {
+                mine.append(Work(task: task, run: run, step: step))
+            } else {
+                queued = true
+            }
+        }
+        enqueue(mine)
+        if queued { wake.signal() }
+    }
+
+    /// Where this node sends the steps it unblocks: to itself while it has room and runs, else to the shared queue.
+    private func dispatchTarget(now: Date) -> RunStateMachine.Dispatch? {
+        let (running, held) = local.withLock { ($0.batchingStarts && !$0.stopping, $0.held.count) }
+        guard running, held < configuration.maxConcurrentSteps * 2 else { return nil }
+        return RunStateMachine.Dispatch(
+            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds))
+    }
+
+    /// Commits queued starts in batches until shutdown, then what is left.
+    private func startLoop() async {
+        while let batch = await starts.next(max: configuration.commitBatchSize) {
+            do {
+                let tasks = try await store.runInsert(batch.map(\.params), now: clock.now())
+                for (pending, inserted) in zip(batch, tasks) { pending.continuation.resume(returning: inserted) }
+            } catch {
+                // One bad run must not fail its neighbours: retry them one by one to isolate it.
+                for pending in batch {
+                    do {
+                        pending.continuation.resume(returning: try await store.runInsert([pending.params], now: clock.now()).first ?? [])
+                    } catch {
+                        pending.continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
     }
 
     /// Cancels a run: queued steps become CANCELLED at once, executing ones are stopped cooperatively.
@@ -135,10 +197,12 @@ public final class WorkflowEngine: Service, Sendable {
         }
         try await store.nodeHeartbeat(nodeHeartbeat())
         logger.info("engine started", metadata: ["max_concurrent_steps": "\(configuration.maxConcurrentSteps)"])
+        local.withLock { $0.batchingStarts = true }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
                 group.addTask { await self.commitLoop() }
+                group.addTask { await self.startLoop() }
                 group.addTask {
                     await withTaskGroup(of: Void.self) { nodeTasks in
                         if self.store.supportsNotify {
@@ -170,7 +234,11 @@ public final class WorkflowEngine: Service, Sendable {
     }
 
     private func beginShutdown() {
-        local.withLock { $0.stopping = true }
+        local.withLock {
+            $0.stopping = true
+            $0.batchingStarts = false
+        }
+        starts.finish()
         wake.close()
         let ids = ready.close().map(\.task.id)
         local.withLock { s in
@@ -311,12 +379,7 @@ public final class WorkflowEngine: Service, Sendable {
                 id: completion.work.run.definitionID, tenantID: completion.work.run.tenantID)?.plan
         }
         let now = clock.now()
-        let backlog = ready.count
-        let dispatch: RunStateMachine.Dispatch? =
-            isStopping || backlog > configuration.maxConcurrentSteps
-            ? nil
-            : RunStateMachine.Dispatch(
-                owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds))
+        let target = dispatchTarget(now: now)
         let requests = batch.map { completion in
             let plan = plans[completion.work.run.definitionID]
             let stepID = completion.work.step.stepID
@@ -325,7 +388,7 @@ public final class WorkflowEngine: Service, Sendable {
             return RunTransitionRequest(runID: completion.work.run.id, fence: completion.work.task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
                 return RunStateMachine.complete(
-                    snapshot: snapshot, plan: plan, stepID: stepID, result: result, now: now, dispatch: dispatch, random: random)
+                    snapshot: snapshot, plan: plan, stepID: stepID, result: result, now: now, dispatch: target, random: random)
             }
         }
 
@@ -348,20 +411,10 @@ public final class WorkflowEngine: Service, Sendable {
             return
         }
 
-        var next: [Work] = []
-        var queuedElsewhere = false
         for (completion, outcome) in zip(batch, outcomes) {
             switch outcome {
             case .applied(let mutation, let tasks):
-                for task in tasks {
-                    if task.leaseOwner == configuration.nodeID, let stepID = task.stepID,
-                        let step = mutation.steps.last(where: { $0.stepID == stepID })
-                    {
-                        next.append(Work(task: task, run: mutation.run ?? completion.work.run, step: step))
-                    } else {
-                        queuedElsewhere = true
-                    }
-                }
+                dispatch(tasks, of: mutation.run ?? completion.work.run, steps: mutation.steps)
                 logStep(completion, mutation)
             case .fenced:
                 logger.notice(
@@ -373,8 +426,6 @@ public final class WorkflowEngine: Service, Sendable {
                 logger.error("step result rejected", metadata: [LogKey.run: .string(completion.work.run.id), "error": "\(error)"])
             }
         }
-        enqueue(next)
-        if queuedElsewhere { wake.signal() }
     }
 
     private func logStep(_ completion: Completion, _ mutation: RunMutation) {

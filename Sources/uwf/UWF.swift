@@ -8,7 +8,7 @@ struct UWF: AsyncParsableCommand {
         commandName: "uwf",
         abstract: "Unified Workflow: durable workflow orchestration.",
         subcommands: [
-            ServeCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
+            ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self,
         ])
 }

@@ -1,0 +1,150 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import WorkflowPrimitive
+
+/// `uwf bench`: drives a server over real HTTP and reports throughput and latency.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark a uwf server (by default a fresh `uwf serve` on embedded SQLite, started for the run).")
+
+    @Option(help: "Scenario: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")).") var scenario = "seq3"
+    @Option(help: "Benchmark this running server instead of starting one.") var server: String?
+    @Option(help: "PostgreSQL URL for the server this command starts (default: embedded SQLite in a temporary directory).")
+    var database: String?
+    @Option(help: "Workflows to start (closed-loop scenarios).") var count = 5000
+    @Option(help: "Requests in flight at once (closed-loop scenarios).") var concurrency = 64
+    @Option(help: "Starts per second (poc).") var rate = 1000.0
+    @Option(help: "Seconds of load (poc, read-mix).") var duration = 10.0
+    @Option(help: "Workflows run before measuring.") var warmup = 200
+    @Option(help: "Extra arguments for the server this command starts, e.g. \"--max-concurrent-steps 128\".") var serverArgs = ""
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        guard BenchScenario(rawValue: scenario) != nil else { throw ValidationError("unknown scenario '\(scenario)'") }
+        guard count > 0, concurrency > 0, rate > 0, duration > 0, warmup >= 0 else { throw ValidationError("counts, rate and duration must be positive") }
+    }
+
+    func run() async throws {
+        let scenario = BenchScenario(rawValue: scenario)!
+        var spawned: SpawnedServer?
+        let baseURL: String
+        if let server {
+            baseURL = server
+        } else {
+            let started = try await SpawnedServer.start(database: database, extra: serverArgs.split(separator: " ").map(String.init))
+            spawned = started
+            baseURL = started.baseURL
+        }
+        defer { spawned?.stop() }
+
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(concurrency, 8) * 2)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let driver = BenchDriver(http: http, baseURL: baseURL)
+            let report = try await driver.run(
+                scenario: scenario, count: count, concurrency: concurrency, rate: rate, duration: duration, warmup: warmup,
+                database: server == nil ? (database == nil ? "sqlite" : "postgres") : "external", serverPID: spawned?.pid)
+            try await http.shutdown()
+            print(json ? report.jsonText : report.table)
+            if report.errors > 0 || report.failedRuns > 0 { throw ExitCode(1) }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+}
+
+extension BenchReport {
+    var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    var table: String {
+        func f(_ x: Double) -> String { String(format: "%.1f", x) }
+        var rows: [[String]] = [
+            ["scenario", scenario], ["database", database], ["build", build], ["workflows", String(count)],
+            ["concurrency", String(concurrency)], ["duration", f(durationSeconds) + " s"],
+            ["starts/s", f(startsPerSecond)], ["completed workflows/s", f(completedPerSecond)],
+            ["API latency p50/p95/p99", "\(apiLatencyMs.p50) / \(apiLatencyMs.p95) / \(apiLatencyMs.p99) ms"],
+            ["start-to-finish p50/p95/p99", "\(startToFinishMs.p50) / \(startToFinishMs.p95) / \(startToFinishMs.p99) ms"],
+            ["errors / failed runs", "\(errors) / \(failedRuns)"],
+        ]
+        if let rate { rows.insert(["rate", f(rate) + "/s"], at: 5) }
+        if let read = readLatencyMs { rows.append(["read latency p50/p95/p99", "\(read.p50) / \(read.p95) / \(read.p99) ms"]) }
+        if let cpu = serverCPUSecondsPer1000 { rows.append(["server CPU per 1000 workflows", String(format: "%.3f s", cpu)]) }
+        if let rss = serverRSSMiB { rows.append(["server RSS after", f(rss) + " MiB"]) }
+        return TableOutput.table(["METRIC", "VALUE"], rows)
+    }
+}
+
+/// A `uwf serve` child process on a free port.
+struct SpawnedServer {
+    let process: Process
+    let baseURL: String
+    let directory: URL
+
+    var pid: Int32 { process.processIdentifier }
+
+    static func start(database: String?, extra: [String]) async throws -> SpawnedServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let out = directory.appendingPathComponent("stdout.log")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var arguments = ["serve", "--port", "0", "--data-dir", directory.path, "--log-level", "warning"]
+        if let database { arguments += ["--database", database] }
+        process.arguments = arguments + extra
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, process.isRunning {
+            let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("uwf listening on ") }),
+                let url = line.split(separator: " ").dropFirst(3).first
+            {
+                return SpawnedServer(process: process, baseURL: String(url), directory: directory)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw ValidationError("the benchmark server did not start")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Reads a process's CPU time and resident memory from /proc (Linux).
+enum ProcessStats {
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    static func rssMiB(_ pid: Int32) -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return nil }
+        return kb / 1024
+    }
+}

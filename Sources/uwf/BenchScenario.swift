@@ -1,0 +1,77 @@
+import Foundation
+
+/// The workloads `uwf bench` can run.
+enum BenchScenario: String, CaseIterable {
+    /// One echo step per workflow.
+    case echo1
+    /// Three sequential transform steps (the DBOS peer benchmark's `wf3`).
+    case seq3
+    /// Ten parallel steps and a join.
+    case fanout10
+    /// Fixed-rate POST /api/v1/execute (seq3) at `--rate` for `--duration`, latency from each scheduled send time.
+    case poc
+    /// Status reads while seq3 runs execute.
+    case readMix = "read-mix"
+
+    /// The definition the scenario runs, registered as `bench-<scenario>` 1.0.0.
+    var definition: String {
+        switch self {
+        case .echo1:
+            return #"{"name": "bench-echo1", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "echo", "config": {"i": "${input.i}"}}]}}"#
+        case .seq3, .poc, .readMix:
+            return #"""
+                {"name": "bench-seq3", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "s1", "type": "transform", "config": {"output": {"i": "${input.i}", "step": 1}}},
+                  {"id": "s2", "type": "transform", "depends_on": ["s1"], "config": {"output": {"i": "${steps.s1.output.i}", "step": 2}}},
+                  {"id": "s3", "type": "transform", "depends_on": ["s2"], "config": {"output": {"i": "${steps.s2.output.i}", "step": 3}}}
+                ], "output": "${steps.s3.output}"}}
+                """#
+        case .fanout10:
+            let branches = (1...10).map { #"{"id": "b\#($0)", "type": "echo", "config": {"i": "${input.i}", "branch": \#($0)}}"# }
+            let join = #"{"id": "join", "type": "noop", "depends_on": [\#((1...10).map { "\"b\($0)\"" }.joined(separator: ", "))]}"#
+            return #"{"name": "bench-fanout10", "version": "1.0.0", "definition": {"steps": [\#((branches + [join]).joined(separator: ", "))]}}"#
+        }
+    }
+}
+
+/// Percentiles of a set of latencies, in milliseconds.
+struct LatencySummary: Encodable {
+    var p50: Double
+    var p95: Double
+    var p99: Double
+    var max: Double
+    var count: Int
+
+    init(_ samplesMs: [Double]) {
+        let sorted = samplesMs.sorted()
+        func at(_ q: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return (sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)] * 100).rounded() / 100
+        }
+        p50 = at(0.50)
+        p95 = at(0.95)
+        p99 = at(0.99)
+        max = ((sorted.last ?? 0) * 100).rounded() / 100
+        count = sorted.count
+    }
+}
+
+/// What one benchmark run measured.
+struct BenchReport: Encodable {
+    var scenario: String
+    var database: String
+    var build: String
+    var count: Int
+    var concurrency: Int
+    var rate: Double?
+    var durationSeconds: Double
+    var startsPerSecond: Double
+    var completedPerSecond: Double
+    var apiLatencyMs: LatencySummary
+    var startToFinishMs: LatencySummary
+    var readLatencyMs: LatencySummary?
+    var errors: Int
+    var failedRuns: Int
+    var serverCPUSecondsPer1000: Double?
+    var serverRSSMiB: Double?
+}
