@@ -63,7 +63,6 @@ struct BenchCommand: AsyncParsableCommand {
 extension BenchReport {
     var jsonText: String {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }

@@ -74,4 +74,16 @@ struct BenchReport: Encodable {
     var failedRuns: Int
     var serverCPUSecondsPer1000: Double?
     var serverRSSMiB: Double?
-}
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, database, build, count, concurrency, rate, errors
+        case durationSeconds = "duration_seconds"
+        case startsPerSecond = "starts_per_second"
+        case completedPerSecond = "completed_per_second"
+        case apiLatencyMs = "api_latency_ms"
+        case startToFinishMs = "start_to_finish_ms"
+        case readLatencyMs = "read_latency_ms"
+        case failedRuns = "failed_runs"
+        case serverCPUSecondsPer1000 = "server_cpu_seconds_per_1000"
+        case serverRSSMiB = "server_rss_mib"
+    }

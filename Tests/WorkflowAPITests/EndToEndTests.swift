@@ -108,3 +108,23 @@ import WorkflowTestSupport
         #expect(try UWFProcess.cli(["workflow", "list"], server: server.baseURL).stdout.contains("customer-onboarding"))
     }
 }
+
+/// The benchmark must keep working; this runs it briefly and asserts no speed.
+@Suite struct BenchSmokeTests {
+    @Test(arguments: ["seq3", "fanout10", "poc", "read-mix"])
+    func benchRunsAndReports(_ scenario: String) throws {
+        let arguments = ["bench", "--scenario", scenario, "--json", "--warmup", "5"]
+            + (scenario == "poc" || scenario == "read-mix" ? ["--rate", "40", "--duration", "1", "--concurrency", "4"] : ["--count", "40", "--concurrency", "4"])
+        let result = try UWFProcess.cli(arguments, server: "unused")
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONValue.parse(result.stdout)
+        #expect(report["scenario"] == .string(scenario))
+        #expect(report["errors"] == 0 && report["failed_runs"] == 0)
+        #expect((report["count"]?.numberValue ?? 0) > 0)
+        #expect((report["completed_per_second"]?.numberValue ?? 0) > 0)
+        #expect(report["api_latency_ms"]?["p95"]?.numberValue != nil)
+        #expect(report["server_cpu_seconds_per_1000"]?.numberValue != nil)
+        #expect(report["server_rss_mib"]?.numberValue != nil)
+        if scenario == "read-mix" { #expect((report["read_latency_ms"]?["count"]?.numberValue ?? 0) > 0) }
+    }
+}
