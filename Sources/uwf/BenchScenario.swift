@@ -87,3 +87,4 @@ struct BenchReport: Encodable {
         case serverCPUSecondsPer1000 = "server_cpu_seconds_per_1000"
         case serverRSSMiB = "server_rss_mib"
     }
+}
