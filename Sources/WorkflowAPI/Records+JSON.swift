@@ -4,9 +4,11 @@ import WorkflowStore
 
 /// The API's JSON shapes of stored records (snake_case, RFC 3339 times in UTC with milliseconds).
 enum Representation {
+    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     static func time(_ date: Date?) -> JSONValue {
         guard let date else { return .null }
-        return .string(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+        return .string(date.formatted(timeStyle))
     }
 
     static func definition(_ d: DefinitionRecord) -> JSONValue {

@@ -9,11 +9,21 @@ public enum RecordID {
         let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         for i in 0..<6 { bytes[i] = UInt8((ms >> (40 - 8 * UInt64(i))) & 0xff) }
         var rng = SystemRandomNumberGenerator()
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let random = rng.next() as UInt64
+        let more = rng.next() as UInt16
+        for i in 0..<8 { bytes[6 + i] = UInt8((random >> (8 * UInt64(i))) & 0xff) }
+        bytes[14] = UInt8(more & 0xff)
+        bytes[15] = UInt8(more >> 8)
         bytes[6] = (bytes[6] & 0x0f) | 0x70
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
-        return parts.joined(separator: "-")
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, byte) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -38,8 +38,8 @@ public final class SQLiteStore: WorkflowStore {
         config.busyMode = .timeout(configuration.busyTimeoutSeconds)
         let synchronous = configuration.synchronous.rawValue
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.run(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.run(sql: "PRAGMA foreign_keys = ON")
         }
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
@@ -71,7 +71,7 @@ public final class SQLiteStore: WorkflowStore {
                 let existing = try SQLiteCoding.definition(row)
                 return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
             }
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
                     VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)
@@ -86,14 +86,14 @@ public final class SQLiteStore: WorkflowStore {
 
     public func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
+            try Row.fetchOne(try db.cached("SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id])
                 .map(SQLiteCoding.definition)
         }
     }
 
     public func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ?", arguments: [tenantID, name])
+            try Row.fetchAll(try db.cached("SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ?"), arguments: [tenantID, name])
                 .map(SQLiteCoding.definition)
         }
     }
@@ -112,7 +112,7 @@ public final class SQLiteStore: WorkflowStore {
             }
             sql += " ORDER BY id DESC LIMIT ?"
             arguments += [params.limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.definition)
+            return try Row.fetchAll(try db.cached(sql), arguments: arguments).map(SQLiteCoding.definition)
         }
     }
 
@@ -130,7 +130,7 @@ public final class SQLiteStore: WorkflowStore {
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id]).map(SQLiteCoding.run)
+            try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id]).map(SQLiteCoding.run)
         }
     }
 
@@ -153,13 +153,13 @@ public final class SQLiteStore: WorkflowStore {
             }
             sql += " ORDER BY id DESC LIMIT ?"
             arguments += [params.limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+            return try Row.fetchAll(try db.cached(sql), arguments: arguments).map(SQLiteCoding.run)
         }
     }
 
     public func stepList(runID: String) async throws -> [StepRunRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM step_runs WHERE run_id = ?", arguments: [runID]).map(SQLiteCoding.step)
+            try Row.fetchAll(try db.cached("SELECT * FROM step_runs WHERE run_id = ?"), arguments: [runID]).map(SQLiteCoding.step)
         }
     }
 
@@ -180,7 +180,7 @@ public final class SQLiteStore: WorkflowStore {
                 var outcome: RunTransitionOutcome = .runNotFound
                 try db.inSavepoint {
                     if let fence = request.fence {
-                        try db.execute(
+                        try db.run(
                             sql: "DELETE FROM tasks WHERE id = ? AND lease_token = ? AND run_id = ?",
                             arguments: [fence.taskID, fence.leaseToken, request.runID])
                         if db.changesCount == 0 {
@@ -237,11 +237,11 @@ public final class SQLiteStore: WorkflowStore {
                 task.leaseOwner = params.owner
                 task.leaseExpiresAt = params.leaseExpiresAt
                 task.leaseToken += 1
-                try db.execute(
+                try db.run(
                     sql: "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_token = ? WHERE id = ?",
                     arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id])
                 guard let snapshot = try Self.snapshot(db, runID: task.runID) else {
-                    try db.execute(sql: "DELETE FROM tasks WHERE id = ?", arguments: [task.id])
+                    try db.run(sql: "DELETE FROM tasks WHERE id = ?", arguments: [task.id])
                     continue
                 }
                 let mutation = params.onClaim(snapshot, previous)
@@ -268,7 +268,7 @@ public final class SQLiteStore: WorkflowStore {
 
     public func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64> {
         try await pool.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ?",
                 arguments: [SQLiteCoding.ms(params.leaseExpiresAt), params.owner])
             return Set(try Int64.fetchAll(db, sql: "SELECT id FROM tasks WHERE lease_owner = ?", arguments: [params.owner]))
@@ -279,7 +279,7 @@ public final class SQLiteStore: WorkflowStore {
         guard !taskIDs.isEmpty else { return }
         try await pool.write { db in
             for id in taskIDs {
-                try db.execute(
+                try db.run(
                     sql: "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                     arguments: [id, owner])
             }
@@ -288,7 +288,7 @@ public final class SQLiteStore: WorkflowStore {
 
     public func leaseExpireOthers(owner: String, now: Date) async throws -> Int {
         try await pool.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner IS NOT NULL AND lease_owner != ?",
                 arguments: [SQLiteCoding.ms(now) - 1, owner])
             return db.changesCount
@@ -315,7 +315,7 @@ public final class SQLiteStore: WorkflowStore {
 
     public func nodeHeartbeat(_ params: NodeHeartbeatParams) async throws {
         try await pool.write { db in
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO nodes (id, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
@@ -342,14 +342,14 @@ public final class SQLiteStore: WorkflowStore {
 
     public func nodeDeleteStale(before: Date) async throws -> Int {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM nodes WHERE heartbeat_at < ?", arguments: [SQLiteCoding.ms(before)])
+            try db.run(sql: "DELETE FROM nodes WHERE heartbeat_at < ?", arguments: [SQLiteCoding.ms(before)])
             return db.changesCount
         }
     }
 
     public func leaderAttemptElect(_ params: LeaderElectParams) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO leaders (name, owner, expires_at) VALUES (?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
@@ -362,13 +362,13 @@ public final class SQLiteStore: WorkflowStore {
 
     public func leaderResign(name: String, owner: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM leaders WHERE name = ? AND owner = ?", arguments: [name, owner])
+            try db.run(sql: "DELETE FROM leaders WHERE name = ? AND owner = ?", arguments: [name, owner])
         }
     }
 
     public func leaderGet(name: String) async throws -> LeaderRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM leaders WHERE name = ?", arguments: [name]).map {
+            try Row.fetchOne(try db.cached("SELECT * FROM leaders WHERE name = ?"), arguments: [name]).map {
                 LeaderRecord(name: $0["name"], owner: $0["owner"], expiresAt: SQLiteCoding.date($0["expires_at"] as Int64))
             }
         }
@@ -392,10 +392,10 @@ public final class SQLiteStore: WorkflowStore {
     }
 
     private static func snapshot(_ db: Database, runID: String) throws -> RunSnapshot? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [runID]) else { return nil }
+        guard let row = try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE id = ?"), arguments: [runID]) else { return nil }
         let run = try SQLiteCoding.run(row)
         var steps: [String: StepRunRecord] = [:]
-        for stepRow in try Row.fetchAll(db, sql: "SELECT * FROM step_runs WHERE run_id = ?", arguments: [runID]) {
+        for stepRow in try Row.fetchAll(try db.cached("SELECT * FROM step_runs WHERE run_id = ?"), arguments: [runID]) {
             let step = try SQLiteCoding.step(stepRow)
             steps[step.stepID] = step
         }
@@ -408,7 +408,7 @@ public final class SQLiteStore: WorkflowStore {
         let tenant = snapshot.run.tenantID
         let nowMs = SQLiteCoding.ms(now)
         if let r = m.run {
-            try db.execute(
+            try db.run(
                 sql: """
                     UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, completed_at = ?, updated_at = ?,
                         priority = ?, next_event_seq = ? WHERE id = ?
@@ -419,11 +419,11 @@ public final class SQLiteStore: WorkflowStore {
                     snapshot.nextEventSeq + m.events.count, runID,
                 ])
         } else if !m.events.isEmpty {
-            try db.execute(
+            try db.run(
                 sql: "UPDATE runs SET next_event_seq = ? WHERE id = ?", arguments: [snapshot.nextEventSeq + m.events.count, runID])
         }
         for s in m.steps {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT OR REPLACE INTO step_runs (run_id, step_id, tenant_id, status, attempt, input, output, error, state,
                         started_at, completed_at, updated_at)
@@ -436,20 +436,20 @@ public final class SQLiteStore: WorkflowStore {
                 ])
         }
         for (offset, e) in m.events.enumerated() {
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [runID, snapshot.nextEventSeq + offset, tenant, e.type, e.stepID, SQLiteCoding.text(e.data), nowMs])
         }
         switch m.deleteTasks {
         case .none: break
-        case .all: try db.execute(sql: "DELETE FROM tasks WHERE run_id = ?", arguments: [runID])
+        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ?", arguments: [runID])
         case .steps(let ids):
-            for id in ids { try db.execute(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
+            for id in ids { try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
         }
         var inserted: [TaskRecord] = []
         for t in m.newTasks {
             let token: Int64 = t.leaseOwner == nil ? 0 : 1
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -471,4 +471,15 @@ public final class SQLiteStore: WorkflowStore {
 public struct SQLiteStoreError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Database {
+    /// Runs a statement through GRDB's per-connection statement cache: the hot statements are compiled once.
+    fileprivate func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    fileprivate func cached(_ sql: String) throws -> Statement {
+        try cachedStatement(sql: sql)
+    }
 }
