@@ -46,6 +46,8 @@ public final class WorkflowEngine: Service, Sendable {
         var unstarted: [Int64] = []
         /// True while the start committer runs: starts are then group-committed.
         var batchingStarts = false
+        /// The claimer stopped because this node's capacity was full; whoever frees capacity must wake it.
+        var claimerWaitsForCapacity = false
     }
 
     public let configuration: EngineConfiguration
@@ -254,7 +256,11 @@ public final class WorkflowEngine: Service, Sendable {
     private func claimLoop() async {
         while !isStopping {
             var sleep = configuration.pollInterval
-            let capacity = configuration.maxConcurrentSteps * 2 - local.withLock { $0.held.count }
+            let capacity = local.withLock { s in
+                let free = configuration.maxConcurrentSteps * 2 - s.held.count
+                s.claimerWaitsForCapacity = free <= 0
+                return free
+            }
             if capacity > 0 {
                 do {
                     let now = clock.now()
@@ -282,11 +288,8 @@ public final class WorkflowEngine: Service, Sendable {
     private func workerLoop() async {
         while let batch = await ready.next(max: 1), let work = batch.first {
             let result = await execute(work)
-            let abandoned = local.withLock { s in
-                guard s.abandoned.remove(work.task.id) != nil else { return false }
-                s.held.remove(work.task.id)
-                return true
-            }
+            let abandoned = local.withLock { s in s.abandoned.remove(work.task.id) != nil }
+            if abandoned { releaseCapacity([work.task.id]) }
             // A stopped execution's outcome ("cancelled") says nothing about the step: whoever owns the task now decides.
             if !abandoned { completions.push(Completion(work: work, result: result)) }
         }
@@ -325,6 +328,16 @@ public final class WorkflowEngine: Service, Sendable {
     }
 
     // MARK: work
+
+    /// Forgets finished tasks and wakes the claimer if it was waiting for room.
+    private func releaseCapacity(_ ids: [Int64]) {
+        let wakeClaimer = local.withLock { s in
+            ids.forEach { s.held.remove($0) }
+            defer { s.claimerWaitsForCapacity = false }
+            return s.claimerWaitsForCapacity
+        }
+        if wakeClaimer { wake.signal() }
+    }
 
     private func enqueue(_ work: [Work]) {
         guard !work.isEmpty else { return }
@@ -403,7 +416,7 @@ public final class WorkflowEngine: Service, Sendable {
             }
         }
         let finishedIDs = batch.map(\.work.task.id)
-        local.withLock { s in finishedIDs.forEach { s.held.remove($0) } }
+        releaseCapacity(finishedIDs)
         guard let outcomes else {
             // The results are lost, but the tasks are still leased to us: hand them back so they run again.
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: finishedIDs)

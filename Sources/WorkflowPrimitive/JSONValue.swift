@@ -121,29 +121,44 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 }
 
 extension JSONValue {
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    /// Parses JSON text. Throws `DecodingError` on malformed input.
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+    /// Parses JSON text. Throws ``JSONSyntaxError`` (with line and column) on malformed input.
+    public static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
+        do {
+            return try data.withUnsafeBytes { raw in
+                try JSONCodec.parse(raw.bindMemory(to: UInt8.self))
+            }
+        } catch let error as JSONSyntaxError {
+            throw error
+        } catch {
+            throw JSONSyntaxError(message: "\(error)", line: 1, column: 1)
+        }
     }
 
-    public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
+    public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
+        var text = text
+        do {
+            return try text.withUTF8 { bytes in try JSONCodec.parse(bytes) }
+        } catch let error as JSONSyntaxError {
+            throw error
+        } catch {
+            throw JSONSyntaxError(message: "\(error)", line: 1, column: 1)
+        }
     }
 
     /// Canonical JSON (sorted keys, no whitespace): equal values give equal bytes.
     public func canonicalData() -> Data {
-        // Encoding a JSONValue cannot fail: it holds only JSON-representable values (NaN aside, which parsing never yields).
-        (try? Self.encoder.encode(self)) ?? Data("null".utf8)
+        Data(canonicalBytes())
     }
 
     public func canonicalString() -> String {
-        String(decoding: canonicalData(), as: UTF8.self)
+        String(decoding: canonicalBytes(), as: UTF8.self)
+    }
+
+    private func canonicalBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        JSONCodec.write(self, into: &out)
+        return out
     }
 
     /// The text used when a value is interpolated into a longer string: strings as-is, others as canonical JSON.

@@ -16,7 +16,7 @@ public enum WorkflowDocument {
             do {
                 return try JSONValue.parse(data)
             } catch {
-                throw DocumentError(message: "malformed JSON: \(Self.describe(error))")
+                throw DocumentError(message: "malformed JSON: \(error)")
             }
         case .yaml:
             do {
@@ -71,18 +71,6 @@ public enum WorkflowDocument {
         case .alias:
             throw DocumentError(message: "YAML aliases are not supported")
         }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError {
-                let ns = underlying as NSError
-                if let detail = ns.userInfo[NSDebugDescriptionErrorKey] { return "\(detail)" }
-                return "\(underlying)"
-            }
-            return context.debugDescription
-        }
-        return "\(error)"
     }
 }
 
