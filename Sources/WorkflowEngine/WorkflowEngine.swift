@@ -203,8 +203,10 @@ public final class WorkflowEngine: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
-                group.addTask { await self.commitLoop() }
-                group.addTask { await self.startLoop() }
+                for _ in 0..<self.store.concurrentWriters {
+                    group.addTask { await self.commitLoop() }
+                    group.addTask { await self.startLoop() }
+                }
                 group.addTask {
                     await withTaskGroup(of: Void.self) { nodeTasks in
                         if self.store.supportsNotify {

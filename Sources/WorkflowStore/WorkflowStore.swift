@@ -12,6 +12,10 @@ public protocol WorkflowStore: Sendable {
     /// expired at start-up instead of waiting for them to time out.
     var isExclusive: Bool { get }
 
+    /// How many write transactions may usefully run at once: 1 for SQLite (one writer), several for PostgreSQL.
+    /// The engine runs that many committers.
+    var concurrentWriters: Int { get }
+
     /// Answers when the database answers (readiness probe).
     func ping() async throws
 

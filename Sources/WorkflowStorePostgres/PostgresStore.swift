@@ -17,6 +17,8 @@ public final class PostgresStore: WorkflowStore {
     private let channel: String
 
     public var isExclusive: Bool { false }
+    /// Batches lock their runs in id order and a run's task rows belong to it, so parallel committers cannot deadlock.
+    public var concurrentWriters: Int { max(1, min(4, configuration.maximumConnections / 4)) }
     public var supportsNotify: Bool { true }
 
     public init(configuration: PostgresStoreConfiguration, logger: Logger) {
@@ -125,25 +127,35 @@ public final class PostgresStore: WorkflowStore {
     private static let taskColumns = "id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token"
 
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
-        try await client.withTransaction(logger: logger) { conn in
-            var all: [[TaskRecord]] = []
-            var announce = false
-            for p in params {
-                let r = p.run
-                try await conn.query(
-                    """
-                    INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
-                        idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
-                    VALUES (\(r.id), \(r.tenantID), \(r.definitionID), \(r.workflowName), \(r.workflowVersion), \(r.status.rawValue),
-                        \(r.input.canonicalString())::jsonb, \(r.output?.canonicalString())::jsonb, \(r.error?.canonicalString())::jsonb,
-                        \(r.idempotencyKey), \(r.parentRunID), \(r.priority), \(r.createdAt), \(r.startedAt), \(r.completedAt), \(r.updatedAt), 1)
-                    """, logger: logger)
-                let tasks = try await apply(conn, p.initial, to: RunSnapshot(run: r, steps: [:], nextEventSeq: 1), now: now)
-                announce = announce || tasks.contains { $0.leaseOwner == nil }
-                all.append(tasks)
+        guard !params.isEmpty else { return [] }
+        func text(_ v: JSONValue?) -> String { v?.canonicalString() ?? "" }
+        func time(_ d: Date?) -> Double { d.map { $0.timeIntervalSince1970 } ?? -1 }
+        let rs = params.map(\.run)
+        return try await client.withTransaction(logger: logger) { conn in
+            try await conn.query(
+                """
+                INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
+                    idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
+                SELECT u.id, u.tenant, u.definition, u.name, u.version, u.status, u.input::jsonb, NULLIF(u.output, '')::jsonb,
+                    NULLIF(u.error, '')::jsonb, NULLIF(u.ikey, ''), NULLIF(u.parent, ''), u.priority, to_timestamp(u.created),
+                    CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
+                    CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated), 1
+                FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.tenantID))::text[], \(rs.map(\.definitionID))::text[],
+                            \(rs.map(\.workflowName))::text[], \(rs.map(\.workflowVersion))::text[], \(rs.map(\.status.rawValue))::text[],
+                            \(rs.map { text($0.input) })::text[], \(rs.map { text($0.output) })::text[], \(rs.map { text($0.error) })::text[],
+                            \(rs.map { $0.idempotencyKey ?? "" })::text[], \(rs.map { $0.parentRunID ?? "" })::text[], \(rs.map(\.priority))::int8[],
+                            \(rs.map { time($0.createdAt) })::float8[], \(rs.map { time($0.startedAt) })::float8[],
+                            \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[])
+                    AS u(id, tenant, definition, name, version, status, input, output, error, ikey, parent, priority, created, started, completed, updated)
+                """, logger: logger)
+            var writer = PostgresBatchWriter()
+            for (index, p) in params.enumerated() {
+                writer.load(RunSnapshot(run: p.run, steps: [:], nextEventSeq: 1))
+                writer.apply(p.initial, runID: p.run.id, owner: index, now: now)
             }
-            if announce { try await notify(conn) }
-            return all
+            let inserted = try await writer.flush(conn, now: now, logger: logger)
+            if writer.announce { try await notify(conn) }
+            return params.indices.map { inserted[$0] ?? [] }
         }
     }
 
@@ -180,48 +192,70 @@ public final class PostgresStore: WorkflowStore {
     }
 
     public func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome] {
-        // Lock runs in id order so that two nodes' batches cannot wait on each other.
-        let order = requests.indices.sorted { requests[$0].runID < requests[$1].runID }
+        let runIDs = Array(Set(requests.map(\.runID))).sorted()
+        let fenceIDs = requests.compactMap { $0.fence?.taskID }
         return try await client.withTransaction(logger: logger) { conn in
-            var outcomes = [RunTransitionOutcome?](repeating: nil, count: requests.count)
-            var announce = false
-            for index in order {
-                let request = requests[index]
-                try await conn.query("SAVEPOINT transition", logger: logger)
-                var outcome: RunTransitionOutcome
-                var keep = false
-                if let snapshot = try await snapshot(conn, runID: request.runID, skipLocked: false) {
-                    var fenced = false
-                    if let fence = request.fence {
-                        let deleted = try await conn.query(
-                            "DELETE FROM tasks WHERE id = \(fence.taskID) AND lease_token = \(fence.leaseToken) AND run_id = \(request.runID) RETURNING id",
-                            logger: logger
-                        ).collect()
-                        fenced = deleted.isEmpty
-                    }
-                    if fenced {
-                        outcome = .fenced
-                    } else {
-                        do {
-                            let mutation = try request.decide(snapshot)
-                            let tasks = try await apply(conn, mutation, to: snapshot, now: now)
-                            announce = announce || tasks.contains { $0.leaseOwner == nil }
-                            outcome = .applied(mutation, tasks: tasks)
-                            keep = true
-                        } catch let error as PSQLError {
-                            throw error
-                        } catch {
-                            outcome = .rejected(error)
-                        }
-                    }
-                } else {
-                    outcome = .runNotFound
-                }
-                try await conn.query(keep ? "RELEASE SAVEPOINT transition" : "ROLLBACK TO SAVEPOINT transition", logger: logger)
-                outcomes[index] = outcome
+            var writer = PostgresBatchWriter()
+            // Lock every run of the batch in id order (nodes' batches cannot deadlock), then read their steps and fences.
+            for row in try await conn.query(
+                "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id FOR UPDATE", logger: logger
+            ).collect() {
+                let run = try Self.run(row)
+                writer.load(RunSnapshot(run: run, steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
             }
-            if announce { try await notify(conn) }
-            return outcomes.map { $0! }
+            var stepsByRun: [String: [String: StepRunRecord]] = [:]
+            for row in try await conn.query(
+                "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
+            ).collect() {
+                let step = try Self.step(row)
+                stepsByRun[step.runID, default: [:]][step.stepID] = step
+            }
+            for (runID, steps) in stepsByRun {
+                if var snapshot = writer.snapshot(of: runID) {
+                    snapshot.steps = steps
+                    writer.load(snapshot)
+                }
+            }
+            var tokens: [Int64: (token: Int64, runID: String)] = [:]
+            if !fenceIDs.isEmpty {
+                for row in try await conn.query(
+                    "SELECT id, lease_token, run_id FROM tasks WHERE id = ANY(\(fenceIDs)::int8[]) FOR UPDATE", logger: logger
+                ).collect() {
+                    let (id, token, runID) = try row.decode((Int64, Int64, String).self)
+                    tokens[id] = (token, runID)
+                }
+            }
+
+            var outcomes: [RunTransitionOutcome] = []
+            var mutations: [Int: RunMutation] = [:]
+            for (index, request) in requests.enumerated() {
+                guard let snapshot = writer.snapshot(of: request.runID) else {
+                    outcomes.append(.runNotFound)
+                    continue
+                }
+                if let fence = request.fence {
+                    guard let held = tokens[fence.taskID], held.token == fence.leaseToken, held.runID == request.runID else {
+                        outcomes.append(.fenced)
+                        continue
+                    }
+                    tokens[fence.taskID] = nil  // consumed: a duplicate in the same batch is fenced too
+                }
+                do {
+                    let mutation = try request.decide(snapshot)
+                    if let fence = request.fence { writer.consume(fence: fence.taskID) }
+                    writer.apply(mutation, runID: request.runID, owner: index, now: now)
+                    mutations[index] = mutation
+                    outcomes.append(.applied(mutation, tasks: []))
+                } catch {
+                    outcomes.append(.rejected(error))
+                }
+            }
+            let inserted = try await writer.flush(conn, now: now, logger: logger)
+            if writer.announce { try await notify(conn) }
+            return outcomes.enumerated().map { index, outcome in
+                guard case .applied = outcome, let mutation = mutations[index] else { return outcome }
+                return .applied(mutation, tasks: inserted[index] ?? [])
+            }
         }
     }
 
@@ -245,28 +279,59 @@ public final class PostgresStore: WorkflowStore {
                     """, logger: logger
                 ).collect()
             }
+            let candidates = try rows.map(Self.task)
+            // Runs busy in another transaction are left for the next claim rather than waited for.
+            var writer = PostgresBatchWriter()
+            let runIDs = Array(Set(candidates.map(\.runID))).sorted()
+            if !runIDs.isEmpty {
+                for row in try await conn.query(
+                    "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id FOR UPDATE SKIP LOCKED",
+                    logger: logger
+                ).collect() {
+                    writer.load(RunSnapshot(
+                        run: try Self.run(row), steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
+                }
+                var stepsByRun: [String: [String: StepRunRecord]] = [:]
+                for row in try await conn.query(
+                    "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
+                ).collect() {
+                    let step = try Self.step(row)
+                    stepsByRun[step.runID, default: [:]][step.stepID] = step
+                }
+                for (runID, steps) in stepsByRun {
+                    if var snapshot = writer.snapshot(of: runID) {
+                        snapshot.steps = steps
+                        writer.load(snapshot)
+                    }
+                }
+            }
             var claimed: [ClaimedTask] = []
-            for row in rows {
-                let previous = try Self.task(row)
-                // A run busy in another transaction is left for the next claim rather than waited for.
-                guard let snapshot = try await snapshot(conn, runID: previous.runID, skipLocked: true) else { continue }
+            var leased: [Int64] = []
+            for (index, previous) in candidates.enumerated() {
+                guard let snapshot = writer.snapshot(of: previous.runID) else { continue }
                 var task = previous
                 task.leaseOwner = params.owner
                 task.leaseExpiresAt = params.leaseExpiresAt
                 task.leaseToken += 1
-                try await conn.query(
-                    "UPDATE tasks SET lease_owner = \(params.owner), lease_expires_at = \(params.leaseExpiresAt), lease_token = \(task.leaseToken) WHERE id = \(task.id)",
-                    logger: logger)
                 let mutation = params.onClaim(snapshot, previous)
-                _ = try await apply(conn, mutation, to: snapshot, now: params.now)
+                writer.apply(mutation, runID: previous.runID, owner: index, now: params.now)
                 switch mutation.deleteTasks {
                 case .all: continue
                 case .steps(let ids) where task.stepID.map(ids.contains) ?? false: continue
                 default: break
                 }
+                leased.append(task.id)
                 let step = task.stepID.flatMap { id in mutation.steps.last { $0.stepID == id } ?? snapshot.steps[id] }
                 claimed.append(ClaimedTask(task: task, run: mutation.run ?? snapshot.run, step: step, mutation: mutation))
             }
+            if !leased.isEmpty {
+                try await conn.query(
+                    """
+                    UPDATE tasks SET lease_owner = \(params.owner), lease_expires_at = \(params.leaseExpiresAt), lease_token = lease_token + 1
+                    WHERE id = ANY(\(leased)::int8[])
+                    """, logger: logger)
+            }
+            _ = try await writer.flush(conn, now: params.now, logger: logger)
             let next = try await conn.query(
                 """
                 SELECT LEAST(
@@ -279,10 +344,18 @@ public final class PostgresStore: WorkflowStore {
     }
 
     public func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64> {
+        // Rows a transition is completing right now are skipped, not waited for: waiting could deadlock with a
+        // transition that holds their run and wants another of this node's tasks. They still count as held below,
+        // because the plain read sees the committed state, in which they are still ours.
+        try await client.query(
+            """
+            UPDATE tasks SET lease_expires_at = \(params.leaseExpiresAt)
+            WHERE id IN (SELECT id FROM tasks WHERE lease_owner = \(params.owner) FOR UPDATE SKIP LOCKED)
+            """, logger: logger)
         var held: Set<Int64> = []
-        let rows = try await client.query(
-            "UPDATE tasks SET lease_expires_at = \(params.leaseExpiresAt) WHERE lease_owner = \(params.owner) RETURNING id", logger: logger)
-        for try await id in rows.decode(Int64.self) { held.insert(id) }
+        for try await id in try await client.query("SELECT id FROM tasks WHERE lease_owner = \(params.owner)", logger: logger).decode(Int64.self) {
+            held.insert(id)
+        }
         return held
     }
 

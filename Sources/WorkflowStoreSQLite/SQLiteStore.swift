@@ -19,6 +19,7 @@ public final class SQLiteStore: WorkflowStore {
     public let configuration: SQLiteStoreConfiguration
 
     public var isExclusive: Bool { true }
+    public var concurrentWriters: Int { 1 }
 
     public init(configuration: SQLiteStoreConfiguration) throws {
         self.configuration = configuration
