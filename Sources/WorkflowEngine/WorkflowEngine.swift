@@ -33,8 +33,10 @@ public final class WorkflowEngine: Service, Sendable {
     private struct LocalState {
         /// Tasks this node holds a lease on: queued here, executing, or awaiting their commit.
         var held: Set<Int64> = []
-        /// Executions in progress, so cancellation and lost leases can stop them.
-        var running: [Int64: (runID: String, task: Task<StepResult, Never>)] = [:]
+        /// Executions in progress, so cancellation, lost leases and timeouts can stop them.
+        var running: [Int64: (runID: String, task: Task<StepResult, Never>, deadline: ContinuousClock.Instant?, timeout: Duration?)] = [:]
+        /// Executions the timeout watcher stopped: they end as a retriable `timeout` failure.
+        var timedOut: [Int64: Duration] = [:]
         /// Held in the database but unknown here at the previous heartbeat (released if still so at the next).
         var suspectedStale: Set<Int64> = []
         /// Executions this node stopped on purpose (lease lost, run cancelled): their results are dropped, never recorded.
@@ -203,6 +205,7 @@ public final class WorkflowEngine: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
+                group.addTask { await self.timeoutLoop() }
                 for _ in 0..<self.store.concurrentWriters {
                     group.addTask { await self.commitLoop() }
                     group.addTask { await self.startLoop() }
@@ -362,27 +365,38 @@ public final class WorkflowEngine: Service, Sendable {
             attempt: work.step.attempt, state: work.step.state, now: clock.now())
         let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) }
             ?? (configuration.defaultStepTimeout > .zero ? configuration.defaultStepTimeout : nil)
-        // An unstructured task only so that cancellation and lost leases can stop this execution; it is awaited here.
-        let handle = Task { await Self.run(executor, execution, timeout: timeout) }
-        local.withLock { $0.running[work.task.id] = (work.run.id, handle) }
+        // An unstructured task only so that cancellation, lost leases and the timeout watcher can stop this execution;
+        // it is awaited here. Timeouts are enforced by one watcher per node rather than a sleeping timer per step:
+        // a cancelled sleep keeps its timer until its deadline, which cost ~800 bytes per step for five minutes.
+        let handle = Task { await executor.execute(execution) }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        local.withLock { $0.running[work.task.id] = (work.run.id, handle, deadline, timeout) }
         let result = await handle.value
-        local.withLock { _ = $0.running.removeValue(forKey: work.task.id) }
+        let timedOut = local.withLock { s in
+            s.running.removeValue(forKey: work.task.id)
+            return s.timedOut.removeValue(forKey: work.task.id)
+        }
+        if let timedOut {
+            return .failure(StepFailure(code: "timeout", message: "step did not finish within \(timedOut.milliseconds) ms", retriable: true))
+        }
         return result
     }
 
-    private static func run(_ executor: any StepExecutor, _ execution: StepExecution, timeout: Duration?) async -> StepResult {
-        guard let timeout else { return await executor.execute(execution) }
-        return await withTaskGroup(of: StepResult?.self) { group in
-            group.addTask { await executor.execute(execution) }
-            group.addTask {
-                do { try await Task.sleep(for: timeout) } catch { return nil }
-                return .failure(StepFailure(
-                    code: "timeout", message: "step did not finish within \(timeout.milliseconds) ms", retriable: true))
+    /// Stops executions that outlive their timeout; runs until the workers have drained.
+    private func timeoutLoop() async {
+        while !local.withLock({ $0.drained }) {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = ContinuousClock.now
+            let overdue = local.withLock { s -> [Task<StepResult, Never>] in
+                s.running.compactMap { id, running in
+                    guard let deadline = running.deadline, let timeout = running.timeout, deadline <= now, s.timedOut[id] == nil,
+                        !s.abandoned.contains(id)
+                    else { return nil }
+                    s.timedOut[id] = timeout
+                    return running.task
+                }
             }
-            var result: StepResult?
-            while result == nil, let next = await group.next() { result = next }
-            group.cancelAll()
-            return result ?? .failure(StepFailure(code: "cancelled", message: "cancelled", retriable: false))
+            for task in overdue { task.cancel() }
         }
     }
 

@@ -38,6 +38,7 @@ public final class SQLiteStore: WorkflowStore {
         config.maximumReaderCount = configuration.maximumReaderCount
         config.busyMode = .timeout(configuration.busyTimeoutSeconds)
         let synchronous = configuration.synchronous.rawValue
+        let cacheKiB = configuration.pageCacheKiB
         config.prepareDatabase { db in
             try db.run(sql: "PRAGMA synchronous = \(synchronous)")
             try db.run(sql: "PRAGMA foreign_keys = ON")

@@ -15,6 +15,8 @@ public struct SQLiteStoreConfiguration: Sendable {
     public var maximumReaderCount: Int
     /// How long a statement waits on a lock held by another connection before failing.
     public var busyTimeoutSeconds: Double
+    /// Page cache of each connection, in KiB.
+    public var pageCacheKiB: Int = 8192
 
     public init(path: String, synchronous: Synchronous = .full, maximumReaderCount: Int = 4, busyTimeoutSeconds: Double = 10) {
         self.path = path
