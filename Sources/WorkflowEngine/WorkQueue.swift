@@ -66,11 +66,14 @@ final class WorkQueue<Element: Sendable>: Sendable {
             s.nextWaiterID += 1
             return s.nextWaiterID
         }
+        // Set by the cancellation handler when it runs before the waiter registered, so registration returns at once.
+        let cancelledEarly = CancelFlag()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
                 let immediate: [Element]?? = state.withLock { s in
+                    if cancelledEarly.isSet { return .some(nil) }
                     if s.count > 0 { return .some(s.take(max)) }
-                    if s.closed || Task.isCancelled { return .some(nil) }
+                    if s.closed { return .some(nil) }
                     s.waiters.append((id, max, continuation))
                     return .none
                 }
@@ -78,7 +81,11 @@ final class WorkQueue<Element: Sendable>: Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { s -> CheckedContinuation<[Element]?, Never>? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else {
+                    // Not registered yet (or already served): make a later registration return at once.
+                    cancelledEarly.set()
+                    return nil
+                }
                 return s.waiters.remove(at: i).continuation
             }
             waiter?.resume(returning: nil)
@@ -97,6 +104,13 @@ final class WorkQueue<Element: Sendable>: Sendable {
         for w in waiters { w.resume(returning: nil) }
         return left
     }
+}
+
+/// A flag raised once, read under the queue's lock.
+private final class CancelFlag: Sendable {
+    private let raised = Mutex(false)
+    var isSet: Bool { raised.withLock { $0 } }
+    func set() { raised.withLock { $0 = true } }
 }
 
 /// Wakes one sleeper early; a signal sent while nobody sleeps is kept until the next wait.
