@@ -195,27 +195,8 @@ public final class PostgresStore: WorkflowStore {
         let runIDs = Array(Set(requests.map(\.runID))).sorted()
         let fenceIDs = requests.compactMap { $0.fence?.taskID }
         return try await client.withTransaction(logger: logger) { conn in
-            var writer = PostgresBatchWriter()
             // Lock every run of the batch in id order (nodes' batches cannot deadlock), then read their steps and fences.
-            for row in try await conn.query(
-                "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id FOR UPDATE", logger: logger
-            ).collect() {
-                let run = try Self.run(row)
-                writer.load(RunSnapshot(run: run, steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
-            }
-            var stepsByRun: [String: [String: StepRunRecord]] = [:]
-            for row in try await conn.query(
-                "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
-            ).collect() {
-                let step = try Self.step(row)
-                stepsByRun[step.runID, default: [:]][step.stepID] = step
-            }
-            for (runID, steps) in stepsByRun {
-                if var snapshot = writer.snapshot(of: runID) {
-                    snapshot.steps = steps
-                    writer.load(snapshot)
-                }
-            }
+            var writer = try await loadBatch(conn, runIDs: runIDs, skipLocked: false)
             var tokens: [Int64: (token: Int64, runID: String)] = [:]
             if !fenceIDs.isEmpty {
                 for row in try await conn.query(
@@ -281,30 +262,7 @@ public final class PostgresStore: WorkflowStore {
             }
             let candidates = try rows.map(Self.task)
             // Runs busy in another transaction are left for the next claim rather than waited for.
-            var writer = PostgresBatchWriter()
-            let runIDs = Array(Set(candidates.map(\.runID))).sorted()
-            if !runIDs.isEmpty {
-                for row in try await conn.query(
-                    "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id FOR UPDATE SKIP LOCKED",
-                    logger: logger
-                ).collect() {
-                    writer.load(RunSnapshot(
-                        run: try Self.run(row), steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
-                }
-                var stepsByRun: [String: [String: StepRunRecord]] = [:]
-                for row in try await conn.query(
-                    "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
-                ).collect() {
-                    let step = try Self.step(row)
-                    stepsByRun[step.runID, default: [:]][step.stepID] = step
-                }
-                for (runID, steps) in stepsByRun {
-                    if var snapshot = writer.snapshot(of: runID) {
-                        snapshot.steps = steps
-                        writer.load(snapshot)
-                    }
-                }
-            }
+            var writer = try await loadBatch(conn, runIDs: Array(Set(candidates.map(\.runID))).sorted(), skipLocked: true)
             var claimed: [ClaimedTask] = []
             var leased: [Int64] = []
             for (index, previous) in candidates.enumerated() {
@@ -454,77 +412,31 @@ public final class PostgresStore: WorkflowStore {
         try await conn.query("SELECT pg_notify(\(channel), '')", logger: logger)
     }
 
-    private func snapshot(_ conn: PostgresConnection, runID: String, skipLocked: Bool) async throws -> RunSnapshot? {
+    /// Locks the runs (in id order; `SKIP LOCKED` for claims, which must never wait) and loads them with their steps.
+    private func loadBatch(_ conn: PostgresConnection, runIDs: [String], skipLocked: Bool) async throws -> PostgresBatchWriter {
+        var writer = PostgresBatchWriter()
+        guard !runIDs.isEmpty else { return writer }
         let lock = skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
-        guard let row = try await conn.query(
-            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(runID) \(unescaped: lock)", logger: logger
-        ).collect().first else { return nil }
-        let run = try Self.run(row)
-        let nextSeq = try row.makeRandomAccess()["next_event_seq"].decode(Int.self)
-        var steps: [String: StepRunRecord] = [:]
-        for stepRow in try await conn.query("SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = \(runID)", logger: logger).collect() {
-            let step = try Self.step(stepRow)
-            steps[step.stepID] = step
+        for row in try await conn.query(
+            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id \(unescaped: lock)", logger: logger
+        ).collect() {
+            writer.load(RunSnapshot(
+                run: try Self.run(row), steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
         }
-        return RunSnapshot(run: run, steps: steps, nextEventSeq: nextSeq)
-    }
-
-    private func apply(_ conn: PostgresConnection, _ m: RunMutation, to snapshot: RunSnapshot, now: Date) async throws -> [TaskRecord] {
-        let runID = snapshot.run.id
-        let tenant = snapshot.run.tenantID
-        let nextSeq = snapshot.nextEventSeq + m.events.count
-        if let r = m.run {
-            try await conn.query(
-                """
-                UPDATE runs SET status = \(r.status.rawValue), output = \(r.output?.canonicalString())::jsonb,
-                    error = \(r.error?.canonicalString())::jsonb, started_at = \(r.startedAt), completed_at = \(r.completedAt),
-                    updated_at = \(r.updatedAt), priority = \(r.priority), next_event_seq = \(nextSeq)
-                WHERE id = \(runID)
-                """, logger: logger)
-        } else if !m.events.isEmpty {
-            try await conn.query("UPDATE runs SET next_event_seq = \(nextSeq) WHERE id = \(runID)", logger: logger)
+        var stepsByRun: [String: [String: StepRunRecord]] = [:]
+        for row in try await conn.query(
+            "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
+        ).collect() {
+            let step = try Self.step(row)
+            stepsByRun[step.runID, default: [:]][step.stepID] = step
         }
-        for s in m.steps {
-            try await conn.query(
-                """
-                INSERT INTO step_runs (run_id, step_id, tenant_id, status, attempt, input, output, error, state, started_at, completed_at, updated_at)
-                VALUES (\(runID), \(s.stepID), \(tenant), \(s.status.rawValue), \(s.attempt), \(s.input?.canonicalString())::jsonb,
-                    \(s.output?.canonicalString())::jsonb, \(s.error?.canonicalString())::jsonb, \(s.state?.canonicalString())::jsonb,
-                    \(s.startedAt), \(s.completedAt), \(s.updatedAt))
-                ON CONFLICT (run_id, step_id) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, input = EXCLUDED.input,
-                    output = EXCLUDED.output, error = EXCLUDED.error, state = EXCLUDED.state, started_at = EXCLUDED.started_at,
-                    completed_at = EXCLUDED.completed_at, updated_at = EXCLUDED.updated_at
-                """, logger: logger)
+        for (runID, steps) in stepsByRun {
+            if var snapshot = writer.snapshot(of: runID) {
+                snapshot.steps = steps
+                writer.load(snapshot)
+            }
         }
-        for (offset, e) in m.events.enumerated() {
-            try await conn.query(
-                """
-                INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at)
-                VALUES (\(runID), \(snapshot.nextEventSeq + offset), \(tenant), \(e.type), \(e.stepID), \(e.data.canonicalString())::jsonb, \(now))
-                """, logger: logger)
-        }
-        switch m.deleteTasks {
-        case .none: break
-        case .all: try await conn.query("DELETE FROM tasks WHERE run_id = \(runID)", logger: logger)
-        case .steps(let ids): try await conn.query("DELETE FROM tasks WHERE run_id = \(runID) AND step_id = ANY(\(ids)::text[])", logger: logger)
-        }
-        var inserted: [TaskRecord] = []
-        for t in m.newTasks {
-            let token: Int64 = t.leaseOwner == nil ? 0 : 1
-            let id = try await conn.query(
-                """
-                INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
-                VALUES (\(tenant), \(runID), \(t.stepID), \(t.kind.rawValue), \(t.availableAt), \(t.priority), \(t.leaseOwner),
-                    \(t.leaseExpiresAt), \(token), \(now))
-                RETURNING id
-                """, logger: logger
-            ).collect().first?.decode(Int64.self)
-            guard let id else { throw PostgresStoreError("task insert returned no id") }
-            inserted.append(TaskRecord(
-                id: id, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind, availableAt: t.availableAt,
-                priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt, leaseToken: token))
-        }
-        return inserted
+        return writer
     }
 
     // MARK: row mapping
