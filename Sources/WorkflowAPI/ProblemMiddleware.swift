@@ -33,7 +33,6 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .invalidDefinition, .invalidInput, .invalidRequest: .unprocessableContent
         case .malformedBody: .badRequest
         case .payloadTooLarge: .contentTooLarge
-        case .unsupportedMediaType: .unsupportedMediaType
         case .workflowNotFound, .runNotFound, .notFound: .notFound
         case .versionConflict, .runNotCancellable: .conflict
         case .unavailable: .serviceUnavailable

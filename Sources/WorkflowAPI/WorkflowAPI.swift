@@ -109,7 +109,9 @@ public struct WorkflowAPI: Sendable {
 
     /// The definition ids a `{id}` path segment stands for: one id, or every version of a name.
     private func definitionIDs(matching reference: String) async throws -> [String] {
-        if let definition = try await registry.definition(id: reference) { return [definition.record.id] }
+        if RecordID.looksLikeID(reference), let definition = try await registry.definition(id: reference) {
+            return [definition.record.id]
+        }
         let versions = try await store.definitionVersions(tenantID: defaultTenantID, name: reference)
         guard !versions.isEmpty else { throw WorkflowError(.workflowNotFound, "no workflow \(reference) is registered") }
         return versions.map(\.id)

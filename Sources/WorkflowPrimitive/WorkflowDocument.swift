@@ -46,9 +46,6 @@ public enum WorkflowDocument {
         return (parsed, plan)
     }
 
-    /// The document form of a definition, as stored and returned by the API.
-    public static func specJSON(_ document: JSONValue) -> JSONValue { document["definition"] ?? .null }
-
     private static func json(from node: Node) throws -> JSONValue {
         switch node {
         case .scalar(let scalar):

@@ -14,7 +14,6 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let invalidRequest = Code(rawValue: "invalid_request")
         public static let malformedBody = Code(rawValue: "malformed_body")
         public static let payloadTooLarge = Code(rawValue: "payload_too_large")
-        public static let unsupportedMediaType = Code(rawValue: "unsupported_media_type")
         public static let workflowNotFound = Code(rawValue: "workflow_not_found")
         public static let runNotFound = Code(rawValue: "run_not_found")
         public static let versionConflict = Code(rawValue: "version_conflict")

@@ -86,7 +86,9 @@ public final class WorkflowRegistry: Sendable {
     public func resolve(_ reference: String, version: String? = nil, tenantID: String = defaultTenantID) async throws
         -> CompiledDefinition
     {
-        if version == nil, let byID = try await definition(id: reference, tenantID: tenantID) { return byID }
+        if version == nil, RecordID.looksLikeID(reference), let byID = try await definition(id: reference, tenantID: tenantID) {
+            return byID
+        }
         if let byName = try await definition(name: reference, version: version, tenantID: tenantID) { return byName }
         let what = version.map { "\(reference) \($0)" } ?? reference
         throw WorkflowError(.workflowNotFound, "no workflow \(what) is registered")

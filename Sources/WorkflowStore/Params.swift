@@ -91,14 +91,11 @@ public struct ClaimedTask: Sendable {
     public var task: TaskRecord
     public var run: RunRecord
     public var step: StepRunRecord?
-    /// The claim's own writes, applied with it (a run timeout may finish the run right in the claim).
-    public var mutation: RunMutation
 
-    public init(task: TaskRecord, run: RunRecord, step: StepRunRecord?, mutation: RunMutation) {
+    public init(task: TaskRecord, run: RunRecord, step: StepRunRecord?) {
         self.task = task
         self.run = run
         self.step = step
-        self.mutation = mutation
     }
 }
 

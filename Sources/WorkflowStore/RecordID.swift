@@ -26,4 +26,19 @@ public enum RecordID {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Whether `text` has the shape of an id this type makes (36 characters, lowercase hex and dashes), so callers
+    /// can skip an id lookup that cannot succeed.
+    public static func looksLikeID(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard utf8.count == 36 else { return false }
+        for (i, c) in utf8.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard c == UInt8(ascii: "-") else { return false }
+            } else {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(c) else { return false }
+            }
+        }
+        return true
+    }
 }

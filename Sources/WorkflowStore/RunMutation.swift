@@ -39,6 +39,15 @@ public struct RunMutation: Sendable {
         self.newTasks = newTasks
     }
 
+    /// Whether this mutation deletes `task` (a claim that finished the work itself, such as a run timeout).
+    public func removes(_ task: TaskRecord) -> Bool {
+        switch deleteTasks {
+        case .none: false
+        case .all: true
+        case .steps(let ids): task.stepID.map(ids.contains) ?? false
+        }
+    }
+
     public var isEmpty: Bool {
         run == nil && steps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
     }

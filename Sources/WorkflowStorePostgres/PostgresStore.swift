@@ -273,14 +273,10 @@ public final class PostgresStore: WorkflowStore {
                 task.leaseToken += 1
                 let mutation = params.onClaim(snapshot, previous)
                 writer.apply(mutation, runID: previous.runID, owner: index, now: params.now)
-                switch mutation.deleteTasks {
-                case .all: continue
-                case .steps(let ids) where task.stepID.map(ids.contains) ?? false: continue
-                default: break
-                }
+                guard !mutation.removes(task) else { continue }  // the claim itself finished the work (a run timeout)
                 leased.append(task.id)
                 let step = task.stepID.flatMap { id in mutation.steps.last { $0.stepID == id } ?? snapshot.steps[id] }
-                claimed.append(ClaimedTask(task: task, run: mutation.run ?? snapshot.run, step: step, mutation: mutation))
+                claimed.append(ClaimedTask(task: task, run: mutation.run ?? snapshot.run, step: step))
             }
             if !leased.isEmpty {
                 try await conn.query(

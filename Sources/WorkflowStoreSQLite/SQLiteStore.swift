@@ -248,11 +248,9 @@ public final class SQLiteStore: WorkflowStore {
                 }
                 let mutation = params.onClaim(snapshot, previous)
                 _ = try Self.apply(db, mutation, to: snapshot, now: params.now)
-                let stillQueued = try Bool.fetchOne(db, sql: "SELECT 1 FROM tasks WHERE id = ?", arguments: [task.id]) ?? false
-                guard stillQueued else { continue }  // the claim itself finished the work (a run timeout)
-                let run = mutation.run ?? snapshot.run
+                guard !mutation.removes(task) else { continue }  // the claim itself finished the work (a run timeout)
                 let step = task.stepID.flatMap { id in mutation.steps.last { $0.stepID == id } ?? snapshot.steps[id] }
-                claimed.append(ClaimedTask(task: task, run: run, step: step, mutation: mutation))
+                claimed.append(ClaimedTask(task: task, run: mutation.run ?? snapshot.run, step: step))
             }
             let next = try Int64.fetchOne(
                 db,

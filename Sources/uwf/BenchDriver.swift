@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import WorkflowEngine
 import WorkflowPrimitive
 
 /// The load generator of `uwf bench`: real HTTP requests over keep-alive connections.
@@ -40,7 +41,7 @@ struct BenchDriver {
         case .readMix:
             (samples, reads) = try await readMix(workflowID: workflowID, concurrency: concurrency, duration: duration)
         }
-        let loadSeconds = (ContinuousClock.now - loadStart).secondsValue
+        let loadSeconds = (ContinuousClock.now - loadStart).seconds
         let ids = Set(samples.compactMap(\.runID))
         let runs = try await waitForRuns(workflowID: workflowID, ids: ids)
         let cpuAfter = serverPID.flatMap(ProcessStats.cpuSeconds)
@@ -84,7 +85,7 @@ struct BenchDriver {
                         if i >= count { return samples }
                         let began = ContinuousClock.now
                         let runID = await start(workflowID: workflowID, i: i)
-                        samples.append(Sample(runID: runID, latencyMs: (ContinuousClock.now - began).millisecondsValue))
+                        samples.append(Sample(runID: runID, latencyMs: (ContinuousClock.now - began).seconds * 1000))
                     }
                 }
             }
@@ -102,7 +103,7 @@ struct BenchDriver {
                 try? await Task.sleep(until: scheduled, clock: .continuous)
                 group.addTask {
                     let runID = await start(workflowID: workflowID, i: i)
-                    return Sample(runID: runID, latencyMs: (ContinuousClock.now - scheduled).millisecondsValue)
+                    return Sample(runID: runID, latencyMs: (ContinuousClock.now - scheduled).seconds * 1000)
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
@@ -122,7 +123,7 @@ struct BenchDriver {
                     while ContinuousClock.now < deadline {
                         let began = ContinuousClock.now
                         let runID = await start(workflowID: workflowID, i: counter.next())
-                        samples.append(Sample(runID: runID, latencyMs: (ContinuousClock.now - began).millisecondsValue))
+                        samples.append(Sample(runID: runID, latencyMs: (ContinuousClock.now - began).seconds * 1000))
                         if let runID { known.append(runID) }
                     }
                     return (samples, [])
@@ -138,7 +139,7 @@ struct BenchDriver {
                         }
                         let began = ContinuousClock.now
                         let (status, _) = try await send(.GET, "/api/v1/executions/\(id)")
-                        if status == 200 { latencies.append((ContinuousClock.now - began).millisecondsValue) }
+                        if status == 200 { latencies.append((ContinuousClock.now - began).seconds * 1000) }
                     }
                     return ([], latencies)
                 }
@@ -223,10 +224,6 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var millisecondsValue: Double { secondsValue * 1000 }
-}
 
 private func zip(_ a: Double?, _ b: Double?) -> (Double, Double)? {
     guard let a, let b else { return nil }
