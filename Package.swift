@@ -81,6 +81,7 @@ let package = Package(
             name: "WorkflowAPI",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -30,11 +30,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func status(for code: WorkflowError.Code) -> HTTPResponse.Status {
         switch code {
-        case .invalidDefinition, .invalidInput, .invalidRequest: .unprocessableContent
+        case .invalidDefinition, .invalidInput, .invalidRequest, .idempotencyKeyReused: .unprocessableContent
         case .malformedBody: .badRequest
         case .payloadTooLarge: .contentTooLarge
         case .workflowNotFound, .runNotFound, .notFound: .notFound
-        case .versionConflict, .runNotCancellable: .conflict
+        case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable: .conflict
+        case .tooManySignals: .tooManyRequests
         case .unavailable: .serviceUnavailable
         default: .internalServerError
         }

@@ -20,12 +20,20 @@ enum Representation {
     }
 
     static func runSummary(_ r: RunRecord) -> [String: JSONValue] {
-        [
+        var fields: [String: JSONValue] = [
             "run_id": .string(r.id), "workflow_id": .string(r.definitionID), "workflow_name": .string(r.workflowName),
             "workflow_version": .string(r.workflowVersion), "status": .string(r.status.rawValue), "error": r.error ?? .null,
             "parent_run_id": r.parentRunID.map(JSONValue.string) ?? .null, "priority": .number(Double(r.priority)),
             "created_at": time(r.createdAt), "started_at": time(r.startedAt), "completed_at": time(r.completedAt),
         ]
+        if let step = r.parentStepID { fields["parent_step_id"] = .string(step) }
+        if let item = r.itemIndex { fields["item_index"] = .number(Double(item)) }
+        if let compensated = r.compensated { fields["compensated"] = .bool(compensated) }
+        if r.deadLetter { fields["dead_letter"] = true }
+        if !r.pendingSignals.isEmpty {
+            fields["pending_signals"] = .array(r.pendingSignals.map { ["name": .string($0.name), "received_at": time($0.receivedAt)] })
+        }
+        return fields
     }
 
     static func run(_ r: RunRecord, steps: [StepRunRecord]) -> JSONValue {
@@ -41,8 +49,16 @@ enum Representation {
         [
             "id": .string(s.stepID), "status": .string(s.status.rawValue), "attempts": .number(Double(s.attempt)),
             "output": s.output ?? .null, "error": s.error ?? .null, "started_at": time(s.startedAt),
-            "completed_at": time(s.completedAt),
+            "completed_at": time(s.completedAt), "state": s.status == .waiting ? publicState(s.state) : .null,
         ]
+    }
+
+    /// What a waiting step waits for (a signal, a child run, foreach progress), without engine internals.
+    private static func publicState(_ state: JSONValue?) -> JSONValue {
+        guard var fields = state?.objectValue else { return .null }
+        fields["awaits_children"] = nil
+        fields["base"] = nil
+        return .object(fields)
     }
 
     static func event(_ e: RunEventRecord) -> JSONValue {

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import WorkflowEngine
@@ -59,6 +61,16 @@ public struct WorkflowAPI: Sendable {
             try await history(request, runID: try context.parameters.require("run_id"))
         }
         v1.post("/executions/:run_id/cancel") { _, context in try await cancel(try context.parameters.require("run_id")) }
+        v1.post("/executions/:run_id/signals/:name") { request, context in
+            try await signal(request, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
+        }
+        v1.post("/executions/:run_id/retry") { _, context in try await retry(try context.parameters.require("run_id")) }
+        v1.post("/executions/:run_id/rerun") { request, context in try await rerun(request, runID: try context.parameters.require("run_id")) }
+        v1.get("/executions/:run_id/children") { request, context in
+            try await listRuns(request, definitionIDs: nil, key: "executions", parentRunID: try context.parameters.require("run_id"))
+        }
+        v1.get("/dead-letters") { request, _ in try await deadLetters(request) }
+        v1.delete("/dead-letters/:run_id") { _, context in try await dismissDeadLetter(try context.parameters.require("run_id")) }
         v1.get("/cluster/nodes") { _, _ in try await clusterNodes() }
 
         // The original system's paths, kept as aliases so its clients keep working.
@@ -155,18 +167,116 @@ public struct WorkflowAPI: Sendable {
                 issues.append(ValidationIssue(pointer: JSONPointer.root.appending("priority"), message: "must be an integer between -1000 and 1000"))
             }
         }
+        let key = try idempotencyKey(request)
         guard issues.isEmpty, let target else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
 
         let definition = try await registry.resolve(target, version: version)
-        let run = try await engine.start(definition: definition, input: input, priority: priority)
-        return json([
+        let run: RunRecord
+        var created = true
+        if let key {
+            // The same key and the same request answer with the same run; the request is what the body and path say.
+            let request: JSONValue = [
+                "target": .string(target), "version": version.map(JSONValue.string) ?? .null, "input": input,
+                "priority": .number(Double(priority)),
+            ]
+            let hash = SHA256.hash(data: request.canonicalData()).map { String(format: "%02x", $0) }.joined()
+            (run, created) = try await engine.start(definition: definition, input: input, idempotencyKey: key, requestHash: hash, priority: priority)
+        } else {
+            run = try await engine.start(definition: definition, input: input, priority: priority)
+        }
+        return accepted(run, created: created)
+    }
+
+    private func accepted(_ run: RunRecord, created: Bool = true) -> Response {
+        json([
             "run_id": .string(run.id), "status": .string(run.status.rawValue), "workflow_id": .string(run.definitionID),
             "workflow_name": .string(run.workflowName), "workflow_version": .string(run.workflowVersion),
             "created_at": Representation.time(run.createdAt),
-        ], status: .accepted, location: "/api/v1/executions/\(run.id)")
+        ], status: created ? .accepted : .ok, location: "/api/v1/executions/\(run.id)")
     }
 
-    private func listRuns(_ request: Request, definitionIDs: [String]?, key: String) async throws -> Response {
+    private static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+
+    private func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[Self.idempotencyKeyHeader] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7e }) else {
+            throw WorkflowError(.invalidRequest, "Idempotency-Key must be 1-255 visible ASCII characters")
+        }
+        return key
+    }
+
+    private func signal(_ request: Request, runID: String, name: String) async throws -> Response {
+        guard SignalName.isValid(name) else {
+            throw WorkflowError(.invalidRequest, "a signal name is 1-128 characters of letters, digits, '.', '_' or '-'")
+        }
+        let data = try await body(request)
+        var payload: JSONValue = .object([:])
+        if !data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            do {
+                payload = try WorkflowDocument.decode(data, format: .json)
+            } catch {
+                throw WorkflowError(.malformedBody, error.message)
+            }
+        }
+        let run = try await engine.signal(runID: runID, name: name, payload: payload)
+        return json(["run_id": .string(run.id), "signal": .string(name), "status": .string(run.status.rawValue)], status: .accepted)
+    }
+
+    private func retry(_ runID: String) async throws -> Response {
+        let run = try await engine.retry(runID: runID)
+        return json(["run_id": .string(run.id), "status": .string(run.status.rawValue)], status: .accepted, location: "/api/v1/executions/\(run.id)")
+    }
+
+    private func rerun(_ request: Request, runID: String) async throws -> Response {
+        let fields = try await jsonObject(request, allowEmpty: true)
+        for key in fields.keys.sorted() where key != "input" {
+            throw WorkflowError(.invalidRequest, "the request is invalid", issues: [
+                ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key)'; expected input")
+            ])
+        }
+        if let input = fields["input"], input.objectValue == nil {
+            throw WorkflowError(.invalidRequest, "the request is invalid", issues: [
+                ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
+            ])
+        }
+        let run = try await engine.rerun(runID: runID, input: fields["input"])
+        var body = [String: JSONValue]()
+        body["run_id"] = .string(run.id)
+        body["rerun_of"] = .string(runID)
+        body["status"] = .string(run.status.rawValue)
+        return json(.object(body), status: .accepted, location: "/api/v1/executions/\(run.id)")
+    }
+
+    private func deadLetters(_ request: Request) async throws -> Response {
+        let limit = try pageSize(request)
+        let runs = try await store.deadLetterList(tenantID: defaultTenantID, before: request.uri.queryParameters.get("cursor"), limit: limit + 1)
+        let page = Array(runs.prefix(limit))
+        return json([
+            "dead_letters": .array(page.map { run in
+                [
+                    "run_id": .string(run.id), "workflow_id": .string(run.definitionID), "workflow_name": .string(run.workflowName),
+                    "workflow_version": .string(run.workflowVersion), "failed_step": run.error?["step_id"] ?? .null,
+                    "error": run.error ?? .null, "failed_at": Representation.time(run.completedAt),
+                    "compensated": run.compensated.map(JSONValue.bool) ?? .null,
+                ]
+            }),
+            "next_cursor": runs.count > limit ? .string(page.last!.id) : .null,
+        ])
+    }
+
+    private func dismissDeadLetter(_ runID: String) async throws -> Response {
+        guard try await store.runGet(tenantID: defaultTenantID, id: runID) != nil else {
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+        guard try await store.deadLetterDismiss(tenantID: defaultTenantID, runID: runID) else {
+            throw WorkflowError(.notFound, "run \(runID) is not a dead letter")
+        }
+        return Response(status: .noContent)
+    }
+
+    private func listRuns(_ request: Request, definitionIDs: [String]?, key: String, parentRunID: String? = nil) async throws
+        -> Response
+    {
         let query = request.uri.queryParameters
         let limit = try pageSize(request)
         var status: RunStatus?
@@ -181,7 +291,8 @@ public struct WorkflowAPI: Sendable {
             ids = try await self.definitionIDs(matching: workflow)
         }
         let runs = try await store.runList(RunListParams(
-            status: status, definitionIDs: ids, limit: limit + 1, before: query.get("cursor")))
+            status: status, definitionIDs: ids, parentRunID: parentRunID ?? query.get("parent_run_id"), limit: limit + 1,
+            before: query.get("cursor")))
         let page = Array(runs.prefix(limit))
         return json([
             key: .array(page.map { .object(Representation.runSummary($0)) }),
@@ -194,8 +305,13 @@ public struct WorkflowAPI: Sendable {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
         var steps = try await store.stepList(runID: runID)
-        if let plan = try? await registry.definition(id: run.definitionID)?.plan {
-            steps.sort { (plan.stepIndex[$0.stepID] ?? .max) < (plan.stepIndex[$1.stepID] ?? .max) }
+        if let plan = try? await registry.definition(id: run.definitionID)?.plan.body(at: run.bodyPath) {
+            // DAG steps in declaration order, then compensations in the order they ran, then on_failure.
+            func rank(_ s: StepRunRecord) -> (Int, Date) {
+                if let i = plan.stepIndex[s.stepID] { return (i, .distantPast) }
+                return (s.stepID == "on_failure" ? Int.max : Int.max - 1, s.startedAt ?? s.updatedAt)
+            }
+            steps.sort { rank($0) < rank($1) }
         }
         return (run, steps)
     }

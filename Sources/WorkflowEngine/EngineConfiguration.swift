@@ -18,6 +18,8 @@ public struct EngineConfiguration: Sendable {
     public var pollInterval: Duration
     /// Step timeout when a step sets none (0 means none).
     public var defaultStepTimeout: Duration
+    /// How long an `Idempotency-Key` keeps answering with its run (the leader frees older keys).
+    public var idempotencyKeyRetention: Duration = .seconds(24 * 3600)
 
     public init(
         nodeID: String = EngineConfiguration.makeNodeID(), maxConcurrentSteps: Int = 64, claimBatchSize: Int = 128,

@@ -19,10 +19,17 @@ public final class LeaderElector: Service, Sendable {
         /// Nodes not seen for this long are removed from the node list by the leader.
         public var nodeRetention: Duration
 
-        public init(ttl: Duration = .seconds(10), checkInterval: Duration = .seconds(2), nodeRetention: Duration = .seconds(3600)) {
+        /// Idempotency keys are freed this long after their run was created.
+        public var idempotencyKeyRetention: Duration
+
+        public init(
+            ttl: Duration = .seconds(10), checkInterval: Duration = .seconds(2), nodeRetention: Duration = .seconds(3600),
+            idempotencyKeyRetention: Duration = .seconds(24 * 3600)
+        ) {
             self.ttl = ttl
             self.checkInterval = checkInterval
             self.nodeRetention = nodeRetention
+            self.idempotencyKeyRetention = idempotencyKeyRetention
         }
     }
 
@@ -80,5 +87,7 @@ public final class LeaderElector: Service, Sendable {
     private func sweep(now: Date) async throws {
         let removed = try await store.nodeDeleteStale(before: now.addingTimeInterval(-configuration.nodeRetention.seconds))
         if removed > 0 { logger.info("forgot nodes gone for long", metadata: ["count": "\(removed)"]) }
+        let freed = try await store.idempotencyExpire(before: now.addingTimeInterval(-configuration.idempotencyKeyRetention.seconds))
+        if freed > 0 { logger.info("freed expired idempotency keys", metadata: ["count": "\(freed)"]) }
     }
 }

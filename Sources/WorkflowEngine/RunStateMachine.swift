@@ -2,8 +2,13 @@ import Foundation
 import WorkflowPrimitive
 import WorkflowStore
 
-/// The pure transitions of one run: what to write when a run starts, a task is claimed, a step attempt ends,
-/// or the run is cancelled. No I/O and no clock: the caller passes `now` and randomness, the driver writes the result.
+/// The pure transitions of one run: what to write when a run starts, a task is claimed, a step attempt ends, a signal
+/// or a child's result arrives, the run is cancelled or retried. No I/O and no clock: the caller passes `now` and
+/// randomness, the driver writes the result.
+///
+/// A failing run goes through two more phases before it ends FAILED: the compensations of the steps that had
+/// succeeded (status COMPENSATING, one at a time, latest completion first), then the workflow's `on_failure` step.
+/// While it does, `run.error` already holds the failure.
 public struct RunStateMachine {
     /// Where newly ready steps go: to the queue for any node, or claimed at once by the node that unblocked them.
     public struct Dispatch: Sendable {
@@ -16,17 +21,25 @@ public struct RunStateMachine {
         }
     }
 
-    /// Nil for claims: the driver calls them inside its transaction, where no plan can be loaded.
+    /// Most signals a run keeps before a step consumes them.
+    public static let maxPendingSignals = 100
+
+    /// Nil for claims and cancellations: the driver calls them inside its transaction, where no plan can be loaded.
     private let plan: WorkflowPlan!
     private let now: Date
     private let dispatch: Dispatch?
+    /// A `foreach` item waiting for its turn: its tasks are created far in the future and released by the parent.
+    private var parked = false
     private var run: RunRecord
     private var steps: [String: StepRunRecord]
     private var runChanged = false
     private var changedStepIDs: [String] = []
+    private var deletedStepIDs: [String] = []
     private var events: [NewEvent] = []
     private var newTasks: [NewTask] = []
     private var deleteTasks: TaskDeletion = .none
+    private var spawn: [RunInsertParams] = []
+    private var releaseRuns: [String] = []
 
     private init(plan: WorkflowPlan?, run: RunRecord, steps: [String: StepRunRecord], now: Date, dispatch: Dispatch?) {
         self.plan = plan
@@ -40,19 +53,27 @@ public struct RunStateMachine {
 
     /// The first transition of a new run: history, the workflow timeout and the root steps.
     /// With `dispatch`, the root steps are claimed at once by that node (it runs them without polling).
-    public static func start(run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil) -> RunMutation {
-        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: dispatch)
-        machine.events.append(NewEvent("run_created", data: [
+    /// A `parked` run (a `foreach` item beyond `max_concurrency`) gets its tasks only when its parent releases it.
+    public static func start(run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil, parked: Bool = false)
+        -> RunMutation
+    {
+        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: parked ? nil : dispatch)
+        machine.parked = parked
+        var data: [String: JSONValue] = [
             "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
             "definition_id": .string(run.definitionID),
-        ]))
+        ]
+        if let parent = run.parentRunID { data["parent_run_id"] = .string(parent) }
+        if let step = run.parentStepID { data["parent_step_id"] = .string(step) }
+        if let item = run.itemIndex { data["item_index"] = .number(Double(item)) }
+        machine.events.append(NewEvent("run_created", data: .object(data)))
         if let timeout = plan.timeoutMs {
             machine.newTasks.append(NewTask(
                 stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
         }
         for step in plan.steps where step.dependencies.isEmpty {
             machine.activate(step)
-            if machine.run.status.isTerminal { break }
+            if machine.run.status.isTerminal || machine.isFailing { break }
         }
         machine.completeIfDone()
         var mutation = machine.mutation()
@@ -78,14 +99,48 @@ public struct RunStateMachine {
         return machine.mutation()
     }
 
-    /// Cancels the run: queued and executing steps become CANCELLED and every task is removed.
+    /// Cancels the run: queued, executing and waiting steps become CANCELLED and its step tasks are removed.
+    /// Children it waits for are cancelled by a control task; its parent hears of it unless `notifyParent` is false
+    /// (the parent is the one cancelling).
     /// - Throws: `run_not_cancellable` when the run has already finished.
-    public static func cancel(snapshot: RunSnapshot, reason: String, now: Date) throws(WorkflowError) -> RunMutation {
+    public static func cancel(snapshot: RunSnapshot, reason: String, now: Date, notifyParent: Bool = true) throws(WorkflowError)
+        -> RunMutation
+    {
         guard !snapshot.run.status.isTerminal else {
             throw WorkflowError(.runNotCancellable, "run \(snapshot.run.id) has already finished (\(snapshot.run.status.rawValue))")
         }
         var machine = RunStateMachine(plan: nil, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: nil)
-        machine.finish(.cancelled, error: ["code": "cancelled", "message": .string(reason)], event: "run_cancelled")
+        machine.finish(.cancelled, error: ["code": "cancelled", "message": .string(reason)], event: "run_cancelled", notifyParent: notifyParent)
+        return machine.mutation()
+    }
+
+    /// Delivers signal `name`: the step waiting for it completes with `payload`; if none waits yet, the run keeps it.
+    /// - Throws: `run_finished` when the run has finished, `too_many_signals` when too many are kept already.
+    public static func signal(
+        snapshot: RunSnapshot, plan: WorkflowPlan, name: String, payload: JSONValue, now: Date, dispatch: Dispatch?
+    ) throws(WorkflowError) -> RunMutation {
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        try machine.signal(name: name, payload: payload)
+        return machine.mutation()
+    }
+
+    /// A child run of this run has finished: the `sub_workflow` step waiting for it ends, or the `foreach` counts it.
+    public static func childFinished(snapshot: RunSnapshot, plan: WorkflowPlan, child: RunRecord, now: Date, dispatch: Dispatch?)
+        -> RunMutation
+    {
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        machine.childFinished(child)
+        return machine.mutation()
+    }
+
+    /// Resumes a FAILED or CANCELLED run in place: successful steps keep their outputs, failed, cancelled and
+    /// compensated steps run again, and so does everything after them.
+    /// - Throws: `run_not_retryable` when the run is not FAILED or CANCELLED, or is a `foreach` item.
+    public static func resume(snapshot: RunSnapshot, plan: WorkflowPlan, now: Date, dispatch: Dispatch?) throws(WorkflowError)
+        -> RunMutation
+    {
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        try machine.resume()
         return machine.mutation()
     }
 
@@ -101,6 +156,8 @@ public struct RunStateMachine {
                 ], event: "run_timed_out")
             }
             deleteTasks = .all
+        case .notifyParent, .cancelChildren:
+            break  // leased only: the engine carries them out
         case .step:
             guard !run.status.isTerminal, let stepID = task.stepID, var step = steps[stepID], !step.status.isTerminal else {
                 deleteTasks = .all  // stale work for a finished run or step
@@ -113,7 +170,9 @@ public struct RunStateMachine {
                 // The task was leased before and the lease ran out: its node died or stalled. This is the takeover.
                 data["taken_over_from"] = .string(previous)
             }
-            if step.status == .executing, step.state != nil, task.leaseOwner == nil {
+            if step.status == .executing || step.status == .waiting, step.state != nil, task.leaseOwner == nil {
+                // A suspended or waiting step woken by its timer: the same attempt goes on.
+                step.status = .executing
                 data["attempt"] = .number(Double(step.attempt))
                 events.append(NewEvent("step_resumed", stepID: stepID, data: .object(data)))
             } else {
@@ -129,20 +188,16 @@ public struct RunStateMachine {
     }
 
     private mutating func complete(stepID: String, result: StepResult, random: Double) {
-        guard !run.status.isTerminal, var step = steps[stepID], step.status == .executing,
-            let planned = plan.stepIndex[stepID].map({ plan.steps[$0] })
+        guard !run.status.isTerminal, var step = steps[stepID], step.status == .executing, let planned = plan.step(for: stepID)
         else { return }
+        var result = result
+        if planned.type == .waitForSignal, let name = step.state?["signal"]?.stringValue, let payload = takeSignal(name, stepID: stepID) {
+            result = .success(payload)  // the signal arrived while the timeout was being handled: the signal wins
+        }
         step.updatedAt = now
         switch result {
         case .success(let output):
-            step.status = .success
-            step.output = output
-            step.error = nil
-            step.state = nil
-            step.completedAt = now
-            put(step)
-            events.append(NewEvent("step_succeeded", stepID: stepID, data: ["attempt": .number(Double(step.attempt))]))
-            stepSettled(planned)
+            succeed(step, planned, output: output)
         case .failure(let failure):
             step.error = failure.json
             step.state = nil
@@ -156,13 +211,7 @@ public struct RunStateMachine {
                     "attempt": .number(Double(step.attempt)), "delay_ms": .number(Double(delay)), "error": failure.json,
                 ]))
             } else {
-                step.status = .failed
-                step.completedAt = now
-                put(step)
-                events.append(NewEvent("step_failed", stepID: stepID, data: [
-                    "attempt": .number(Double(step.attempt)), "error": failure.json,
-                ]))
-                failRun(step: stepID, code: "step_failed", message: "step '\(stepID)' failed: \(failure.message)")
+                fail(step, planned, failure)
             }
         case .suspend(let until, let state):
             step.state = state
@@ -171,6 +220,53 @@ public struct RunStateMachine {
             events.append(NewEvent("step_suspended", stepID: stepID, data: [
                 "until_ms": .number((until.timeIntervalSince1970 * 1000).rounded()),
             ]))
+        case .startChild(let child):
+            step.status = .waiting
+            step.state = ["child_run_id": .string(child.run.id), "awaits_children": true]
+            put(step)
+            var initial = RunStateMachine.start(run: child.run, plan: child.plan, now: now, dispatch: nil)
+            let inserted = initial.run ?? child.run
+            initial.run = nil
+            spawn.append(RunInsertParams(run: inserted, initial: initial))
+            events.append(NewEvent("child_run_started", stepID: stepID, data: [
+                "child_run_id": .string(child.run.id), "workflow": .string(child.run.workflowName),
+                "version": .string(child.run.workflowVersion),
+            ]))
+        }
+    }
+
+    private mutating func succeed(_ step: StepRunRecord, _ planned: WorkflowPlan.Step, output: JSONValue) {
+        var step = step
+        step.status = .success
+        step.output = output
+        step.error = nil
+        step.state = nil
+        step.completedAt = now
+        step.updatedAt = now
+        put(step)
+        events.append(NewEvent("step_succeeded", stepID: step.stepID, data: ["attempt": .number(Double(step.attempt))]))
+        if planned.index < 0 { continueFailure() } else { stepSettled(planned) }
+    }
+
+    /// A step failed for good: the run fails, unless the step may fail (`continue_on_error`) or is itself part of
+    /// failure handling (then the next compensation runs).
+    private mutating func fail(_ step: StepRunRecord, _ planned: WorkflowPlan.Step, _ failure: StepFailure) {
+        var step = step
+        step.status = .failed
+        step.error = failure.json
+        step.state = nil
+        step.completedAt = now
+        step.updatedAt = now
+        put(step)
+        events.append(NewEvent("step_failed", stepID: step.stepID, data: [
+            "attempt": .number(Double(step.attempt)), "error": failure.json,
+        ]))
+        if planned.index < 0 {
+            continueFailure()
+        } else if planned.continueOnError {
+            stepSettled(planned)
+        } else {
+            failRun(step: step.stepID, code: "step_failed", message: "step '\(step.stepID)' failed: \(failure.message)")
         }
     }
 
@@ -195,21 +291,273 @@ public struct RunStateMachine {
             failUnstarted(planned, code: "template_error", message: "config: \(error.message)")
             return
         }
-        var step = StepRunRecord(runID: run.id, stepID: planned.id, status: .queued, input: input, updatedAt: now)
-        events.append(NewEvent("step_queued", stepID: planned.id))
+        switch planned.type {
+        case .switch: return activateSwitch(planned, scope: scope)
+        case .waitForSignal: return activateWait(planned, input: input)
+        case .foreach: return activateForeach(planned, input: input)
+        default: break
+        }
+        queue(planned.id, input: input)
+    }
+
+    /// Creates the step's record and its task (claimed at once by the dispatching node when there is one).
+    private mutating func queue(_ stepID: String, input: JSONValue) {
+        var step = StepRunRecord(runID: run.id, stepID: stepID, status: .queued, input: input, updatedAt: now)
+        events.append(NewEvent("step_queued", stepID: stepID))
         if let dispatch {
             startRunIfPending()
             step.status = .executing
             step.attempt = 1
             step.startedAt = now
             newTasks.append(NewTask(
-                stepID: planned.id, kind: .step, availableAt: now, priority: run.priority, leaseOwner: dispatch.owner,
+                stepID: stepID, kind: .step, availableAt: now, priority: run.priority, leaseOwner: dispatch.owner,
                 leaseExpiresAt: dispatch.leaseExpiresAt))
-            events.append(NewEvent("step_started", stepID: planned.id, data: ["attempt": 1, "node": .string(dispatch.owner)]))
+            events.append(NewEvent("step_started", stepID: stepID, data: ["attempt": 1, "node": .string(dispatch.owner)]))
         } else {
-            newTasks.append(NewTask(stepID: planned.id, kind: .step, availableAt: now, priority: run.priority))
+            newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: parked ? .distantFuture : now, priority: run.priority))
         }
         put(step)
+    }
+
+    /// A `switch` decides in the transition that readies it: the first case that holds is taken.
+    private mutating func activateSwitch(_ planned: WorkflowPlan.Step, scope: ExpressionScope) {
+        var taken: Int?
+        for (i, branch) in planned.switchCases.enumerated() {
+            do {
+                if try branch.when.evaluate(in: scope).isTruthy {
+                    taken = i
+                    break
+                }
+            } catch {
+                failUnstarted(planned, code: "expression_error", message: "cases[\(i)].when: \(error.message)")
+                return
+            }
+        }
+        startRunIfPending()
+        let branch: JSONValue = taken.map { .number(Double($0)) } ?? "default"
+        put(StepRunRecord(
+            runID: run.id, stepID: planned.id, status: .success, attempt: 1, output: ["branch": branch], startedAt: now,
+            completedAt: now, updatedAt: now))
+        events.append(NewEvent("step_succeeded", stepID: planned.id, data: ["attempt": 1, "branch": branch]))
+        stepSettled(planned)
+    }
+
+    /// A `wait_for_signal` completes at once with a signal that arrived early, else waits (with a timeout task).
+    private mutating func activateWait(_ planned: WorkflowPlan.Step, input: JSONValue) {
+        guard let name = input["signal"]?.stringValue, SignalName.isValid(name) else {
+            failUnstarted(planned, code: "template_error", message: "config.signal must render to a signal name")
+            return
+        }
+        startRunIfPending()
+        var step = StepRunRecord(
+            runID: run.id, stepID: planned.id, status: .waiting, attempt: 1, input: input, state: ["signal": .string(name)],
+            startedAt: now, updatedAt: now)
+        if let payload = takeSignal(name, stepID: planned.id) {
+            step.status = .executing
+            steps[planned.id] = step
+            succeed(step, planned, output: payload)
+            return
+        }
+        put(step)
+        var data: [String: JSONValue] = ["signal": .string(name)]
+        if let timeout = input["timeout_ms"]?.numberValue, timeout >= 1 {
+            let deadline = now.addingTimeInterval(timeout / 1000)
+            newTasks.append(NewTask(stepID: planned.id, kind: .step, availableAt: parked ? .distantFuture : deadline, priority: run.priority))
+            data["deadline_ms"] = .number((deadline.timeIntervalSince1970 * 1000).rounded())
+        }
+        events.append(NewEvent("step_waiting", stepID: planned.id, data: .object(data)))
+    }
+
+    /// A `foreach` creates one child run per item at once (their inputs hold the items, so the parent never rereads
+    /// them) and releases `max_concurrency` of them; each finished item releases the next.
+    private mutating func activateForeach(_ planned: WorkflowPlan.Step, input: JSONValue) {
+        guard let items = input["items"]?.arrayValue else {
+            failUnstarted(planned, code: "template_error", message: "config.items must render to an array, got \(input["items"]?.typeName ?? "nothing")")
+            return
+        }
+        guard let body = planned.body?.plan else {
+            failUnstarted(planned, code: "internal_error", message: "the foreach has no compiled body")
+            return
+        }
+        let limit = max(1, Int(input["max_concurrency"]?.numberValue ?? 10))
+        let continueOnError = input["continue_on_error"]?.boolValue ?? false
+        startRunIfPending()
+        var stored = input.objectValue ?? [:]
+        stored["items"] = nil
+        stored["item_count"] = .number(Double(items.count))
+        var step = StepRunRecord(
+            runID: run.id, stepID: planned.id, status: .waiting, attempt: 1, input: .object(stored), startedAt: now, updatedAt: now)
+        if items.isEmpty {
+            step.status = .executing
+            steps[planned.id] = step
+            succeed(step, planned, output: ["results": []])
+            return
+        }
+        let base = RecordID.make(now: now)
+        let released = min(limit, items.count)
+        let bodyPath = (run.bodyPath.map { $0 + "/" } ?? "") + planned.id
+        for (index, item) in items.enumerated() {
+            let child = RunRecord(
+                id: RecordID.item(base: base, index: index), tenantID: run.tenantID, definitionID: run.definitionID,
+                workflowName: run.workflowName, workflowVersion: run.workflowVersion, status: .pending,
+                input: ["item": item, "index": .number(Double(index))], parentRunID: run.id, parentStepID: planned.id,
+                itemIndex: index, bodyPath: bodyPath, priority: run.priority, createdAt: now, updatedAt: now)
+            var initial = RunStateMachine.start(run: child, plan: body, now: now, dispatch: nil, parked: index >= released)
+            let inserted = initial.run ?? child
+            initial.run = nil
+            spawn.append(RunInsertParams(run: inserted, initial: initial))
+        }
+        step.state = [
+            "base": .string(base), "total": .number(Double(items.count)), "next": .number(Double(released)),
+            "active": .number(Double(released)), "done": 0, "failed": 0, "continue_on_error": .bool(continueOnError),
+            "awaits_children": true,
+        ]
+        put(step)
+        events.append(NewEvent("foreach_started", stepID: planned.id, data: [
+            "items": .number(Double(items.count)), "max_concurrency": .number(Double(limit)),
+        ]))
+    }
+
+    private mutating func childFinished(_ child: RunRecord) {
+        guard !run.status.isTerminal, !isFailing, let stepID = child.parentStepID, var step = steps[stepID], step.status == .waiting,
+            let planned = plan.step(for: stepID)
+        else { return }
+        switch planned.type {
+        case .subWorkflow:
+            guard step.state?["child_run_id"]?.stringValue == child.id else { return }
+            step.status = .executing
+            steps[stepID] = step
+            events.append(NewEvent("child_run_finished", stepID: stepID, data: [
+                "child_run_id": .string(child.id), "status": .string(child.status.rawValue),
+            ]))
+            if child.status == .completed {
+                complete(stepID: stepID, result: .success(child.output ?? .object([:])), random: 0.5)
+            } else {
+                complete(stepID: stepID, result: .failure(StepFailure(
+                    code: "child_run_failed", message: "child run \(child.id) ended \(child.status.rawValue)",
+                    retriable: child.status == .failed, details: child.error ?? .null)), random: 0.5)
+            }
+        case .foreach:
+            guard var state = step.state?.objectValue, let base = state["base"]?.stringValue, let index = child.itemIndex,
+                RecordID.item(base: base, index: index) == child.id, state["phase"] == nil
+            else { return }
+            func count(_ key: String) -> Int { Int(state[key]?.numberValue ?? 0) }
+            let total = count("total")
+            var next = count("next")
+            state["done"] = .number(Double(count("done") + 1))
+            state["active"] = .number(Double(max(0, count("active") - 1)))
+            if child.status != .completed {
+                state["failed"] = .number(Double(count("failed") + 1))
+                events.append(NewEvent("foreach_item_failed", stepID: stepID, data: [
+                    "index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null,
+                ]))
+                if state["continue_on_error"]?.boolValue != true {
+                    step.state = .object(state)
+                    step.status = .executing
+                    steps[stepID] = step
+                    if next < total || count("active") > 0 {
+                        newTasks.append(NewTask(stepID: stepID, kind: .cancelChildren, availableAt: now, priority: run.priority))
+                    }
+                    complete(stepID: stepID, result: .failure(StepFailure(
+                        code: "item_failed", message: "item \(index) failed", retriable: false,
+                        details: ["index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null])),
+                        random: 0.5)
+                    return
+                }
+            }
+            if next < total {
+                releaseRuns.append(RecordID.item(base: base, index: next))
+                next += 1
+                state["next"] = .number(Double(next))
+                state["active"] = .number(Double(count("active") + 1))
+            }
+            if count("done") == total {
+                // Every item has finished: the step runs once more to collect the results in item order.
+                state["phase"] = "collect"
+                newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: now, priority: run.priority))
+            }
+            step.state = .object(state)
+            step.updatedAt = now
+            put(step)
+        default:
+            return
+        }
+    }
+
+    private mutating func signal(name: String, payload: JSONValue) throws(WorkflowError) {
+        guard !run.status.isTerminal else {
+            throw WorkflowError(.runFinished, "run \(run.id) has already finished (\(run.status.rawValue)); it takes no signals")
+        }
+        events.append(NewEvent("signal_received", data: ["signal": .string(name)]))
+        let waiting = steps.values.filter { $0.status == .waiting && $0.state?["signal"]?.stringValue == name }
+            .min { ($0.startedAt ?? now, $0.stepID) < ($1.startedAt ?? now, $1.stepID) }
+        if var step = waiting, let planned = plan.step(for: step.stepID) {
+            step.status = .executing
+            steps[step.stepID] = step
+            deleteTasks = deleteTasks.adding(steps: [step.stepID])  // its timeout
+            events.append(NewEvent("signal_consumed", stepID: step.stepID, data: ["signal": .string(name)]))
+            succeed(step, planned, output: payload)
+            return
+        }
+        guard run.pendingSignals.count < Self.maxPendingSignals else {
+            throw WorkflowError(.tooManySignals, "run \(run.id) already keeps \(Self.maxPendingSignals) signals no step has waited for")
+        }
+        run.pendingSignals.append(PendingSignal(name: name, payload: payload, receivedAt: now))
+        run.updatedAt = now
+        runChanged = true
+    }
+
+    /// Removes and returns the payload of the oldest kept signal named `name`.
+    private mutating func takeSignal(_ name: String, stepID: String) -> JSONValue? {
+        guard let i = run.pendingSignals.firstIndex(where: { $0.name == name }) else { return nil }
+        let signal = run.pendingSignals.remove(at: i)
+        runChanged = true
+        events.append(NewEvent("signal_consumed", stepID: stepID, data: ["signal": .string(name)]))
+        return signal.payload
+    }
+
+    private mutating func resume() throws(WorkflowError) {
+        guard run.status == .failed || run.status == .cancelled else {
+            throw WorkflowError(.runNotRetryable, "only FAILED or CANCELLED runs can be retried; run \(run.id) is \(run.status.rawValue)")
+        }
+        guard run.bodyPath == nil else {
+            throw WorkflowError(.runNotRetryable, "run \(run.id) is an item of a foreach; retry its parent \(run.parentRunID ?? "")")
+        }
+        let compensated = Set(steps.keys.filter { $0.hasSuffix(".compensate") }.map { String($0.dropLast(".compensate".count)) })
+        var reset: [String] = []
+        for (id, step) in steps.sorted(by: { $0.key < $1.key }) {
+            let keep = (step.status == .success || step.status == .skipped) && !compensated.contains(id)
+                && !id.hasSuffix(".compensate") && id != "on_failure"
+            if !keep {
+                reset.append(id)
+                steps[id] = nil
+            }
+        }
+        deletedStepIDs = reset
+        let previous = run.status
+        run.status = .running
+        run.error = nil
+        run.output = nil
+        run.completedAt = nil
+        run.compensated = nil
+        run.deadLetter = false
+        run.updatedAt = now
+        runChanged = true
+        events.append(NewEvent("run_resumed", data: [
+            "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
+        ]))
+        deleteTasks = .all
+        if let timeout = plan.timeoutMs {
+            newTasks.append(NewTask(
+                stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
+        }
+        for i in plan.topologicalOrder {
+            guard !run.status.isTerminal, !isFailing else { break }
+            let planned = plan.steps[i]
+            guard steps[planned.id] == nil else { continue }
+            if planned.dependencies.isEmpty { activate(planned) } else { readyOrSkip(planned) }
+        }
+        completeIfDone()
     }
 
     private mutating func skip(_ planned: WorkflowPlan.Step, reason: String) {
@@ -220,32 +568,57 @@ public struct RunStateMachine {
 
     private mutating func failUnstarted(_ planned: WorkflowPlan.Step, code: String, message: String) {
         let failure = StepFailure(code: code, message: message, retriable: false)
-        put(StepRunRecord(runID: run.id, stepID: planned.id, status: .failed, error: failure.json, completedAt: now, updatedAt: now))
-        events.append(NewEvent("step_failed", stepID: planned.id, data: ["attempt": 0, "error": failure.json]))
-        failRun(step: planned.id, code: "step_failed", message: "step '\(planned.id)' failed: \(message)")
+        let step = StepRunRecord(runID: run.id, stepID: planned.id, status: .failed, error: failure.json, updatedAt: now)
+        fail(step, planned, failure)
     }
 
-    /// A step finished with SUCCESS or SKIPPED: wake the dependents whose dependencies have all settled.
+    /// Whether a finished dependency lets its dependents run.
+    private func settled(_ dependency: WorkflowPlan.Step) -> Bool {
+        switch steps[dependency.id]?.status {
+        case .success?, .skipped?: true
+        case .failed?: dependency.continueOnError
+        default: false
+        }
+    }
+
+    /// A step finished (SUCCESS, SKIPPED, or FAILED with `continue_on_error`): wake the dependents whose
+    /// dependencies have all settled.
     private mutating func stepSettled(_ planned: WorkflowPlan.Step) {
         for dependentIndex in planned.dependents {
-            guard !run.status.isTerminal else { return }
+            guard !run.status.isTerminal, !isFailing else { return }
             let dependent = plan.steps[dependentIndex]
             guard steps[dependent.id] == nil else { continue }
-            let statuses = dependent.dependencies.map { steps[plan.steps[$0].id]?.status }
-            guard statuses.allSatisfy({ $0 == .success || $0 == .skipped }) else { continue }
-            if statuses.allSatisfy({ $0 == .skipped }) {
-                skip(dependent, reason: "every dependency was skipped")
-            } else {
-                activate(dependent)
-            }
+            readyOrSkip(dependent)
         }
         completeIfDone()
     }
 
+    /// Activates `dependent` when every dependency has settled, or skips it when it lies on a branch a `switch` did not
+    /// take or every dependency was skipped.
+    private mutating func readyOrSkip(_ dependent: WorkflowPlan.Step) {
+        let dependencies = dependent.dependencies.map { plan.steps[$0] }
+        guard dependencies.allSatisfy(settled) else { return }
+        for dependency in dependencies where dependency.type == .switch {
+            guard let output = steps[dependency.id]?.output, steps[dependency.id]?.status == .success else { continue }
+            let taken = output["branch"]?.numberValue.map { Int($0) }
+            if dependency.untakenTargets(taken: taken).contains(dependent.id) {
+                skip(dependent, reason: "branch not taken by '\(dependency.id)'")
+                return
+            }
+        }
+        if dependencies.allSatisfy({ steps[$0.id]?.status == .skipped }) {
+            skip(dependent, reason: "every dependency was skipped")
+        } else {
+            activate(dependent)
+        }
+    }
+
     private mutating func completeIfDone() {
-        guard !run.status.isTerminal, plan.steps.allSatisfy({ steps[$0.id]?.status.isTerminal ?? false }) else { return }
+        guard !run.status.isTerminal, !isFailing, plan.steps.allSatisfy({ steps[$0.id]?.status.isTerminal ?? false }) else { return }
         let output: JSONValue
-        if let template = plan.output {
+        if plan.context == .foreachBody, let last = plan.steps.last {
+            output = steps[last.id]?.output ?? .null  // an item's result is the output of its last nested step
+        } else if let template = plan.output {
             do {
                 output = try template.render(in: scope(reading: Array(plan.steps.indices)))
             } catch {
@@ -263,36 +636,111 @@ public struct RunStateMachine {
         finish(.completed, error: nil, event: "run_completed")
     }
 
+    // MARK: failure handling
+
+    /// True between a failure and the end of the run (compensations and `on_failure` are running).
+    private var isFailing: Bool { run.error != nil && !run.status.isTerminal }
+
     private mutating func failRun(step: String?, code: String, message: String) {
+        guard !run.status.isTerminal, !isFailing else { return }
         var error: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
         if let step { error["step_id"] = .string(step) }
+        run.error = .object(error)
+        run.updatedAt = now
+        runChanged = true
+        stopUnfinished()
+        continueFailure()
+    }
+
+    /// Runs the next compensation (latest completed step first), then `on_failure`, then ends the run FAILED.
+    private mutating func continueFailure() {
+        let next = plan.steps.filter { planned in
+            planned.compensation != nil && steps[planned.id]?.status == .success && steps[planned.id + ".compensate"] == nil
+        }.max { a, b in
+            let ta = steps[a.id]?.completedAt ?? .distantPast
+            let tb = steps[b.id]?.completedAt ?? .distantPast
+            return ta == tb ? a.index < b.index : ta < tb
+        }
+        if let next, let compensation = next.compensation?.step {
+            if run.status != .compensating {
+                run.status = .compensating
+                runChanged = true
+                events.append(NewEvent("run_compensating", data: ["error": run.error ?? .null]))
+            }
+            activateAttached(compensation)
+            return
+        }
+        if let onFailure = plan.onFailure, steps[onFailure.id] == nil {
+            activateAttached(onFailure)
+            return
+        }
+        var error = run.error?.objectValue ?? [:]
+        let compensations = steps.values.filter { $0.stepID.hasSuffix(".compensate") }
+        if !compensations.isEmpty {
+            let failed = compensations.filter { $0.status != .success }.sorted { $0.stepID < $1.stepID }
+            run.compensated = failed.isEmpty
+            if !failed.isEmpty {
+                error["compensation_errors"] = .array(failed.map { ["step_id": .string($0.stepID), "error": $0.error ?? .null] })
+            }
+        }
+        if let onFailure = steps["on_failure"], onFailure.status == .failed {
+            error["on_failure_error"] = onFailure.error ?? .null
+        }
         finish(.failed, error: .object(error), event: "run_failed")
     }
 
-    /// Ends the run: every queued or executing step becomes CANCELLED and the run's tasks are removed.
-    /// Steps never reached keep no record.
-    private mutating func finish(_ status: RunStatus, error: JSONValue?, event: String) {
-        if status != .completed {
-            for id in steps.keys.sorted() {
-                guard var step = steps[id], !step.status.isTerminal else { continue }
-                step.status = .cancelled
-                step.state = nil
-                step.completedAt = now
-                step.updatedAt = now
-                put(step)
-                events.append(NewEvent("step_cancelled", stepID: id))
-            }
+    /// Queues a compensation or `on_failure`: its config may read any step's outputs and the run's error.
+    private mutating func activateAttached(_ planned: WorkflowPlan.Step) {
+        let input: JSONValue
+        do {
+            input = try planned.config.render(in: scope(reading: Array(plan.steps.indices)))
+        } catch {
+            let failure = StepFailure(code: "template_error", message: "config: \(error.message)", retriable: false)
+            fail(StepRunRecord(runID: run.id, stepID: planned.id, status: .failed, updatedAt: now), planned, failure)
+            return
         }
+        queue(planned.id, input: input)
+    }
+
+    /// Ends the run: every unfinished step becomes CANCELLED and the run's step tasks are removed. Steps never
+    /// reached keep no record. Children still running are cancelled and the parent is told, by control tasks.
+    private mutating func finish(_ status: RunStatus, error: JSONValue?, event: String, notifyParent: Bool = true) {
+        if status != .completed { stopUnfinished() }
         run.status = status
         run.error = error
         run.completedAt = now
         run.updatedAt = now
+        run.deadLetter = status == .failed && run.parentRunID == nil
         runChanged = true
-        newTasks.removeAll()
+        newTasks.removeAll { !$0.kind.isControl }
         deleteTasks = .all
+        if notifyParent, run.parentRunID != nil {
+            newTasks.append(NewTask(stepID: nil, kind: .notifyParent, availableAt: now, priority: run.priority))
+        }
         var data: [String: JSONValue] = ["status": .string(status.rawValue)]
         if let error { data["error"] = error }
+        if let compensated = run.compensated { data["compensated"] = .bool(compensated) }
         events.append(NewEvent(event, data: .object(data)))
+    }
+
+    /// Cancels every queued, executing or waiting step (their results, if any arrive, are fenced off).
+    private mutating func stopUnfinished() {
+        var stopped: [String] = []
+        for id in steps.keys.sorted() {
+            guard var step = steps[id], !step.status.isTerminal else { continue }
+            if step.state?["awaits_children"]?.boolValue == true {
+                newTasks.append(NewTask(stepID: id, kind: .cancelChildren, availableAt: now, priority: run.priority))
+            }
+            step.status = .cancelled
+            step.state = nil
+            step.completedAt = now
+            step.updatedAt = now
+            put(step)
+            stopped.append(id)
+            events.append(NewEvent("step_cancelled", stepID: id))
+        }
+        newTasks.removeAll { $0.stepID.map(stopped.contains) ?? false && $0.kind == .step }
+        deleteTasks = deleteTasks.adding(steps: stopped)
     }
 
     private mutating func startRunIfPending() {
@@ -316,18 +764,29 @@ public struct RunStateMachine {
         for i in indices {
             let id = plan.steps[i].id
             if let s = steps[id] {
-                stepValues[id] = ["status": .string(s.status.rawValue), "output": s.output ?? .null]
+                var value: [String: JSONValue] = ["status": .string(s.status.rawValue), "output": s.output ?? .null]
+                if let error = s.error { value["error"] = error }
+                stepValues[id] = .object(value)
             }
         }
-        return ExpressionScope(roots: [
-            "input": run.input, "steps": .object(stepValues),
-            "run": ["id": .string(run.id), "workflow": .string(run.workflowName), "version": .string(run.workflowVersion)],
-        ])
+        var runValue: [String: JSONValue] = [
+            "id": .string(run.id), "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
+        ]
+        if let error = run.error { runValue["error"] = error }
+        var roots: [String: JSONValue] = ["steps": .object(stepValues), "run": .object(runValue)]
+        if plan.context == .foreachBody {
+            roots["item"] = run.input["item"] ?? .null
+            roots["index"] = run.input["index"] ?? .null
+        } else {
+            roots["input"] = run.input
+        }
+        return ExpressionScope(roots: roots)
     }
 
     private func mutation() -> RunMutation {
         RunMutation(
-            run: runChanged ? run : nil, steps: changedStepIDs.compactMap { steps[$0] }, events: events,
-            deleteTasks: deleteTasks, newTasks: newTasks)
+            run: runChanged ? run : nil, steps: changedStepIDs.compactMap { steps[$0] },
+            deleteSteps: deletedStepIDs.filter { steps[$0] == nil }, events: events, deleteTasks: deleteTasks,
+            newTasks: newTasks, spawn: spawn, releaseRuns: releaseRuns)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import WorkflowPrimitive
+import WorkflowStore
 
 /// Executes one kind of step. Conformers: the built-in executors of this module; later, plug-ins.
 ///
@@ -34,6 +35,19 @@ public enum StepResult: Sendable {
     case failure(StepFailure)
     /// Not finished: wake this step again at `until` with `state` (a durable timer).
     case suspend(until: Date, state: JSONValue)
+    /// Start this child run (a `sub_workflow`) and wait for it; the step ends with the child.
+    case startChild(ChildRun)
+}
+
+/// A child run to create with the transition that records it.
+public struct ChildRun: Sendable {
+    public var run: RunRecord
+    public var plan: WorkflowPlan
+
+    public init(run: RunRecord, plan: WorkflowPlan) {
+        self.run = run
+        self.plan = plan
+    }
 }
 
 /// A failed attempt.
@@ -52,7 +66,7 @@ public struct StepFailure: Sendable, Hashable {
         self.details = details
     }
 
-    var json: JSONValue {
+    public var json: JSONValue {
         var fields: [String: JSONValue] = ["code": .string(code), "message": .string(message), "retriable": .bool(retriable)]
         if let details { fields["details"] = details }
         return .object(fields)

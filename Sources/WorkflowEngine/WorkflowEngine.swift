@@ -63,6 +63,8 @@ public final class WorkflowEngine: Service, Sendable {
     private let wake = WakeSignal()
     private let heartbeatStop = WakeSignal()
     private let starts = WorkQueue<PendingStart>()
+    /// Claimed control tasks (tell a parent, cancel children), carried out by the control loop.
+    private let controls = WorkQueue<ClaimedTask>()
     private let local = Mutex(LocalState())
     private let startedAt: Date
 
@@ -90,7 +92,7 @@ public final class WorkflowEngine: Service, Sendable {
     /// - Throws: `invalid_input` when `input` is not a JSON object.
     public func start(
         definition: CompiledDefinition, input: JSONValue, tenantID: String = defaultTenantID, idempotencyKey: String? = nil,
-        priority: Int = 0, parentRunID: String? = nil
+        requestHash: String? = nil, priority: Int = 0, parentRunID: String? = nil
     ) async throws -> RunRecord {
         let input = input.isNull ? .object([:]) : input
         guard case .object = input else {
@@ -103,7 +105,7 @@ public final class WorkflowEngine: Service, Sendable {
         let run = RunRecord(
             id: RecordID.make(now: now), tenantID: tenantID, definitionID: record.id, workflowName: record.name,
             workflowVersion: record.version, status: .pending, input: input, idempotencyKey: idempotencyKey,
-            parentRunID: parentRunID, priority: priority, createdAt: now, updatedAt: now)
+            requestHash: requestHash, parentRunID: parentRunID, priority: priority, createdAt: now, updatedAt: now)
         var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil
@@ -123,10 +125,104 @@ public final class WorkflowEngine: Service, Sendable {
         return inserted
     }
 
+    /// Starts a run under an idempotency key: the first request creates it; a repeat with the same request
+    /// (`requestHash`) gets the same run back with `created == false`. Keys older than the retention are reused.
+    /// - Throws: `idempotency_key_reused` when the key was used with a different request.
+    public func start(
+        definition: CompiledDefinition, input: JSONValue, idempotencyKey key: String, requestHash: String,
+        tenantID: String = defaultTenantID, priority: Int = 0
+    ) async throws -> (run: RunRecord, created: Bool) {
+        for _ in 0..<3 {
+            if let existing = try await store.runFindByIdempotencyKey(tenantID: tenantID, key: key) {
+                let expiry = clock.now().addingTimeInterval(-configuration.idempotencyKeyRetention.seconds)
+                if existing.createdAt >= expiry {
+                    guard existing.requestHash == requestHash else {
+                        throw WorkflowError(
+                            .idempotencyKeyReused,
+                            "Idempotency-Key '\(key)' was used for run \(existing.id) with a different request; use a new key")
+                    }
+                    return (existing, false)
+                }
+                _ = try await store.idempotencyExpire(before: expiry)
+            }
+            do {
+                let run = try await start(
+                    definition: definition, input: input, tenantID: tenantID, idempotencyKey: key, requestHash: requestHash,
+                    priority: priority)
+                return (run, true)
+            } catch let error as WorkflowError where error.code == .idempotencyKeyTaken {
+                continue  // a concurrent request with the same key won: answer with its run
+            }
+        }
+        throw WorkflowError(.unavailable, "could not settle Idempotency-Key '\(key)'; try again")
+    }
+
+    /// Delivers a signal to a run: the step waiting for `name` completes with `payload`, or the run keeps it.
+    /// - Throws: `run_not_found`, `run_finished`, `too_many_signals`.
+    @discardableResult
+    public func signal(runID: String, name: String, payload: JSONValue, tenantID: String = defaultTenantID) async throws -> RunRecord {
+        try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
+            try RunStateMachine.signal(snapshot: snapshot, plan: plan, name: name, payload: payload, now: now, dispatch: target)
+        }
+    }
+
+    /// Resumes a FAILED or CANCELLED run in place from its failed and never-run steps.
+    /// - Throws: `run_not_found`, `run_not_retryable`.
+    @discardableResult
+    public func retry(runID: String, tenantID: String = defaultTenantID) async throws -> RunRecord {
+        let run = try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
+            try RunStateMachine.resume(snapshot: snapshot, plan: plan, now: now, dispatch: target)
+        }
+        logger.info("run retried", metadata: [LogKey.run: .string(runID)])
+        return run
+    }
+
+    /// Starts a new run of the same definition version with the same input, or with `input`.
+    /// - Throws: `run_not_found`, `run_not_retryable` for a `foreach` item.
+    public func rerun(runID: String, input: JSONValue? = nil, tenantID: String = defaultTenantID) async throws -> RunRecord {
+        guard let run = try await store.runGet(tenantID: tenantID, id: runID) else { throw WorkflowError(.runNotFound, "no run \(runID)") }
+        guard run.bodyPath == nil else {
+            throw WorkflowError(.runNotRetryable, "run \(runID) is an item of a foreach; rerun its parent \(run.parentRunID ?? "")")
+        }
+        guard let definition = try await registry.definition(id: run.definitionID, tenantID: tenantID) else {
+            throw WorkflowError(.workflowNotFound, "the definition of run \(runID) is no longer registered")
+        }
+        return try await start(definition: definition, input: input ?? run.input, tenantID: tenantID, priority: run.priority)
+    }
+
+    /// Applies one plan-aware transition to a run outside any task (signals, retries) and runs what it unblocked.
+    private func transition(
+        runID: String, tenantID: String,
+        decide: @escaping @Sendable (RunSnapshot, WorkflowPlan, Date, RunStateMachine.Dispatch?) throws -> RunMutation
+    ) async throws -> RunRecord {
+        guard let run = try await store.runGet(tenantID: tenantID, id: runID) else { throw WorkflowError(.runNotFound, "no run \(runID)") }
+        guard let plan = try await plan(for: run) else {
+            throw WorkflowError(.internalError, "the definition of run \(runID) cannot be loaded")
+        }
+        let now = clock.now()
+        let target = dispatchTarget(now: now)
+        let request = RunTransitionRequest(runID: runID) { snapshot in try decide(snapshot, plan, now, target) }
+        switch try await store.runTransitions([request], now: now).first {
+        case .applied(let mutation, let tasks):
+            let updated = mutation.run ?? run
+            dispatch(tasks, of: updated, steps: mutation.steps, mutation: mutation)
+            return updated
+        case .rejected(let error):
+            throw error
+        case .runNotFound, .fenced, nil:
+            throw WorkflowError(.runNotFound, "no run \(runID)")
+        }
+    }
+
+    /// The plan a run executes: its definition's, or the nested steps of a `foreach` for an item.
+    private func plan(for run: RunRecord) async throws -> WorkflowPlan? {
+        try await registry.definition(id: run.definitionID, tenantID: run.tenantID)?.plan.body(at: run.bodyPath)
+    }
+
     /// Runs the steps a transition leased to this node, and wakes the claimer for those it queued for any node.
-    private func dispatch(_ tasks: [TaskRecord], of run: RunRecord, steps: [StepRunRecord]) {
+    private func dispatch(_ tasks: [TaskRecord], of run: RunRecord, steps: [StepRunRecord], mutation: RunMutation? = nil) {
         var mine: [Work] = []
-        var queued = false
+        var queued = !(mutation?.releaseRuns.isEmpty ?? true)
         for task in tasks {
             if task.leaseOwner == configuration.nodeID, let stepID = task.stepID, let step = steps.last(where: { $0.stepID == stepID }) {
                 mine.append(Work(task: task, run: run, step: step))
@@ -206,6 +302,7 @@ public final class WorkflowEngine: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
                 group.addTask { await self.timeoutLoop() }
+                group.addTask { await self.controlLoop() }
                 for _ in 0..<self.store.concurrentWriters {
                     group.addTask { await self.commitLoop() }
                     group.addTask { await self.startLoop() }
@@ -223,6 +320,7 @@ public final class WorkflowEngine: Service, Sendable {
                         }
                         // Every worker has handed in its result: let the committer drain and stop.
                         self.completions.close()
+                        self.controls.close()
                         let unstarted = self.local.withLock { s in
                             s.drained = true
                             return s.unstarted
@@ -276,6 +374,11 @@ public final class WorkflowEngine: Service, Sendable {
                         onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }))
                     let work = result.claimed.compactMap { c in c.step.map { Work(task: c.task, run: c.run, step: $0) } }
                     enqueue(work)
+                    let control = result.claimed.filter { $0.task.kind.isControl }
+                    if !control.isEmpty {
+                        local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
+                        controls.push(control)
+                    }
                     if result.claimed.count == min(capacity, configuration.claimBatchSize) {
                         sleep = .zero  // there may be more
                     } else if let next = result.nextAvailableAt {
@@ -351,12 +454,10 @@ public final class WorkflowEngine: Service, Sendable {
     }
 
     private func execute(_ work: Work) async -> StepResult {
-        guard let definition = try? await registry.definition(id: work.run.definitionID, tenantID: work.run.tenantID),
-            let index = definition.plan.stepIndex[work.step.stepID]
-        else {
+        guard let plan = try? await plan(for: work.run), let planned = plan.step(for: work.step.stepID) else {
             return .failure(StepFailure(code: "definition_missing", message: "the run's definition cannot be loaded", retriable: true))
         }
-        let planned = definition.plan.steps[index]
+        if planned.type.isEngineManaged { return await executeManaged(planned, work) }
         guard let executor = executors[planned.type] else {
             return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
         }
@@ -382,6 +483,140 @@ public final class WorkflowEngine: Service, Sendable {
         return result
     }
 
+    /// The steps the engine carries out itself when they reach a worker.
+    private func executeManaged(_ planned: WorkflowPlan.Step, _ work: Work) async -> StepResult {
+        let input = work.step.input ?? .object([:])
+        switch planned.type {
+        case .subWorkflow:
+            guard let reference = input["workflow"]?.stringValue else {
+                return .failure(StepFailure(code: "invalid_config", message: "config.workflow must render to a workflow name", retriable: false))
+            }
+            let childInput = input["input"] ?? .object([:])
+            guard case .object = childInput else {
+                return .failure(StepFailure(code: "invalid_config", message: "config.input must render to an object", retriable: false))
+            }
+            let child: CompiledDefinition
+            do {
+                child = try await registry.resolve(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
+            } catch let error as WorkflowError where error.code == .workflowNotFound {
+                return .failure(StepFailure(code: "workflow_not_found", message: error.message, retriable: false))
+            } catch {
+                return .failure(StepFailure(code: "registry_unavailable", message: "\(error)", retriable: true))
+            }
+            let now = clock.now()
+            let run = RunRecord(
+                id: RecordID.make(now: now), tenantID: work.run.tenantID, definitionID: child.record.id, workflowName: child.record.name,
+                workflowVersion: child.record.version, status: .pending, input: childInput, parentRunID: work.run.id,
+                parentStepID: work.step.stepID, priority: work.run.priority, createdAt: now, updatedAt: now)
+            return .startChild(ChildRun(run: run, plan: child.plan))
+        case .foreach:
+            // Every item has finished: collect their results in item order (one read, once per foreach).
+            guard let state = work.step.state, state["phase"]?.stringValue == "collect", let base = state["base"]?.stringValue,
+                let total = state["total"]?.numberValue.map({ Int($0) })
+            else {
+                return .failure(StepFailure(code: "internal_error", message: "foreach resumed before its items finished", retriable: false))
+            }
+            let children: [RunRecord]
+            do {
+                children = try await store.runChildren(parentRunID: work.run.id, stepID: work.step.stepID, unfinishedOnly: false)
+            } catch {
+                return .failure(StepFailure(code: "store_unavailable", message: "\(error)", retriable: true))
+            }
+            let items = children.filter { $0.itemIndex.map { RecordID.item(base: base, index: $0) } == $0.id }
+            guard items.count == total else {
+                return .failure(StepFailure(
+                    code: "internal_error", message: "found \(items.count) of the foreach's \(total) items", retriable: true))
+            }
+            return .success(["results": .array(items.map { $0.status == .completed ? $0.output ?? .null : ["error": $0.error ?? .null] })])
+        case .waitForSignal:
+            // Reached only when the wait's timeout fires: a signal completes the step in its own transition.
+            let name = work.step.state?["signal"]?.stringValue ?? input["signal"]?.stringValue ?? ""
+            if input["on_timeout"]?.stringValue == "continue" {
+                return .success(["timed_out": true, "signal": .string(name)])
+            }
+            return .failure(StepFailure(code: "signal_timeout", message: "no signal '\(name)' arrived in time", retriable: false))
+        default:
+            return .failure(StepFailure(code: "internal_error", message: "\(planned.type.rawValue) steps do not run on workers", retriable: false))
+        }
+    }
+
+    // MARK: control tasks
+
+    private func controlLoop() async {
+        while let batch = await controls.next(max: 64) {
+            for claimed in batch where claimed.task.kind == .cancelChildren {
+                await cancelChildren(claimed)
+            }
+            let notifications = batch.filter { $0.task.kind == .notifyParent }
+            if !notifications.isEmpty { await notifyParents(notifications) }
+            releaseCapacity(batch.map(\.task.id))
+        }
+    }
+
+    /// Hands finished children to their parents: each parent's update is fenced by the child's task, so it is
+    /// applied once even when two nodes hold the task in turn.
+    private func notifyParents(_ batch: [ClaimedTask]) async {
+        let now = clock.now()
+        let target = dispatchTarget(now: now)
+        var requests: [RunTransitionRequest] = []
+        for claimed in batch {
+            let child = claimed.run
+            let parent = try? await child.parentRunID.asyncFlatMap { try await store.runGet(tenantID: child.tenantID, id: $0) }
+            guard let parent, let plan = try? await plan(for: parent) else {
+                // No parent to tell (or its definition is gone): only remove the task.
+                requests.append(RunTransitionRequest(runID: child.id, fence: claimed.task.fence) { _ in RunMutation() })
+                continue
+            }
+            requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
+                RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
+            })
+        }
+        do {
+            let outcomes = try await store.runTransitions(requests, now: now)
+            for outcome in outcomes {
+                if case .applied(let mutation, let tasks) = outcome, let run = mutation.run ?? batch.first?.run {
+                    dispatch(tasks, of: run, steps: mutation.steps, mutation: mutation)
+                }
+            }
+        } catch {
+            logger.error("telling parent runs of finished children failed; will retry", metadata: ["error": "\(error)"])
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
+        }
+    }
+
+    /// Cancels the unfinished children of a run (or of one of its steps), then removes the task.
+    private func cancelChildren(_ claimed: ClaimedTask) async {
+        let parentID = claimed.run.id
+        do {
+            let children = try await store.runChildren(parentRunID: parentID, stepID: claimed.task.stepID, unfinishedOnly: true)
+            var start = 0
+            while start < children.count {
+                let chunk = children[start..<min(children.count, start + configuration.commitBatchSize)]
+                start += chunk.count
+                let now = clock.now()
+                let requests = chunk.map { child in
+                    RunTransitionRequest(runID: child.id) { snapshot in
+                        try RunStateMachine.cancel(snapshot: snapshot, reason: "its parent run \(parentID) stopped waiting for it", now: now, notifyParent: false)
+                    }
+                }
+                let outcomes = try await store.runTransitions(Array(requests), now: now)
+                for (child, outcome) in zip(chunk, outcomes) {
+                    if case .applied(let mutation, let tasks) = outcome {
+                        stopExecutions(of: child.id)
+                        dispatch(tasks, of: mutation.run ?? child, steps: mutation.steps, mutation: mutation)
+                    }
+                }
+            }
+            _ = try await store.runTransitions([RunTransitionRequest(runID: parentID, fence: claimed.task.fence) { _ in RunMutation() }], now: clock.now())
+            if !children.isEmpty {
+                logger.info("cancelled child runs", metadata: [LogKey.run: .string(parentID), "count": "\(children.count)"])
+            }
+        } catch {
+            logger.error("cancelling child runs failed; will retry", metadata: [LogKey.run: .string(parentID), "error": "\(error)"])
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: [claimed.task.id])
+        }
+    }
+
     /// Stops executions that outlive their timeout; runs until the workers have drained.
     private func timeoutLoop() async {
         while !local.withLock({ $0.drained }) {
@@ -403,14 +638,14 @@ public final class WorkflowEngine: Service, Sendable {
     /// Records a batch of outcomes in one transaction, then runs what they unblocked.
     private func commit(_ batch: [Completion]) async {
         var plans: [String: WorkflowPlan] = [:]
-        for completion in batch where plans[completion.work.run.definitionID] == nil {
-            plans[completion.work.run.definitionID] = try? await registry.definition(
-                id: completion.work.run.definitionID, tenantID: completion.work.run.tenantID)?.plan
+        func key(_ run: RunRecord) -> String { run.definitionID + "/" + (run.bodyPath ?? "") }
+        for completion in batch where plans[key(completion.work.run)] == nil {
+            plans[key(completion.work.run)] = try? await plan(for: completion.work.run)
         }
         let now = clock.now()
         let target = dispatchTarget(now: now)
         let requests = batch.map { completion in
-            let plan = plans[completion.work.run.definitionID]
+            let plan = plans[key(completion.work.run)]
             let stepID = completion.work.step.stepID
             let result = completion.result
             let random = Double.random(in: 0..<1)
@@ -443,7 +678,7 @@ public final class WorkflowEngine: Service, Sendable {
         for (completion, outcome) in zip(batch, outcomes) {
             switch outcome {
             case .applied(let mutation, let tasks):
-                dispatch(tasks, of: mutation.run ?? completion.work.run, steps: mutation.steps)
+                dispatch(tasks, of: mutation.run ?? completion.work.run, steps: mutation.steps, mutation: mutation)
                 logStep(completion, mutation)
             case .fenced:
                 logger.notice(
@@ -505,6 +740,13 @@ public final class WorkflowEngine: Service, Sendable {
             }
         }
         for task in tasks { task.cancel() }
+    }
+}
+
+extension Optional {
+    fileprivate func asyncFlatMap<T>(_ transform: (Wrapped) async throws -> T?) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }
 

@@ -4,10 +4,13 @@ struct DefinitionParser {
     private(set) var issues: [ValidationIssue] = []
 
     private static let documentFields: Set<String> = ["name", "version", "description", "definition"]
-    private static let specFields: Set<String> = ["steps", "timeout_ms", "output", "description"]
+    private static let specFields: Set<String> = ["steps", "timeout_ms", "output", "description", "on_failure"]
     private static let stepFields: Set<String> = [
-        "id", "name", "type", "description", "depends_on", "when", "config", "retry", "timeout_ms",
+        "id", "name", "type", "description", "depends_on", "when", "config", "retry", "timeout_ms", "continue_on_error",
+        "compensate",
     ]
+    /// The fields of a step that has no place in the DAG (a compensation, `on_failure`): it gets its id from its owner.
+    private static let attachedStepFields: Set<String> = ["type", "description", "config", "retry", "timeout_ms"]
     private static let retryFields: Set<String> = [
         "max_attempts", "backoff", "initial_interval_ms", "max_interval_ms", "multiplier", "jitter",
     ]
@@ -43,31 +46,44 @@ struct DefinitionParser {
         guard let fields = object(value, at: pointer) else { return nil }
         rejectUnknown(fields, allowed: Self.specFields, at: pointer)
         let timeout = optionalInt(fields, "timeout_ms", at: pointer, minimum: 1)
+        let steps = parseSteps(fields["steps"], at: pointer.appending("steps"))
+        var onFailure: StepDefinition?
+        if let value = fields["on_failure"] {
+            onFailure = parseStep(value, at: pointer.appending("on_failure"), index: 0, attachedID: "on_failure")
+        }
+        return WorkflowSpec(timeoutMs: timeout, steps: steps, output: fields["output"], onFailure: onFailure)
+    }
+
+    private mutating func parseSteps(_ value: JSONValue?, at pointer: JSONPointer) -> [StepDefinition] {
         var steps: [StepDefinition] = []
-        switch fields["steps"] {
+        switch value {
         case nil:
-            issue(pointer.appending("steps"), "is required")
+            issue(pointer, "is required")
         case .array(let items)?:
-            if items.isEmpty { issue(pointer.appending("steps"), "must contain at least one step") }
+            if items.isEmpty { issue(pointer, "must contain at least one step") }
             for (i, item) in items.enumerated() {
-                steps.append(parseStep(item, at: pointer.appending("steps").appending(i), index: i))
+                steps.append(parseStep(item, at: pointer.appending(i), index: i))
             }
         case let other?:
-            issue(pointer.appending("steps"), "must be an array, got \(other.typeName)")
+            issue(pointer, "must be an array, got \(other.typeName)")
         }
-        return WorkflowSpec(timeoutMs: timeout, steps: steps, output: fields["output"])
+        return steps
     }
 
     /// Always returns a step, so that step indices (and the pointers built from them) stay aligned; an invalid id or
     /// type is replaced by a placeholder that nothing can reference, and the problem is recorded.
-    private mutating func parseStep(_ value: JSONValue, at pointer: JSONPointer, index: Int) -> StepDefinition {
-        let placeholderID = "#\(index)"
+    /// With `attachedID`, parses a step that belongs to another (a compensation, `on_failure`): no id, no DAG fields.
+    private mutating func parseStep(_ value: JSONValue, at pointer: JSONPointer, index: Int, attachedID: String? = nil)
+        -> StepDefinition
+    {
+        let placeholderID = attachedID ?? "#\(index)"
         guard let fields = object(value, at: pointer) else { return StepDefinition(id: placeholderID, type: .noop) }
-        rejectUnknown(fields, allowed: Self.stepFields, at: pointer)
+        rejectUnknown(fields, allowed: attachedID == nil ? Self.stepFields : Self.attachedStepFields, at: pointer)
 
         // `name` is the original system's word for `id`; accept either, not both with different values.
         var id: String?
-        switch (fields["id"], fields["name"]) {
+        switch attachedID != nil ? (nil, nil) : (fields["id"], fields["name"]) {
+        case (nil, nil) where attachedID != nil: id = attachedID
         case (nil, nil): issue(pointer.appending("id"), "is required")
         case (let v?, nil): id = string(v, at: pointer.appending("id"))
         case (nil, let v?): id = string(v, at: pointer.appending("name"))
@@ -75,7 +91,11 @@ struct DefinitionParser {
             id = string(a, at: pointer.appending("id"))
             if a != b { issue(pointer.appending("name"), "is an alias of 'id' and must not differ from it") }
         }
-        if let candidate = id, !Self.isValidStepID(candidate) {
+        if attachedID == nil, id == "on_failure" {
+            issue(pointer.appending(fields["id"] != nil ? "id" : "name"), "'on_failure' is reserved for the workflow's on_failure step")
+            id = nil
+        }
+        if attachedID == nil, let candidate = id, !Self.isValidStepID(candidate) {
             issue(pointer.appending(fields["id"] != nil ? "id" : "name"),
                   "must start with a letter or '_' and contain only letters, digits, '_' or '-'")
             id = nil
@@ -122,9 +142,23 @@ struct DefinitionParser {
         var retry = RetryPolicy.none
         if let retryValue = fields["retry"] { retry = parseRetry(retryValue, at: pointer.appending("retry")) ?? .none }
 
+        var continueOnError = false
+        if let value = fields["continue_on_error"] {
+            if let b = value.boolValue { continueOnError = b } else { issue(pointer.appending("continue_on_error"), "must be a boolean") }
+        }
+        var compensate: StepDefinition?
+        if let value = fields["compensate"] {
+            compensate = parseStep(
+                value, at: pointer.appending("compensate"), index: index, attachedID: "\(id ?? placeholderID).compensate")
+        }
+        var body: [StepDefinition]?
+        if type == .foreach, case .object(let configFields) = config, let nested = configFields["steps"] {
+            body = parseSteps(nested, at: pointer.appending("config").appending("steps"))
+        }
+
         return StepDefinition(
             id: id ?? placeholderID, type: type ?? .noop, description: description, dependsOn: dependsOn, when: when, config: config,
-            retry: retry, timeoutMs: timeout)
+            retry: retry, timeoutMs: timeout, continueOnError: continueOnError, compensate: compensate, body: body)
     }
 
     /// Checks the config values that are not templates; templated values are checked when rendered.
@@ -168,6 +202,62 @@ struct DefinitionParser {
         case .fail:
             if let m = config["message"], m.stringValue == nil { issue(pointer.appending("message"), "must be a string") }
             if let r = config["retriable"], r.boolValue == nil { issue(pointer.appending("retriable"), "must be a boolean") }
+        case .switch:
+            func checkTargets(_ value: JSONValue?, at pointer: JSONPointer) {
+                guard let value else { return }
+                guard case .array(let items) = value, items.allSatisfy({ $0.stringValue != nil }) else {
+                    issue(pointer, "must be an array of step ids")
+                    return
+                }
+            }
+            if let cases = config["cases"] {
+                if case .array(let items) = cases, !items.isEmpty {
+                    for (i, item) in items.enumerated() {
+                        let at = pointer.appending("cases").appending(i)
+                        guard case .object(let fields) = item else {
+                            issue(at, "must be an object with 'when' and 'next'")
+                            continue
+                        }
+                        rejectUnknown(fields, allowed: ["when", "next"], at: at)
+                        if fields["when"]?.stringValue == nil { issue(at.appending("when"), "is required and must be an expression string") }
+                        if fields["next"] == nil { issue(at.appending("next"), "is required") }
+                        checkTargets(fields["next"], at: at.appending("next"))
+                    }
+                } else {
+                    issue(pointer.appending("cases"), "must be a non-empty array of {\"when\", \"next\"}")
+                }
+            }
+            checkTargets(config["default"], at: pointer.appending("default"))
+        case .foreach:
+            if let items = config["items"], !isTemplate(items), items.arrayValue == nil {
+                issue(pointer.appending("items"), "must be an array or a template such as \"${input.items}\"")
+            }
+            if let n = config["max_concurrency"], !isTemplate(n) {
+                if n.numberValue.map({ $0 < 1 || $0 > 10_000 || $0.rounded() != $0 }) ?? true {
+                    issue(pointer.appending("max_concurrency"), "must be an integer from 1 to 10000")
+                }
+            }
+            if let c = config["continue_on_error"], c.boolValue == nil { issue(pointer.appending("continue_on_error"), "must be a boolean") }
+        case .subWorkflow:
+            if let w = config["workflow"], w.stringValue == nil { issue(pointer.appending("workflow"), "must be a workflow name or id") }
+            if let v = config["version"], !isTemplate(v) {
+                if v.stringValue.flatMap(SemanticVersion.init) == nil { issue(pointer.appending("version"), "must be a semantic version such as 1.2.0") }
+            }
+            if let input = config["input"], !isTemplate(input), input.objectValue == nil {
+                issue(pointer.appending("input"), "must be an object")
+            }
+        case .waitForSignal:
+            if let name = config["signal"], !isTemplate(name) {
+                if !(name.stringValue.map(SignalName.isValid) ?? false) {
+                    issue(pointer.appending("signal"), "must be 1-128 characters of letters, digits, '.', '_' or '-'")
+                }
+            }
+            if let t = config["timeout_ms"], !isTemplate(t), t.numberValue.map({ $0 < 1 || $0.rounded() != $0 }) ?? true {
+                issue(pointer.appending("timeout_ms"), "must be a positive integer number of milliseconds")
+            }
+            if let o = config["on_timeout"], !(o.stringValue.map { ["fail", "continue"].contains($0) } ?? false) {
+                issue(pointer.appending("on_timeout"), "must be 'fail' or 'continue'")
+            }
         case .echo, .noop, .transform:
             break
         }
@@ -265,6 +355,14 @@ struct DefinitionParser {
             return nil
         }
         return Int(n)
+    }
+}
+
+/// The names signals may have (`wait_for_signal`'s `signal`, the last segment of the signals endpoint).
+public enum SignalName {
+    public static func isValid(_ s: String) -> Bool {
+        guard (1...128).contains(s.utf8.count) else { return false }
+        return s.unicodeScalars.allSatisfy { $0.isASCIIAlnum || $0 == "." || $0 == "_" || $0 == "-" }
     }
 }
 

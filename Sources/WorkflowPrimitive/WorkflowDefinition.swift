@@ -22,11 +22,14 @@ public struct WorkflowSpec: Sendable, Hashable {
     public var steps: [StepDefinition]
     /// The run's output template, rendered when every step has finished; `nil` means the outputs of the sink steps.
     public var output: JSONValue?
+    /// A step run once when the run fails, after its compensations (its id is `on_failure`).
+    public var onFailure: StepDefinition?
 
-    public init(timeoutMs: Int? = nil, steps: [StepDefinition], output: JSONValue? = nil) {
+    public init(timeoutMs: Int? = nil, steps: [StepDefinition], output: JSONValue? = nil, onFailure: StepDefinition? = nil) {
         self.timeoutMs = timeoutMs
         self.steps = steps
         self.output = output
+        self.onFailure = onFailure
     }
 }
 
@@ -42,11 +45,21 @@ public struct StepDefinition: Sendable, Hashable {
     public var retry: RetryPolicy
     /// Each attempt fails (retriably) when it runs longer than this.
     public var timeoutMs: Int?
+    /// When the step fails for good, it stays FAILED but its dependents still run.
+    public var continueOnError: Bool
+    /// The step that undoes this one when the run fails after it succeeded (its id is `<id>.compensate`).
+    public var compensate: StepDefinitionBox?
+    /// The nested steps of a `foreach`, run once per item.
+    public var body: [StepDefinition]?
 
     public init(
         id: String, type: StepType, description: String? = nil, dependsOn: [String] = [], when: String? = nil,
-        config: JSONValue = .object([:]), retry: RetryPolicy = .none, timeoutMs: Int? = nil
+        config: JSONValue = .object([:]), retry: RetryPolicy = .none, timeoutMs: Int? = nil, continueOnError: Bool = false,
+        compensate: StepDefinition? = nil, body: [StepDefinition]? = nil
     ) {
+        self.continueOnError = continueOnError
+        self.compensate = compensate.map(StepDefinitionBox.init)
+        self.body = body
         self.id = id
         self.type = type
         self.description = description
@@ -66,6 +79,18 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
     case delay
     case httpRequest = "http_request"
     case fail
+    case `switch`
+    case foreach
+    case subWorkflow = "sub_workflow"
+    case waitForSignal = "wait_for_signal"
+
+    /// Types the engine carries out itself (in the run's transitions), not through a plug-in executor.
+    public var isEngineManaged: Bool {
+        switch self {
+        case .switch, .foreach, .subWorkflow, .waitForSignal: true
+        default: false
+        }
+    }
 
     /// The config fields each type accepts, and which are required. `nil` means any object is accepted.
     var configFields: (allowed: Set<String>, required: Set<String>)? {
@@ -76,6 +101,20 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
         case .delay: (["duration_ms"], ["duration_ms"])
         case .httpRequest: (["url", "method", "headers", "body", "timeout_ms"], ["url"])
         case .fail: (["message", "retriable"], [])
+        case .switch: (["cases", "default"], ["cases"])
+        case .foreach: (["items", "max_concurrency", "continue_on_error", "steps"], ["items", "steps"])
+        case .subWorkflow: (["workflow", "version", "input"], ["workflow"])
+        case .waitForSignal: (["signal", "timeout_ms", "on_timeout"], ["signal"])
         }
     }
+}
+
+/// A step definition held by reference, so a step can contain one (its compensation).
+public final class StepDefinitionBox: Sendable, Hashable {
+    public let step: StepDefinition
+
+    public init(_ step: StepDefinition) { self.step = step }
+
+    public static func == (a: StepDefinitionBox, b: StepDefinitionBox) -> Bool { a.step == b.step }
+    public func hash(into hasher: inout Hasher) { hasher.combine(step) }
 }

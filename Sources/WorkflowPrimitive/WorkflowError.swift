@@ -19,6 +19,14 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let versionConflict = Code(rawValue: "version_conflict")
         public static let runNotCancellable = Code(rawValue: "run_not_cancellable")
         public static let notFound = Code(rawValue: "not_found")
+        /// A signal, retry or other operation on a run that has finished (or, for retry, not finished).
+        public static let runFinished = Code(rawValue: "run_finished")
+        public static let runNotRetryable = Code(rawValue: "run_not_retryable")
+        /// An `Idempotency-Key` reused with a different request body.
+        public static let idempotencyKeyReused = Code(rawValue: "idempotency_key_reused")
+        /// Another request with the same `Idempotency-Key` created its run first (internal: the caller looks it up).
+        public static let idempotencyKeyTaken = Code(rawValue: "idempotency_key_taken")
+        public static let tooManySignals = Code(rawValue: "too_many_signals")
         public static let unavailable = Code(rawValue: "unavailable")
         public static let internalError = Code(rawValue: "internal_error")
     }

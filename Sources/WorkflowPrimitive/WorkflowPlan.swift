@@ -13,6 +13,35 @@ public struct WorkflowPlan: Sendable {
         public let timeoutMs: Int?
         /// The steps whose outputs or statuses this step's `when` and config read.
         public let reads: [Int]
+        public var continueOnError: Bool = false
+        /// The step that undoes this one (`<id>.compensate`).
+        public var compensation: StepBox? = nil
+        /// For a `switch`: each case's condition and the steps it leads to, then the default branch.
+        public var switchCases: [(when: Expression, next: [String])] = []
+        public var switchDefault: [String] = []
+        /// For a `foreach`: the plan of its nested steps, run once per item.
+        public var body: PlanBox? = nil
+
+        /// The steps a `switch` names in its branches other than `taken` (an index into the cases, or nil for default).
+        public func untakenTargets(taken: Int?) -> Set<String> {
+            let chosen = Set(taken.map { switchCases[$0].next } ?? switchDefault)
+            var all = Set(switchDefault)
+            for c in switchCases { all.formUnion(c.next) }
+            return all.subtracting(chosen)
+        }
+    }
+
+    /// Where a plan runs: a workflow, or the nested steps of a `foreach` (which also see `item` and `index`).
+    public enum Context: Sendable {
+        case workflow
+        case foreachBody
+
+        var rootNames: Set<String> {
+            switch self {
+            case .workflow: Expression.rootNames
+            case .foreachBody: ["item", "index", "steps", "run"]
+            }
+        }
     }
 
     /// Steps in the order they were declared; `index` is the position here.
@@ -24,10 +53,37 @@ public struct WorkflowPlan: Sendable {
     /// Steps nothing depends on: their outputs form the run's output when no `output` template is given.
     public let sinks: [Int]
     public let timeoutMs: Int?
+    /// Run once when the run fails, after compensation (id `on_failure`).
+    public let onFailure: Step?
+    public let context: Context
+
+    /// The executable step with this id: a step of the DAG, a compensation (`<id>.compensate`) or `on_failure`.
+    public func step(for id: String) -> Step? {
+        if let i = stepIndex[id] { return steps[i] }
+        if id == "on_failure" { return onFailure }
+        if id.hasSuffix(".compensate"), let i = stepIndex[String(id.dropLast(".compensate".count))] {
+            return steps[i].compensation?.step
+        }
+        return nil
+    }
+
+    /// The plan of the nested steps at `path` (`foreach` step ids joined by `/`); this plan for an empty path.
+    public func body(at path: String?) -> WorkflowPlan? {
+        guard let path, !path.isEmpty else { return self }
+        var plan = self
+        for id in path.split(separator: "/") {
+            guard let next = plan.stepIndex[String(id)].flatMap({ plan.steps[$0].body?.plan }) else { return nil }
+            plan = next
+        }
+        return plan
+    }
 
     /// Compiles and validates the DAG; throws ``ValidationError`` listing every problem.
-    public init(spec: WorkflowSpec, pointer: JSONPointer = JSONPointer.root.appending("definition")) throws(ValidationError) {
+    public init(
+        spec: WorkflowSpec, pointer: JSONPointer = JSONPointer.root.appending("definition"), context: Context = .workflow
+    ) throws(ValidationError) {
         var issues: [ValidationIssue] = []
+        let roots = context.rootNames
         let stepsPointer = pointer.appending("steps")
         var index: [String: Int] = [:]
         for (i, step) in spec.steps.enumerated() {
@@ -78,11 +134,49 @@ public struct WorkflowPlan: Sendable {
                     issues.append(ValidationIssue(pointer: at.appending("when"), message: "invalid expression: \(error.description)"))
                 }
             }
-            let (config, configIssues) = Template.compile(step.config, at: at.appending("config"))
+            // A foreach's nested steps are compiled into their own plan; a switch's conditions are expressions.
+            var configValue = step.config
+            if step.type == .foreach, case .object(var fields) = configValue {
+                fields["steps"] = nil
+                configValue = .object(fields)
+            }
+            let (config, configIssues) = Template.compile(configValue, at: at.appending("config"))
             issues += configIssues
             expressions += config.expressions
+            var switchCases: [(when: Expression, next: [String])] = []
+            var switchDefault: [String] = []
+            if step.type == .switch {
+                for (c, item) in (step.config["cases"]?.arrayValue ?? []).enumerated() {
+                    guard let source = item["when"]?.stringValue else { continue }
+                    let next = (item["next"]?.arrayValue ?? []).compactMap(\.stringValue)
+                    do {
+                        let e = try Expression.parse(source)
+                        expressions.append(e)
+                        switchCases.append((e, next))
+                    } catch {
+                        issues.append(ValidationIssue(
+                            pointer: at.appending("config").appending("cases").appending(c).appending("when"),
+                            message: "invalid expression: \(error.description)"))
+                    }
+                }
+                switchDefault = (step.config["default"]?.arrayValue ?? []).compactMap(\.stringValue)
+            }
+            var body: PlanBox?
+            if let nested = step.body {
+                do {
+                    body = PlanBox(try WorkflowPlan(
+                        spec: WorkflowSpec(steps: nested), pointer: at.appending("config"), context: .foreachBody))
+                } catch {
+                    issues += error.issues
+                }
+            }
+            var compensation: StepBox?
+            if let attached = step.compensate?.step {
+                compensation = Self.attached(attached, at: at.appending("compensate"), index: index, roots: roots, issues: &issues)
+                    .map(StepBox.init)
+            }
             var reads: Set<Int> = []
-            for referenced in Self.check(expressions, at: at, issues: &issues) {
+            for referenced in Self.check(expressions, at: at, roots: roots, issues: &issues) {
                 guard let r = index[referenced] else {
                     issues.append(ValidationIssue(pointer: at, message: "reads unknown step '\(referenced)'"))
                     continue
@@ -94,16 +188,46 @@ public struct WorkflowPlan: Sendable {
                 }
                 reads.insert(r)
             }
-            steps.append(Step(index: i, id: step.id, type: step.type, dependencies: dependencies[i], dependents: [],
-                              when: when, config: config, retry: step.retry, timeoutMs: step.timeoutMs,
-                              reads: reads.sorted()))
+            var planned = Step(index: i, id: step.id, type: step.type, dependencies: dependencies[i], dependents: [],
+                               when: when, config: config, retry: step.retry, timeoutMs: step.timeoutMs,
+                               reads: reads.sorted())
+            planned.continueOnError = step.continueOnError
+            planned.compensation = compensation
+            planned.switchCases = switchCases
+            planned.switchDefault = switchDefault
+            planned.body = body
+            steps.append(planned)
+        }
+
+        // A switch's branches name steps that depend on it: those are the steps it can skip.
+        for (i, step) in steps.enumerated() where step.type == .switch {
+            let branches = step.switchCases.enumerated().map { c, branch in
+                (branch.next, stepsPointer.appending(i).appending("config").appending("cases").appending(c).appending("next"))
+            } + [(step.switchDefault, stepsPointer.appending(i).appending("config").appending("default"))]
+            for (targets, at) in branches {
+                for (j, target) in targets.enumerated() {
+                    guard let t = index[target] else {
+                        issues.append(ValidationIssue(pointer: at.appending(j), message: "unknown step '\(target)'"))
+                        continue
+                    }
+                    if !dependencies[t].contains(i) {
+                        issues.append(ValidationIssue(
+                            pointer: at.appending(j), message: "step '\(target)' must depend on '\(step.id)' to be one of its branches"))
+                    }
+                }
+            }
+        }
+
+        var onFailure: Step?
+        if let attached = spec.onFailure {
+            onFailure = Self.attached(attached, at: pointer.appending("on_failure"), index: index, roots: roots, issues: &issues)
         }
 
         var output: Template?
         if let outputValue = spec.output {
             let (template, outputIssues) = Template.compile(outputValue, at: pointer.appending("output"))
             issues += outputIssues
-            for referenced in Self.check(template.expressions, at: pointer.appending("output"), issues: &issues)
+            for referenced in Self.check(template.expressions, at: pointer.appending("output"), roots: roots, issues: &issues)
             where index[referenced] == nil {
                 issues.append(ValidationIssue(pointer: pointer.appending("output"), message: "reads unknown step '\(referenced)'"))
             }
@@ -115,9 +239,18 @@ public struct WorkflowPlan: Sendable {
         var dependents: [[Int]] = Array(repeating: [], count: steps.count)
         for step in steps { for d in step.dependencies { dependents[d].append(step.index) } }
         self.steps = steps.map {
-            Step(index: $0.index, id: $0.id, type: $0.type, dependencies: $0.dependencies, dependents: dependents[$0.index],
-                 when: $0.when, config: $0.config, retry: $0.retry, timeoutMs: $0.timeoutMs, reads: $0.reads)
+            var step = Step(
+                index: $0.index, id: $0.id, type: $0.type, dependencies: $0.dependencies, dependents: dependents[$0.index],
+                when: $0.when, config: $0.config, retry: $0.retry, timeoutMs: $0.timeoutMs, reads: $0.reads)
+            step.continueOnError = $0.continueOnError
+            step.compensation = $0.compensation
+            step.switchCases = $0.switchCases
+            step.switchDefault = $0.switchDefault
+            step.body = $0.body
+            return step
         }
+        self.onFailure = onFailure
+        self.context = context
         self.stepIndex = index
         self.topologicalOrder = order
         self.output = output
@@ -125,14 +258,41 @@ public struct WorkflowPlan: Sendable {
         self.timeoutMs = spec.timeoutMs
     }
 
+    /// Compiles a step attached to the workflow or to another step (a compensation, `on_failure`): it may read any step.
+    private static func attached(
+        _ definition: StepDefinition, at pointer: JSONPointer, index: [String: Int], roots: Set<String>,
+        issues: inout [ValidationIssue]
+    ) -> Step? {
+        if definition.type.isEngineManaged {
+            issues.append(ValidationIssue(
+                pointer: pointer.appending("type"), message: "a \(definition.type.rawValue) step cannot be used here"))
+            return nil
+        }
+        let (config, configIssues) = Template.compile(definition.config, at: pointer.appending("config"))
+        issues += configIssues
+        var reads: Set<Int> = []
+        for referenced in check(config.expressions, at: pointer, roots: roots, issues: &issues) {
+            if let r = index[referenced] { reads.insert(r) } else {
+                issues.append(ValidationIssue(pointer: pointer, message: "reads unknown step '\(referenced)'"))
+            }
+        }
+        return Step(
+            index: -1, id: definition.id, type: definition.type, dependencies: [], dependents: [], when: nil, config: config,
+            retry: definition.retry, timeoutMs: definition.timeoutMs, reads: reads.sorted())
+    }
+
     /// Checks the names expressions start from, and returns the step ids they read.
-    private static func check(_ expressions: [Expression], at pointer: JSONPointer, issues: inout [ValidationIssue]) -> Set<String> {
+    private static func check(
+        _ expressions: [Expression], at pointer: JSONPointer, roots: Set<String>, issues: inout [ValidationIssue]
+    ) -> Set<String> {
         var referenced: Set<String> = []
         for e in expressions {
-            for name in e.rootIdentifiers.sorted() where !Expression.rootNames.contains(name) {
+            for name in e.rootIdentifiers.sorted() where !roots.contains(name) {
+                let hint = roots.contains("item") && name == "input"
+                    ? " (inside a foreach, read the item with 'item'; put what the nested steps need into the items)" : ""
                 issues.append(ValidationIssue(
                     pointer: pointer,
-                    message: "unknown name '\(name)' in expression; expected one of \(Expression.rootNames.sorted().joined(separator: ", "))"))
+                    message: "unknown name '\(name)' in expression; expected one of \(roots.sorted().joined(separator: ", "))\(hint)"))
             }
             referenced.formUnion(e.referencedSteps)
         }
@@ -184,4 +344,16 @@ public struct WorkflowPlan: Sendable {
         }
         return result
     }
+}
+
+/// A plan held by reference (a `foreach` step holds the plan of its nested steps).
+public final class PlanBox: Sendable {
+    public let plan: WorkflowPlan
+    public init(_ plan: WorkflowPlan) { self.plan = plan }
+}
+
+/// A plan step held by reference (a step holds its compensation).
+public final class StepBox: Sendable {
+    public let step: WorkflowPlan.Step
+    public init(_ step: WorkflowPlan.Step) { self.step = step }
 }

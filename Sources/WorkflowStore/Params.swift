@@ -48,17 +48,20 @@ public struct RunListParams: Sendable {
     public var tenantID: String
     public var status: RunStatus?
     public var definitionIDs: [String]?
+    /// Only the children of this run; without it, `foreach` items are left out (they are listed under their parent).
+    public var parentRunID: String?
     public var limit: Int
     /// The id of the last run of the previous page (run ids sort by creation time).
     public var before: String?
 
     public init(
-        tenantID: String = defaultTenantID, status: RunStatus? = nil, definitionIDs: [String]? = nil, limit: Int = 50,
-        before: String? = nil
+        tenantID: String = defaultTenantID, status: RunStatus? = nil, definitionIDs: [String]? = nil,
+        parentRunID: String? = nil, limit: Int = 50, before: String? = nil
     ) {
         self.tenantID = tenantID
         self.status = status
         self.definitionIDs = definitionIDs
+        self.parentRunID = parentRunID
         self.limit = limit
         self.before = before
     }

@@ -27,6 +27,13 @@ public enum RecordID {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The id of item `index` of a `foreach` whose items share `base` (a ``make(now:)`` id): its last 8 hex digits
+    /// become the index, so a parent finds any item's run without storing one id per item.
+    public static func item(base: String, index: Int) -> String {
+        let hex = String(UInt32(truncatingIfNeeded: index), radix: 16)
+        return String(base.prefix(28)) + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
     /// Whether `text` has the shape of an id this type makes (36 characters, lowercase hex and dashes), so callers
     /// can skip an id lookup that cannot succeed.
     public static func looksLikeID(_ text: String) -> Bool {

@@ -8,6 +8,8 @@ public let defaultTenantID = "default"
 public enum RunStatus: String, Sendable, Codable, CaseIterable {
     case pending = "PENDING"
     case running = "RUNNING"
+    /// The run failed and is running the compensations of the steps that had succeeded (saga).
+    case compensating = "COMPENSATING"
     case completed = "COMPLETED"
     case failed = "FAILED"
     case cancelled = "CANCELLED"
@@ -19,6 +21,8 @@ public enum RunStatus: String, Sendable, Codable, CaseIterable {
 public enum StepStatus: String, Sendable, Codable, CaseIterable {
     case queued = "QUEUED"
     case executing = "EXECUTING"
+    /// Waiting for something outside the worker: a signal, a child run, or the items of a `foreach`.
+    case waiting = "WAITING"
     case success = "SUCCESS"
     case failed = "FAILED"
     case skipped = "SKIPPED"
@@ -70,7 +74,21 @@ public struct RunRecord: Sendable, Hashable {
     /// `{"code", "message", "step_id"?}` when the run failed or was cancelled.
     public var error: JSONValue?
     public var idempotencyKey: String?
+    /// SHA-256 of the request that created the run with `idempotencyKey`: the same key with another body is refused.
+    public var requestHash: String?
     public var parentRunID: String?
+    /// The step of the parent run that started this one (a `sub_workflow` or `foreach` step).
+    public var parentStepID: String?
+    /// The item this run executes, when it is one item of a `foreach`.
+    public var itemIndex: Int?
+    /// For a `foreach` item: the path of `foreach` steps (joined by `/`) whose nested steps this run executes.
+    public var bodyPath: String?
+    /// After a failure with compensations: whether every compensation succeeded.
+    public var compensated: Bool?
+    /// Signals received before a step waited for them, oldest first.
+    public var pendingSignals: [PendingSignal]
+    /// A top-level run that failed and has been neither retried nor dismissed.
+    public var deadLetter: Bool
     public var priority: Int
     public var createdAt: Date
     public var startedAt: Date?
@@ -80,8 +98,10 @@ public struct RunRecord: Sendable, Hashable {
     public init(
         id: String, tenantID: String, definitionID: String, workflowName: String, workflowVersion: String,
         status: RunStatus, input: JSONValue, output: JSONValue? = nil, error: JSONValue? = nil,
-        idempotencyKey: String? = nil, parentRunID: String? = nil, priority: Int = 0, createdAt: Date,
-        startedAt: Date? = nil, completedAt: Date? = nil, updatedAt: Date
+        idempotencyKey: String? = nil, requestHash: String? = nil, parentRunID: String? = nil, parentStepID: String? = nil,
+        itemIndex: Int? = nil, bodyPath: String? = nil, compensated: Bool? = nil, pendingSignals: [PendingSignal] = [],
+        deadLetter: Bool = false, priority: Int = 0, createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil,
+        updatedAt: Date
     ) {
         self.id = id
         self.tenantID = tenantID
@@ -93,12 +113,50 @@ public struct RunRecord: Sendable, Hashable {
         self.output = output
         self.error = error
         self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
         self.parentRunID = parentRunID
+        self.parentStepID = parentStepID
+        self.itemIndex = itemIndex
+        self.bodyPath = bodyPath
+        self.compensated = compensated
+        self.pendingSignals = pendingSignals
+        self.deadLetter = deadLetter
         self.priority = priority
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.completedAt = completedAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// A signal delivered to a run before any step waited for it; the first step to wait for its name consumes it.
+public struct PendingSignal: Sendable, Hashable {
+    public var name: String
+    public var payload: JSONValue
+    public var receivedAt: Date
+
+    public init(name: String, payload: JSONValue, receivedAt: Date) {
+        self.name = name
+        self.payload = payload
+        self.receivedAt = receivedAt
+    }
+
+    /// The signals as stored in the run row (`nil` when there are none).
+    public static func encode(_ signals: [PendingSignal]) -> JSONValue? {
+        guard !signals.isEmpty else { return nil }
+        return .array(signals.map {
+            ["name": .string($0.name), "payload": $0.payload, "received_at_ms": .number((($0.receivedAt.timeIntervalSince1970) * 1000).rounded())]
+        })
+    }
+
+    public static func decode(_ value: JSONValue?) -> [PendingSignal] {
+        guard case .array(let items)? = value else { return [] }
+        return items.compactMap { item in
+            guard let name = item["name"]?.stringValue else { return nil }
+            return PendingSignal(
+                name: name, payload: item["payload"] ?? .null,
+                receivedAt: Date(timeIntervalSince1970: (item["received_at_ms"]?.numberValue ?? 0) / 1000))
+        }
     }
 }
 
@@ -163,6 +221,13 @@ public enum TaskKind: String, Sendable, Codable {
     case step
     /// Fail the run if it has not finished by the task's `availableAt` (the workflow's `timeout_ms`).
     case runTimeout = "run_timeout"
+    /// This run (a child) has finished: tell the step of the parent run that waits for it.
+    case notifyParent = "notify_parent"
+    /// Cancel the unfinished child runs of this run (of one step when `stepID` is set).
+    case cancelChildren = "cancel_children"
+
+    /// Control tasks survive the end of their run: they carry its consequences to other runs.
+    public var isControl: Bool { self == .notifyParent || self == .cancelChildren }
 }
 
 /// A row of the durable task queue.

@@ -22,34 +22,50 @@ public struct RunMutation: Sendable {
     public var run: RunRecord?
     /// Step rows to insert or replace.
     public var steps: [StepRunRecord]
+    /// Step rows to delete (a retried run forgets the steps it will run again); applied before `steps`.
+    public var deleteSteps: [String]
     /// History entries to append, in order; the driver numbers them.
     public var events: [NewEvent]
     /// Queue rows to delete before inserting `newTasks`.
     public var deleteTasks: TaskDeletion
     public var newTasks: [NewTask]
+    /// Child runs created by this transition (a `sub_workflow` child, the items of a `foreach`), each with its first
+    /// transition. They are new rows, so no lock is taken on them.
+    public var spawn: [RunInsertParams]
+    /// Parked child runs (created with their tasks far in the future) whose tasks become available now.
+    public var releaseRuns: [String]
 
     public init(
-        run: RunRecord? = nil, steps: [StepRunRecord] = [], events: [NewEvent] = [], deleteTasks: TaskDeletion = .none,
-        newTasks: [NewTask] = []
+        run: RunRecord? = nil, steps: [StepRunRecord] = [], deleteSteps: [String] = [], events: [NewEvent] = [],
+        deleteTasks: TaskDeletion = .none, newTasks: [NewTask] = [], spawn: [RunInsertParams] = [], releaseRuns: [String] = []
     ) {
         self.run = run
         self.steps = steps
+        self.deleteSteps = deleteSteps
         self.events = events
         self.deleteTasks = deleteTasks
         self.newTasks = newTasks
+        self.spawn = spawn
+        self.releaseRuns = releaseRuns
     }
 
     /// Whether this mutation deletes `task` (a claim that finished the work itself, such as a run timeout).
     public func removes(_ task: TaskRecord) -> Bool {
         switch deleteTasks {
         case .none: false
-        case .all: true
+        case .all: !task.kind.isControl
         case .steps(let ids): task.stepID.map(ids.contains) ?? false
         }
     }
 
     public var isEmpty: Bool {
-        run == nil && steps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
+        run == nil && steps.isEmpty && deleteSteps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
+            && spawn.isEmpty && releaseRuns.isEmpty
+    }
+
+    /// Whether this transition queued work any node may claim (so other nodes should be told).
+    public var announcesWork: Bool {
+        newTasks.contains { $0.leaseOwner == nil } || !releaseRuns.isEmpty || spawn.contains { $0.initial.announcesWork }
     }
 }
 
@@ -69,10 +85,21 @@ public struct NewEvent: Sendable, Hashable {
 /// Which of a run's queued tasks a transition removes.
 public enum TaskDeletion: Sendable, Hashable {
     case none
-    /// Every task of the run (it finished or was cancelled).
+    /// Every step and timeout task of the run (it finished or was cancelled); control tasks stay.
     case all
     /// The tasks of these steps.
     case steps([String])
+}
+
+extension TaskDeletion {
+    /// This deletion widened to the tasks of `stepIDs` too.
+    public func adding(steps stepIDs: [String]) -> TaskDeletion {
+        switch self {
+        case .all: .all
+        case .none: stepIDs.isEmpty ? .none : .steps(stepIDs)
+        case .steps(let ids): .steps(ids + stepIDs.filter { !ids.contains($0) })
+        }
+    }
 }
 
 /// A task to enqueue. With a lease it is claimed by that owner at once (the finishing node runs what it unblocked).
@@ -102,12 +129,18 @@ public struct RunTransitionRequest: Sendable {
     public var runID: String
     /// When set, the transition applies only if this claim is still current; the task is deleted with it.
     public var fence: TaskFence?
+    /// The run the fenced task belongs to, when not `runID` (a child's `notify_parent` task fences its parent's update).
+    public var fenceRunID: String?
     /// Computes the writes from the locked snapshot. Throwing rejects this request alone.
     public var decide: @Sendable (RunSnapshot) throws -> RunMutation
 
-    public init(runID: String, fence: TaskFence? = nil, decide: @escaping @Sendable (RunSnapshot) throws -> RunMutation) {
+    public init(
+        runID: String, fence: TaskFence? = nil, fenceRunID: String? = nil,
+        decide: @escaping @Sendable (RunSnapshot) throws -> RunMutation
+    ) {
         self.runID = runID
         self.fence = fence
+        self.fenceRunID = fenceRunID
         self.decide = decide
     }
 }

@@ -31,6 +31,16 @@ public protocol WorkflowStore: Sendable {
     func runGet(tenantID: String, id: String) async throws -> RunRecord?
     func runList(_ params: RunListParams) async throws -> [RunRecord]
     func stepList(runID: String) async throws -> [StepRunRecord]
+    /// The children a step of `parentRunID` started (every child of the run when `stepID` is nil), by item index then id.
+    func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord]
+    /// The run created with this idempotency key, if the key is still held.
+    func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord?
+    /// Frees the idempotency keys of runs created before `before`; returns how many.
+    func idempotencyExpire(before: Date) async throws -> Int
+    /// Failed top-level runs neither retried nor dismissed, most recently failed first.
+    func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord]
+    /// Takes a run off the dead-letter list; false when it was not on it.
+    func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool
     func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord]
 
     /// Applies transitions to runs, many in one transaction (group commit). Each request locks its run, checks its

@@ -20,6 +20,9 @@ struct PostgresBatchWriter {
     private var deleteAllOf: Set<String> = []
     private var deleteSteps: [(runID: String, stepID: String)] = []
     private var pendingTasks: [(owner: Int, runID: String, tenant: String, task: NewTask, alive: Bool)] = []
+    private var newRuns: [RunRecord] = []
+    private var deleteStepRows: [(runID: String, stepID: String)] = []
+    private var releaseRuns: [String] = []
     private(set) var announce = false
 
     /// Registers a run as loaded (or just inserted).
@@ -36,6 +39,13 @@ struct PostgresBatchWriter {
 
     mutating func consume(fence taskID: Int64) { deleteTaskIDs.append(taskID) }
 
+    /// Registers a new run and its first transition (its row is inserted before everything that refers to it).
+    mutating func insert(_ params: RunInsertParams, owner: Int, now: Date) {
+        newRuns.append(params.run)
+        load(RunSnapshot(run: params.run, steps: [:], nextEventSeq: 1))
+        apply(params.initial, runID: params.run.id, owner: owner, now: now)
+    }
+
     /// Records mutation number `owner` (its inserted tasks are reported under that number).
     mutating func apply(_ m: RunMutation, runID: String, owner: Int, now: Date) {
         guard var run = runs[runID] else { return }
@@ -44,6 +54,11 @@ struct PostgresBatchWriter {
             run = updated
             runs[runID] = run
             changedRuns.insert(runID)
+        }
+        for id in m.deleteSteps {
+            steps[runID]?[id] = nil
+            changedSteps[runID + "\u{0}" + id] = nil
+            deleteStepRows.append((runID, id))
         }
         for step in m.steps {
             steps[runID, default: [:]][step.stepID] = step
@@ -62,7 +77,9 @@ struct PostgresBatchWriter {
         case .none: break
         case .all:
             deleteAllOf.insert(runID)
-            for i in pendingTasks.indices where pendingTasks[i].runID == runID { pendingTasks[i].alive = false }
+            for i in pendingTasks.indices where pendingTasks[i].runID == runID && !pendingTasks[i].task.kind.isControl {
+                pendingTasks[i].alive = false
+            }
         case .steps(let ids):
             deleteSteps += ids.map { (runID, $0) }
             for i in pendingTasks.indices where pendingTasks[i].runID == runID && ids.contains(pendingTasks[i].task.stepID ?? "") {
@@ -73,6 +90,13 @@ struct PostgresBatchWriter {
             pendingTasks.append((owner, runID, tenant, task, true))
             if task.leaseOwner == nil { announce = true }
         }
+        for child in m.spawn {
+            insert(child, owner: owner, now: now)
+        }
+        if !m.releaseRuns.isEmpty {
+            releaseRuns += m.releaseRuns
+            announce = true
+        }
     }
 
     /// Writes everything; returns the inserted tasks of each mutation owner.
@@ -80,11 +104,45 @@ struct PostgresBatchWriter {
         func text(_ v: JSONValue?) -> String { v?.canonicalString() ?? "" }
         func time(_ d: Date?) -> Double { d.map { $0.timeIntervalSince1970 } ?? -1 }
 
+        if !newRuns.isEmpty {
+            // Inserted as they stand after their first transition; the UPDATE below is then a no-op for them.
+            let rs = newRuns.map { runs[$0.id] ?? $0 }
+            try await conn.query(
+                """
+                INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
+                    idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, priority, created_at,
+                    started_at, completed_at, updated_at, next_event_seq)
+                SELECT u.id, u.tenant, u.definition, u.name, u.version, u.status, u.input::jsonb, NULLIF(u.output, '')::jsonb,
+                    NULLIF(u.error, '')::jsonb, NULLIF(u.ikey, ''), NULLIF(u.hash, ''), NULLIF(u.parent, ''), NULLIF(u.pstep, ''),
+                    CASE WHEN u.item < 0 THEN NULL ELSE u.item END, NULLIF(u.body, ''), u.priority, to_timestamp(u.created),
+                    CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
+                    CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated), 1
+                FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.tenantID))::text[], \(rs.map(\.definitionID))::text[],
+                            \(rs.map(\.workflowName))::text[], \(rs.map(\.workflowVersion))::text[], \(rs.map(\.status.rawValue))::text[],
+                            \(rs.map { text($0.input) })::text[], \(rs.map { text($0.output) })::text[], \(rs.map { text($0.error) })::text[],
+                            \(rs.map { $0.idempotencyKey ?? "" })::text[], \(rs.map { $0.requestHash ?? "" })::text[],
+                            \(rs.map { $0.parentRunID ?? "" })::text[], \(rs.map { $0.parentStepID ?? "" })::text[],
+                            \(rs.map { Int64($0.itemIndex ?? -1) })::int8[], \(rs.map { $0.bodyPath ?? "" })::text[],
+                            \(rs.map(\.priority))::int8[],
+                            \(rs.map { time($0.createdAt) })::float8[], \(rs.map { time($0.startedAt) })::float8[],
+                            \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[])
+                    AS u(id, tenant, definition, name, version, status, input, output, error, ikey, hash, parent, pstep, item, body,
+                         priority, created, started, completed, updated)
+                """, logger: logger)
+        }
+        if !deleteStepRows.isEmpty {
+            try await conn.query(
+                """
+                DELETE FROM step_runs s USING UNNEST(\(deleteStepRows.map(\.runID))::text[], \(deleteStepRows.map(\.stepID))::text[]) AS d(run_id, step_id)
+                WHERE s.run_id = d.run_id AND s.step_id = d.step_id
+                """, logger: logger)
+        }
         if !deleteTaskIDs.isEmpty {
             try await conn.query("DELETE FROM tasks WHERE id = ANY(\(deleteTaskIDs)::bigint[])", logger: logger)
         }
         if !deleteAllOf.isEmpty {
-            try await conn.query("DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[])", logger: logger)
+            try await conn.query(
+                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout')", logger: logger)
         }
         if !deleteSteps.isEmpty {
             try await conn.query(
@@ -100,12 +158,16 @@ struct PostgresBatchWriter {
                 UPDATE runs r SET status = u.status, output = NULLIF(u.output, '')::jsonb, error = NULLIF(u.error, '')::jsonb,
                     started_at = CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
                     completed_at = CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END,
-                    updated_at = to_timestamp(u.updated), priority = u.priority, next_event_seq = u.seq
+                    updated_at = to_timestamp(u.updated), priority = u.priority, next_event_seq = u.seq,
+                    compensated = CASE WHEN u.compensated < 0 THEN NULL ELSE u.compensated = 1 END,
+                    signals = NULLIF(u.signals, '')::jsonb, dead_letter = u.dead
                 FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.status.rawValue))::text[], \(rs.map { text($0.output) })::text[],
                             \(rs.map { text($0.error) })::text[], \(rs.map { time($0.startedAt) })::float8[],
                             \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[],
-                            \(rs.map(\.priority))::int8[], \(rs.map { nextSeq[$0.id] ?? 1 })::int8[])
-                    AS u(id, status, output, error, started, completed, updated, priority, seq)
+                            \(rs.map(\.priority))::int8[], \(rs.map { nextSeq[$0.id] ?? 1 })::int8[],
+                            \(rs.map { Int64($0.compensated.map { $0 ? 1 : 0 } ?? -1) })::int8[],
+                            \(rs.map { text(PendingSignal.encode($0.pendingSignals)) })::text[], \(rs.map(\.deadLetter))::bool[])
+                    AS u(id, status, output, error, started, completed, updated, priority, seq, compensated, signals, dead)
                 WHERE r.id = u.id
                 """, logger: logger)
         }
@@ -167,6 +229,13 @@ struct PostgresBatchWriter {
                     priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt,
                     leaseToken: t.leaseOwner == nil ? 0 : 1))
             }
+        }
+        if !releaseRuns.isEmpty {
+            try await conn.query(
+                """
+                UPDATE tasks SET available_at = \(now)
+                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = 'step'
+                """, logger: logger)
         }
         return inserted
     }

@@ -96,5 +96,15 @@ enum PostgresSchema {
             "CREATE TABLE nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL)",
             "CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
         ]),
+        (3, "language", [
+            """
+            ALTER TABLE runs ADD COLUMN request_hash TEXT, ADD COLUMN parent_step_id TEXT, ADD COLUMN item_index INTEGER,
+                ADD COLUMN body_path TEXT, ADD COLUMN compensated BOOLEAN, ADD COLUMN signals JSONB,
+                ADD COLUMN dead_letter BOOLEAN NOT NULL DEFAULT FALSE
+            """,
+            "CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL",
+            "CREATE INDEX runs_dead_letters ON runs (tenant_id, id) WHERE dead_letter",
+            "CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL",
+        ]),
     ]
 }

@@ -118,7 +118,8 @@ public final class PostgresStore: WorkflowStore {
 
     private static let runColumns = """
         id, tenant_id, definition_id, workflow_name, workflow_version, status, input::text AS input, output::text AS output,
-        error::text AS error, idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq
+        error::text AS error, idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq,
+        request_hash, parent_step_id, item_index, body_path, compensated, signals::text AS signals, dead_letter
         """
     private static let stepColumns = """
         run_id, step_id, status, attempt, input::text AS input, output::text AS output, error::text AS error, state::text AS state,
@@ -128,34 +129,20 @@ public final class PostgresStore: WorkflowStore {
 
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
         guard !params.isEmpty else { return [] }
-        func text(_ v: JSONValue?) -> String { v?.canonicalString() ?? "" }
-        func time(_ d: Date?) -> Double { d.map { $0.timeIntervalSince1970 } ?? -1 }
-        let rs = params.map(\.run)
-        return try await client.withTransaction(logger: logger) { conn in
-            try await conn.query(
-                """
-                INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
-                    idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
-                SELECT u.id, u.tenant, u.definition, u.name, u.version, u.status, u.input::jsonb, NULLIF(u.output, '')::jsonb,
-                    NULLIF(u.error, '')::jsonb, NULLIF(u.ikey, ''), NULLIF(u.parent, ''), u.priority, to_timestamp(u.created),
-                    CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
-                    CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated), 1
-                FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.tenantID))::text[], \(rs.map(\.definitionID))::text[],
-                            \(rs.map(\.workflowName))::text[], \(rs.map(\.workflowVersion))::text[], \(rs.map(\.status.rawValue))::text[],
-                            \(rs.map { text($0.input) })::text[], \(rs.map { text($0.output) })::text[], \(rs.map { text($0.error) })::text[],
-                            \(rs.map { $0.idempotencyKey ?? "" })::text[], \(rs.map { $0.parentRunID ?? "" })::text[], \(rs.map(\.priority))::int8[],
-                            \(rs.map { time($0.createdAt) })::float8[], \(rs.map { time($0.startedAt) })::float8[],
-                            \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[])
-                    AS u(id, tenant, definition, name, version, status, input, output, error, ikey, parent, priority, created, started, completed, updated)
-                """, logger: logger)
-            var writer = PostgresBatchWriter()
-            for (index, p) in params.enumerated() {
-                writer.load(RunSnapshot(run: p.run, steps: [:], nextEventSeq: 1))
-                writer.apply(p.initial, runID: p.run.id, owner: index, now: now)
+        do {
+            return try await client.withTransaction(logger: logger) { conn in
+                var writer = PostgresBatchWriter()
+                for (index, p) in params.enumerated() {
+                    writer.insert(p, owner: index, now: now)
+                }
+                let inserted = try await writer.flush(conn, now: now, logger: logger)
+                if writer.announce { try await notify(conn) }
+                return params.indices.map { inserted[$0] ?? [] }
             }
-            let inserted = try await writer.flush(conn, now: now, logger: logger)
-            if writer.announce { try await notify(conn) }
-            return params.indices.map { inserted[$0] ?? [] }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505"
+            && (error.serverInfo?[.constraintName] ?? "").contains("idempotency")
+        {
+            throw WorkflowError(.idempotencyKeyTaken, "another request created a run with this idempotency key first")
         }
     }
 
@@ -171,6 +158,7 @@ public final class PostgresStore: WorkflowStore {
             SELECT \(unescaped: Self.runColumns) FROM runs
             WHERE tenant_id = \(params.tenantID) AND (\(params.status?.rawValue)::text IS NULL OR status = \(params.status?.rawValue))
               AND (\(params.definitionIDs)::text[] IS NULL OR definition_id = ANY(\(params.definitionIDs)::text[]))
+              AND (CASE WHEN \(params.parentRunID)::text IS NULL THEN body_path IS NULL ELSE parent_run_id = \(params.parentRunID) END)
               AND (\(params.before)::text IS NULL OR id < \(params.before))
             ORDER BY id DESC LIMIT \(params.limit)
             """, logger: logger
@@ -180,6 +168,48 @@ public final class PostgresStore: WorkflowStore {
     public func stepList(runID: String) async throws -> [StepRunRecord] {
         try await client.query("SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = \(runID)", logger: logger)
             .collect().map(Self.step)
+    }
+
+    public func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord] {
+        try await client.query(
+            """
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE parent_run_id = \(parentRunID) AND (\(stepID)::text IS NULL OR parent_step_id = \(stepID))
+              AND (NOT \(unfinishedOnly) OR status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+            ORDER BY item_index, id
+            """, logger: logger
+        ).collect().map(Self.run)
+    }
+
+    public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
+        try await client.query(
+            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND idempotency_key = \(key)", logger: logger
+        ).collect().first.map(Self.run)
+    }
+
+    public func idempotencyExpire(before: Date) async throws -> Int {
+        try await client.query(
+            """
+            UPDATE runs SET idempotency_key = NULL, request_hash = NULL
+            WHERE idempotency_key IS NOT NULL AND created_at < \(before) RETURNING id
+            """, logger: logger
+        ).collect().count
+    }
+
+    public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
+        try await client.query(
+            """
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE tenant_id = \(tenantID) AND dead_letter AND (\(before)::text IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger
+        ).collect().map(Self.run)
+    }
+
+    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
+        !(try await client.query(
+            "UPDATE runs SET dead_letter = FALSE WHERE tenant_id = \(tenantID) AND id = \(runID) AND dead_letter RETURNING id", logger: logger
+        ).collect().isEmpty)
     }
 
     public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
@@ -215,7 +245,7 @@ public final class PostgresStore: WorkflowStore {
                     continue
                 }
                 if let fence = request.fence {
-                    guard let held = tokens[fence.taskID], held.token == fence.leaseToken, held.runID == request.runID else {
+                    guard let held = tokens[fence.taskID], held.token == fence.leaseToken, held.runID == (request.fenceRunID ?? request.runID) else {
                         outcomes.append(.fenced)
                         continue
                     }
@@ -412,7 +442,9 @@ public final class PostgresStore: WorkflowStore {
     private func loadBatch(_ conn: PostgresConnection, runIDs: [String], skipLocked: Bool) async throws -> PostgresBatchWriter {
         var writer = PostgresBatchWriter()
         guard !runIDs.isEmpty else { return writer }
-        let lock = skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
+        // NO KEY UPDATE: inserting tasks or children that reference a run (a foreach releasing an item) takes only a
+        // KEY SHARE lock on it, which this does not block, so parents and children never wait on each other.
+        let lock = skipLocked ? "FOR NO KEY UPDATE SKIP LOCKED" : "FOR NO KEY UPDATE"
         for row in try await conn.query(
             "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id \(unescaped: lock)", logger: logger
         ).collect() {
@@ -460,7 +492,11 @@ public final class PostgresStore: WorkflowStore {
             status: RunStatus(rawValue: try r["status"].decode(String.self)) ?? .failed,
             input: try json(try r["input"].decode(String.self)) ?? .null, output: try json(try r["output"].decode(String?.self)),
             error: try json(try r["error"].decode(String?.self)), idempotencyKey: try r["idempotency_key"].decode(String?.self),
-            parentRunID: try r["parent_run_id"].decode(String?.self), priority: try r["priority"].decode(Int.self),
+            requestHash: try r["request_hash"].decode(String?.self), parentRunID: try r["parent_run_id"].decode(String?.self),
+            parentStepID: try r["parent_step_id"].decode(String?.self), itemIndex: try r["item_index"].decode(Int?.self),
+            bodyPath: try r["body_path"].decode(String?.self), compensated: try r["compensated"].decode(Bool?.self),
+            pendingSignals: PendingSignal.decode(try json(try r["signals"].decode(String?.self))),
+            deadLetter: try r["dead_letter"].decode(Bool.self), priority: try r["priority"].decode(Int.self),
             createdAt: try r["created_at"].decode(Date.self), startedAt: try r["started_at"].decode(Date?.self),
             completedAt: try r["completed_at"].decode(Date?.self), updatedAt: try r["updated_at"].decode(Date.self))
     }

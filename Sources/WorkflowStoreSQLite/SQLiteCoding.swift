@@ -31,7 +31,10 @@ enum SQLiteCoding {
             workflowName: row["workflow_name"], workflowVersion: row["workflow_version"],
             status: RunStatus(rawValue: row["status"]) ?? .failed, input: try json(row["input"]) ?? .null,
             output: try json(row["output"]), error: try json(row["error"]), idempotencyKey: row["idempotency_key"],
-            parentRunID: row["parent_run_id"], priority: row["priority"], createdAt: date(row["created_at"] as Int64),
+            requestHash: row["request_hash"], parentRunID: row["parent_run_id"], parentStepID: row["parent_step_id"],
+            itemIndex: row["item_index"], bodyPath: row["body_path"], compensated: (row["compensated"] as Int64?).map { $0 != 0 },
+            pendingSignals: PendingSignal.decode(try json(row["signals"])), deadLetter: (row["dead_letter"] as Int64? ?? 0) != 0,
+            priority: row["priority"], createdAt: date(row["created_at"] as Int64),
             startedAt: date(row["started_at"] as Int64?), completedAt: date(row["completed_at"] as Int64?),
             updatedAt: date(row["updated_at"] as Int64))
     }

@@ -106,6 +106,20 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("003_language") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN request_hash TEXT;
+                ALTER TABLE runs ADD COLUMN parent_step_id TEXT;
+                ALTER TABLE runs ADD COLUMN item_index INTEGER;
+                ALTER TABLE runs ADD COLUMN body_path TEXT;
+                ALTER TABLE runs ADD COLUMN compensated INTEGER;
+                ALTER TABLE runs ADD COLUMN signals TEXT;
+                ALTER TABLE runs ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL;
+                CREATE INDEX runs_dead_letters ON runs (tenant_id, completed_at, id) WHERE dead_letter = 1;
+                CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -121,13 +121,19 @@ public final class SQLiteStore: WorkflowStore {
     // MARK: runs
 
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
-        try await pool.write { db in
-            try params.map { p in
-                try Self.insertRun(db, p.run)
-                let snapshot = RunSnapshot(run: p.run, steps: [:], nextEventSeq: 1)
-                return try Self.apply(db, p.initial, to: snapshot, now: now)
+        do {
+            return try await pool.write { db in
+                try params.map { p in try Self.insert(db, p, now: now) }
             }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT && (error.message ?? "").contains("idempotency_key") {
+            throw WorkflowError(.idempotencyKeyTaken, "another request created a run with this idempotency key first")
         }
+    }
+
+    private static func insert(_ db: Database, _ p: RunInsertParams, now: Date) throws -> [TaskRecord] {
+        try insertRun(db, p.run)
+        let snapshot = RunSnapshot(run: p.run, steps: [:], nextEventSeq: 1)
+        return try apply(db, p.initial, to: snapshot, now: now)
     }
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
@@ -143,6 +149,12 @@ public final class SQLiteStore: WorkflowStore {
             if let status = params.status {
                 sql += " AND status = ?"
                 arguments += [status.rawValue]
+            }
+            if let parent = params.parentRunID {
+                sql += " AND parent_run_id = ?"
+                arguments += [parent]
+            } else {
+                sql += " AND body_path IS NULL"
             }
             if let ids = params.definitionIDs {
                 if ids.isEmpty { return [] }
@@ -165,6 +177,58 @@ public final class SQLiteStore: WorkflowStore {
         }
     }
 
+    public func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord] {
+        try await pool.read { db in
+            var sql = "SELECT * FROM runs WHERE parent_run_id = ?"
+            var arguments: StatementArguments = [parentRunID]
+            if let stepID {
+                sql += " AND parent_step_id = ?"
+                arguments += [stepID]
+            }
+            if unfinishedOnly { sql += " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')" }
+            sql += " ORDER BY item_index, id"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+        }
+    }
+
+    public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND idempotency_key = ?"), arguments: [tenantID, key]
+            ).map(SQLiteCoding.run)
+        }
+    }
+
+    public func idempotencyExpire(before: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.run(
+                sql: "UPDATE runs SET idempotency_key = NULL, request_hash = NULL WHERE idempotency_key IS NOT NULL AND created_at < ?",
+                arguments: [SQLiteCoding.ms(before)])
+            return db.changesCount
+        }
+    }
+
+    public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            var sql = "SELECT * FROM runs WHERE tenant_id = ? AND dead_letter = 1"
+            var arguments: StatementArguments = [tenantID]
+            if let before {
+                sql += " AND id < ?"
+                arguments += [before]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+        }
+    }
+
+    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(sql: "UPDATE runs SET dead_letter = 0 WHERE tenant_id = ? AND id = ? AND dead_letter = 1", arguments: [tenantID, runID])
+            return db.changesCount > 0
+        }
+    }
+
     public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
         try await pool.read { db in
             try Row.fetchAll(
@@ -184,7 +248,7 @@ public final class SQLiteStore: WorkflowStore {
                     if let fence = request.fence {
                         try db.run(
                             sql: "DELETE FROM tasks WHERE id = ? AND lease_token = ? AND run_id = ?",
-                            arguments: [fence.taskID, fence.leaseToken, request.runID])
+                            arguments: [fence.taskID, fence.leaseToken, request.fenceRunID ?? request.runID])
                         if db.changesCount == 0 {
                             outcome = .fenced
                             return .rollback
@@ -380,13 +444,16 @@ public final class SQLiteStore: WorkflowStore {
         try db.execute(
             sql: """
                 INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
-                    idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, compensated, signals,
+                    dead_letter, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                 """,
             arguments: [
                 r.id, r.tenantID, r.definitionID, r.workflowName, r.workflowVersion, r.status.rawValue,
                 SQLiteCoding.text(r.input), SQLiteCoding.text(r.output), SQLiteCoding.text(r.error), r.idempotencyKey,
-                r.parentRunID, r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
+                r.requestHash, r.parentRunID, r.parentStepID, r.itemIndex, r.bodyPath, r.compensated.map { $0 ? 1 : 0 },
+                SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
+                r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
                 SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt),
             ])
     }
@@ -411,16 +478,20 @@ public final class SQLiteStore: WorkflowStore {
             try db.run(
                 sql: """
                     UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, completed_at = ?, updated_at = ?,
-                        priority = ?, next_event_seq = ? WHERE id = ?
+                        priority = ?, compensated = ?, signals = ?, dead_letter = ?, next_event_seq = ? WHERE id = ?
                     """,
                 arguments: [
                     r.status.rawValue, SQLiteCoding.text(r.output), SQLiteCoding.text(r.error), SQLiteCoding.ms(r.startedAt),
-                    SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.priority,
+                    SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.priority, r.compensated.map { $0 ? 1 : 0 },
+                    SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
                     snapshot.nextEventSeq + m.events.count, runID,
                 ])
         } else if !m.events.isEmpty {
             try db.run(
                 sql: "UPDATE runs SET next_event_seq = ? WHERE id = ?", arguments: [snapshot.nextEventSeq + m.events.count, runID])
+        }
+        for id in m.deleteSteps {
+            try db.run(sql: "DELETE FROM step_runs WHERE run_id = ? AND step_id = ?", arguments: [runID, id])
         }
         for s in m.steps {
             try db.run(
@@ -442,7 +513,7 @@ public final class SQLiteStore: WorkflowStore {
         }
         switch m.deleteTasks {
         case .none: break
-        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ?", arguments: [runID])
+        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND kind IN ('step', 'run_timeout')", arguments: [runID])
         case .steps(let ids):
             for id in ids { try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
         }
@@ -462,6 +533,14 @@ public final class SQLiteStore: WorkflowStore {
                 id: db.lastInsertedRowID, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind,
                 availableAt: t.availableAt, priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt,
                 leaseToken: token))
+        }
+        for child in m.spawn {
+            inserted += try insert(db, child, now: now)
+        }
+        for child in m.releaseRuns {
+            try db.run(
+                sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = 'step'",
+                arguments: [nowMs, child])
         }
         return inserted
     }
