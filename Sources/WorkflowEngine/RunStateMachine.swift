@@ -28,8 +28,6 @@ public struct RunStateMachine {
     private let plan: WorkflowPlan!
     private let now: Date
     private let dispatch: Dispatch?
-    /// A `foreach` item waiting for its turn: its tasks are created far in the future and released by the parent.
-    private var parked = false
     private var run: RunRecord
     private var steps: [String: StepRunRecord]
     private var runChanged = false
@@ -58,7 +56,6 @@ public struct RunStateMachine {
         -> RunMutation
     {
         var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: parked ? nil : dispatch)
-        machine.parked = parked
         var data: [String: JSONValue] = [
             "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
             "definition_id": .string(run.definitionID),
@@ -67,18 +64,34 @@ public struct RunStateMachine {
         if let step = run.parentStepID { data["parent_step_id"] = .string(step) }
         if let item = run.itemIndex { data["item_index"] = .number(Double(item)) }
         machine.events.append(NewEvent("run_created", data: .object(data)))
-        if let timeout = plan.timeoutMs {
-            machine.newTasks.append(NewTask(
-                stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
+        if parked {
+            // Nothing is evaluated yet: the item starts when its parent releases it (its task becomes available).
+            machine.newTasks.append(NewTask(stepID: nil, kind: .startRun, availableAt: .distantFuture, priority: run.priority))
+        } else {
+            machine.begin()
         }
-        for step in plan.steps where step.dependencies.isEmpty {
-            machine.activate(step)
-            if machine.run.status.isTerminal || machine.isFailing { break }
-        }
-        machine.completeIfDone()
         var mutation = machine.mutation()
         mutation.run = machine.run  // the run row is inserted as it stands after the first transition
         return mutation
+    }
+
+    /// Starts a run created parked (a released `foreach` item); a run that is no longer PENDING is left alone.
+    public static func begin(snapshot: RunSnapshot, plan: WorkflowPlan, now: Date, dispatch: Dispatch?) -> RunMutation {
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        if machine.run.status == .pending, machine.steps.isEmpty { machine.begin() }
+        return machine.mutation()
+    }
+
+    private mutating func begin() {
+        if let timeout = plan.timeoutMs {
+            newTasks.append(NewTask(
+                stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
+        }
+        for step in plan.steps where step.dependencies.isEmpty {
+            activate(step)
+            if run.status.isTerminal || isFailing { break }
+        }
+        completeIfDone()
     }
 
     /// The writes that go with claiming `task` (as it was before the claim) for `owner`.
@@ -156,7 +169,7 @@ public struct RunStateMachine {
                 ], event: "run_timed_out")
             }
             deleteTasks = .all
-        case .notifyParent, .cancelChildren:
+        case .notifyParent, .cancelChildren, .startRun:
             break  // leased only: the engine carries them out
         case .step:
             guard !run.status.isTerminal, let stepID = task.stepID, var step = steps[stepID], !step.status.isTerminal else {
@@ -314,7 +327,7 @@ public struct RunStateMachine {
                 leaseExpiresAt: dispatch.leaseExpiresAt))
             events.append(NewEvent("step_started", stepID: stepID, data: ["attempt": 1, "node": .string(dispatch.owner)]))
         } else {
-            newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: parked ? .distantFuture : now, priority: run.priority))
+            newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: now, priority: run.priority))
         }
         put(step)
     }
@@ -362,7 +375,7 @@ public struct RunStateMachine {
         var data: [String: JSONValue] = ["signal": .string(name)]
         if let timeout = input["timeout_ms"]?.numberValue, timeout >= 1 {
             let deadline = now.addingTimeInterval(timeout / 1000)
-            newTasks.append(NewTask(stepID: planned.id, kind: .step, availableAt: parked ? .distantFuture : deadline, priority: run.priority))
+            newTasks.append(NewTask(stepID: planned.id, kind: .step, availableAt: deadline, priority: run.priority))
             data["deadline_ms"] = .number((deadline.timeIntervalSince1970 * 1000).rounded())
         }
         events.append(NewEvent("step_waiting", stepID: planned.id, data: .object(data)))

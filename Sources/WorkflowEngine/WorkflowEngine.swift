@@ -274,8 +274,9 @@ public final class WorkflowEngine: Service, Sendable {
             try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now)
         }
         switch try await store.runTransitions([request], now: now).first {
-        case .applied(let mutation, _):
+        case .applied(let mutation, let tasks):
             stopExecutions(of: runID)
+            if let run = mutation.run { dispatch(tasks, of: run, steps: mutation.steps, mutation: mutation) }
             logger.info("run cancelled", metadata: [LogKey.run: .string(runID)])
             guard let run = mutation.run else { throw WorkflowError(.internalError, "cancellation wrote no run") }
             return run
@@ -372,9 +373,11 @@ public final class WorkflowEngine: Service, Sendable {
                         owner: owner, limit: min(capacity, configuration.claimBatchSize),
                         leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now,
                         onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }))
-                    let work = result.claimed.compactMap { c in c.step.map { Work(task: c.task, run: c.run, step: $0) } }
+                    let work = result.claimed.filter { $0.task.kind == .step }.compactMap { c in
+                        c.step.map { Work(task: c.task, run: c.run, step: $0) }
+                    }
                     enqueue(work)
-                    let control = result.claimed.filter { $0.task.kind.isControl }
+                    let control = result.claimed.filter { $0.task.kind != .step }
                     if !control.isEmpty {
                         local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
                         controls.push(control)
@@ -549,6 +552,8 @@ public final class WorkflowEngine: Service, Sendable {
             }
             let notifications = batch.filter { $0.task.kind == .notifyParent }
             if !notifications.isEmpty { await notifyParents(notifications) }
+            let starts = batch.filter { $0.task.kind == .startRun }
+            if !starts.isEmpty { await beginRuns(starts) }
             releaseCapacity(batch.map(\.task.id))
         }
     }
@@ -559,27 +564,55 @@ public final class WorkflowEngine: Service, Sendable {
         let now = clock.now()
         let target = dispatchTarget(now: now)
         var requests: [RunTransitionRequest] = []
+        var targets: [RunRecord] = []
         for claimed in batch {
             let child = claimed.run
             let parent = try? await child.parentRunID.asyncFlatMap { try await store.runGet(tenantID: child.tenantID, id: $0) }
             guard let parent, let plan = try? await plan(for: parent) else {
                 // No parent to tell (or its definition is gone): only remove the task.
                 requests.append(RunTransitionRequest(runID: child.id, fence: claimed.task.fence) { _ in RunMutation() })
+                targets.append(child)
                 continue
             }
+            targets.append(parent)
             requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
                 RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
             })
         }
         do {
             let outcomes = try await store.runTransitions(requests, now: now)
-            for outcome in outcomes {
-                if case .applied(let mutation, let tasks) = outcome, let run = mutation.run ?? batch.first?.run {
-                    dispatch(tasks, of: run, steps: mutation.steps, mutation: mutation)
+            for (target, outcome) in zip(targets, outcomes) {
+                if case .applied(let mutation, let tasks) = outcome {
+                    dispatch(tasks, of: mutation.run ?? target, steps: mutation.steps, mutation: mutation)
                 }
             }
         } catch {
             logger.error("telling parent runs of finished children failed; will retry", metadata: ["error": "\(error)"])
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
+        }
+    }
+
+    /// Starts released `foreach` items, each fenced by its start task.
+    private func beginRuns(_ batch: [ClaimedTask]) async {
+        let now = clock.now()
+        let target = dispatchTarget(now: now)
+        var requests: [RunTransitionRequest] = []
+        for claimed in batch {
+            let plan = try? await plan(for: claimed.run)
+            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: claimed.task.fence) { snapshot in
+                guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                return RunStateMachine.begin(snapshot: snapshot, plan: plan, now: now, dispatch: target)
+            })
+        }
+        do {
+            let outcomes = try await store.runTransitions(requests, now: now)
+            for (claimed, outcome) in zip(batch, outcomes) {
+                if case .applied(let mutation, let tasks) = outcome {
+                    dispatch(tasks, of: mutation.run ?? claimed.run, steps: mutation.steps, mutation: mutation)
+                }
+            }
+        } catch {
+            logger.error("starting released items failed; will retry", metadata: ["error": "\(error)"])
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
         }
     }

@@ -221,6 +221,8 @@ public enum TaskKind: String, Sendable, Codable {
     case step
     /// Fail the run if it has not finished by the task's `availableAt` (the workflow's `timeout_ms`).
     case runTimeout = "run_timeout"
+    /// Start this run: a `foreach` item created parked, made available when its parent releases it.
+    case startRun = "start_run"
     /// This run (a child) has finished: tell the step of the parent run that waits for it.
     case notifyParent = "notify_parent"
     /// Cancel the unfinished child runs of this run (of one step when `stepID` is set).

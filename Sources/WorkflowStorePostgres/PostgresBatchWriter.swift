@@ -142,7 +142,7 @@ struct PostgresBatchWriter {
         }
         if !deleteAllOf.isEmpty {
             try await conn.query(
-                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout')", logger: logger)
+                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout', 'start_run')", logger: logger)
         }
         if !deleteSteps.isEmpty {
             try await conn.query(
@@ -234,7 +234,7 @@ struct PostgresBatchWriter {
             try await conn.query(
                 """
                 UPDATE tasks SET available_at = \(now)
-                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = 'step'
+                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = 'start_run'
                 """, logger: logger)
         }
         return inserted

@@ -139,11 +139,21 @@ public final class PostgresStore: WorkflowStore {
                 if writer.announce { try await notify(conn) }
                 return params.indices.map { inserted[$0] ?? [] }
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505"
-            && (error.serverInfo?[.constraintName] ?? "").contains("idempotency")
-        {
-            throw WorkflowError(.idempotencyKeyTaken, "another request created a run with this idempotency key first")
+        } catch {
+            if Self.isIdempotencyViolation(error) {
+                throw WorkflowError(.idempotencyKeyTaken, "another request created a run with this idempotency key first")
+            }
+            throw error
         }
+    }
+
+    /// A unique violation of the idempotency key index, bare or wrapped by `withTransaction`.
+    private static func isIdempotencyViolation(_ error: any Error) -> Bool {
+        if let transaction = error as? PostgresTransactionError, let inner = transaction.closureError {
+            return isIdempotencyViolation(inner)
+        }
+        guard let error = error as? PSQLError else { return false }
+        return error.serverInfo?[.sqlState] == "23505" && (error.serverInfo?[.constraintName] ?? "").contains("idempotency")
     }
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {

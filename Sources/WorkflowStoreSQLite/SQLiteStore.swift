@@ -513,7 +513,7 @@ public final class SQLiteStore: WorkflowStore {
         }
         switch m.deleteTasks {
         case .none: break
-        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND kind IN ('step', 'run_timeout')", arguments: [runID])
+        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND kind IN ('step', 'run_timeout', 'start_run')", arguments: [runID])
         case .steps(let ids):
             for id in ids { try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
         }
@@ -539,7 +539,7 @@ public final class SQLiteStore: WorkflowStore {
         }
         for child in m.releaseRuns {
             try db.run(
-                sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = 'step'",
+                sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = 'start_run'",
                 arguments: [nowMs, child])
         }
         return inserted

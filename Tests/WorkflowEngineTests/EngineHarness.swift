@@ -45,6 +45,10 @@ struct EngineHarness {
             try await Task.sleep(for: .milliseconds(10))
         }
         let run = try await store.runGet(tenantID: defaultTenantID, id: id)
+        let history = try await events(id).map { "\($0.type)\($0.stepID.map { "(" + $0 + ")" } ?? "") \($0.data.canonicalString())" }
+        let tasks = try await store.taskCount(runID: id)
+        Issue.record("run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing"); \(tasks) tasks; history:\n\(history.joined(separator: "\n"))")
+        throw CancellationError()
         Issue.record("run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing")")
         throw CancellationError()
     }
