@@ -40,6 +40,17 @@ public struct RunInfo: Decodable, Sendable {
     public var isFinished: Bool { ["COMPLETED", "FAILED", "CANCELLED"].contains(status) }
 }
 
+/// A failed run waiting for an operator.
+public struct DeadLetterInfo: Decodable, Sendable {
+    public var runId: String
+    public var workflowId: String
+    public var workflowName: String?
+    public var workflowVersion: String?
+    public var failedStep: String?
+    public var error: JSONValue?
+    public var failedAt: String?
+}
+
 /// One step of a run.
 public struct StepInfo: Decodable, Sendable {
     public var id: String

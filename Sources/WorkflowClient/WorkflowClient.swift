@@ -69,6 +69,35 @@ public struct WorkflowClient: Sendable {
         _ = try await send(.POST, "/api/v1/executions/\(escape(runID))/cancel", body: nil, contentType: nil)
     }
 
+    /// Sends signal `name` with `payload` to a run (a waiting step completes with it, or the run keeps it).
+    public func signal(_ runID: String, name: String, payload: JSONValue = .object([:])) async throws {
+        _ = try await send(
+            .POST, "/api/v1/executions/\(escape(runID))/signals/\(escape(name))", body: payload.canonicalData(),
+            contentType: "application/json")
+    }
+
+    /// Resumes a FAILED or CANCELLED run in place.
+    public func retry(_ runID: String) async throws {
+        _ = try await send(.POST, "/api/v1/executions/\(escape(runID))/retry", body: nil, contentType: nil)
+    }
+
+    /// Starts a new run like `runID` (with `input` instead of its input when given); returns the new run.
+    public func rerun(_ runID: String, input: JSONValue? = nil) async throws -> RunStarted {
+        let body: JSONValue = input.map { ["input": $0] } ?? .object([:])
+        let (_, response) = try await send(
+            .POST, "/api/v1/executions/\(escape(runID))/rerun", body: body.canonicalData(), contentType: "application/json")
+        return try decode(RunStarted.self, response)
+    }
+
+    public func deadLetters(limit: Int? = nil, cursor: String? = nil) async throws -> Page<DeadLetterInfo> {
+        let value = try await getJSON("/api/v1/dead-letters", query: ["limit": limit.map(String.init), "cursor": cursor])
+        return Page(items: try decode([DeadLetterInfo].self, value["dead_letters"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    }
+
+    public func dismissDeadLetter(_ runID: String) async throws {
+        _ = try await send(.DELETE, "/api/v1/dead-letters/\(escape(runID))", body: nil, contentType: nil)
+    }
+
     /// Polls the run until it finishes or `timeout` passes, and returns it as last seen.
     public func wait(for runID: String, timeout: Duration = .seconds(300), pollInterval: Duration = .milliseconds(200)) async throws
         -> RunInfo

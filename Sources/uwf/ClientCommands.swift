@@ -132,6 +132,85 @@ struct CancelCommand: AsyncParsableCommand {
     }
 }
 
+/// `uwf signal RUN_ID NAME [--data JSON]`.
+struct SignalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to a run (a wait_for_signal step).")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+    @Argument(help: "Signal name.") var name: String
+    @Option(help: "The signal's JSON payload, or @file to read it from a file.") var data: String?
+
+    func run() async throws {
+        var payload: JSONValue = .object([:])
+        if let data {
+            let bytes = data.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(data.dropFirst()))) : Data(data.utf8)
+            do { payload = try JSONValue.parse(bytes) } catch { throw ValidationError("--data is not valid JSON") }
+        }
+        try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).signal(runID, name: name, payload: payload) }
+        print(options.json ? TableOutput.pretty(["run_id": .string(runID), "signal": .string(name)]) : "sent \(name) to \(runID)")
+    }
+}
+
+/// `uwf retry RUN_ID`.
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Resume a FAILED or CANCELLED run in place, keeping what succeeded.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+
+    func run() async throws {
+        try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).retry(runID) }
+        print(options.json ? TableOutput.pretty(["run_id": .string(runID), "status": "RUNNING"]) : "resumed \(runID)")
+    }
+}
+
+/// `uwf rerun RUN_ID [--input JSON]`.
+struct RerunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rerun", abstract: "Start a new run like an earlier one.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Run id.") var runID: String
+    @Option(help: "New input as JSON, or @file (default: the earlier run's input).") var input: String?
+
+    func run() async throws {
+        var value: JSONValue?
+        if let input {
+            let data = input.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(input.dropFirst()))) : Data(input.utf8)
+            do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
+        }
+        let started = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).rerun(runID, input: value) }
+        print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "rerun_of": .string(runID)]) : started.runId)
+    }
+}
+
+/// `uwf dead-letters [--dismiss RUN_ID]`.
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters", abstract: "List failed runs waiting for an operator, or dismiss one.")
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Take this run off the list.") var dismiss: String?
+    @Option(help: "Most entries to show.") var limit = 50
+
+    func run() async throws {
+        let client = WorkflowClient(baseURL: options.baseURL)
+        if let dismiss {
+            try await reportingErrors { try await client.dismissDeadLetter(dismiss) }
+            print(options.json ? TableOutput.pretty(["run_id": .string(dismiss), "dismissed": true]) : "dismissed \(dismiss)")
+            return
+        }
+        let page = try await reportingErrors { try await client.deadLetters(limit: limit) }
+        if options.json {
+            print(TableOutput.pretty(.array(page.items.map {
+                ["run_id": .string($0.runId), "workflow": .string($0.workflowName ?? $0.workflowId), "failed_step": $0.failedStep.map(JSONValue.string) ?? .null,
+                 "error": $0.error ?? .null, "failed_at": $0.failedAt.map(JSONValue.string) ?? .null]
+            })))
+        } else {
+            print(TableOutput.table(
+                ["RUN", "WORKFLOW", "FAILED STEP", "ERROR", "FAILED AT"],
+                page.items.map { [$0.runId, $0.workflowName ?? $0.workflowId, $0.failedStep ?? "", $0.error?["message"]?.stringValue ?? "", $0.failedAt ?? ""] }))
+        }
+    }
+}
+
 /// `uwf history RUN_ID`.
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "history", abstract: "Show a run's history of events.")

@@ -9,7 +9,8 @@ struct UWF: AsyncParsableCommand {
         abstract: "Unified Workflow: durable workflow orchestration.",
         subcommands: [
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
-            CancelCommand.self, HistoryCommand.self,
+            CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
+            DeadLettersCommand.self,
         ])
 }
 

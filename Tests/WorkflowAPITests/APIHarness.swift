@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -41,9 +42,11 @@ extension TestClientProtocol {
     /// Sends JSON (or any text) and returns the status and the parsed JSON body.
     @discardableResult
     func call(
-        _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, contentType: String = "application/json"
+        _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, contentType: String = "application/json",
+        headers extra: [String: String] = [:]
     ) async throws -> (status: HTTPResponse.Status, json: JSONValue, headers: HTTPFields) {
         var headers: HTTPFields = [:]
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
         if body != nil { headers[.contentType] = contentType }
         let response = try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         let data = Data(response.body.readableBytesView)

@@ -80,7 +80,7 @@ import WorkflowPrimitive
     @Test func unknownStepType() {
         #expect(issues(wrap(#"[{"id": "a", "type": "teleport"}]"#)) == [
             ValidationIssue(pointerText: "/definition/steps/0/type",
-                            message: "unknown step type 'teleport'; known types: echo, noop, transform, delay, http_request, fail")
+                            message: "unknown step type 'teleport'; known types: echo, noop, transform, delay, http_request, fail, switch, foreach, sub_workflow, wait_for_signal")
         ])
     }
 
