@@ -32,6 +32,9 @@ public struct RunInfo: Decodable, Sendable {
     public var output: JSONValue?
     public var error: JSONValue?
     public var steps: [StepInfo]?
+    public var parentRunId: String?
+    public var itemIndex: Int?
+    public var compensated: Bool?
     public var createdAt: String?
     public var startedAt: String?
     public var completedAt: String?

@@ -61,6 +61,13 @@ public struct WorkflowClient: Sendable {
         return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
     }
 
+    /// The child runs a run started (`sub_workflow` children and `foreach` items), newest first.
+    public func children(_ runID: String, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunInfo> {
+        let value = try await getJSON(
+            "/api/v1/executions/\(escape(runID))/children", query: ["limit": limit.map(String.init), "cursor": cursor])
+        return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    }
+
     public func history(_ runID: String) async throws -> [RunEventInfo] {
         try decode([RunEventInfo].self, try await getJSON("/api/v1/executions/\(escape(runID))/history")["events"] ?? [])
     }
