@@ -408,12 +408,20 @@ public struct RunStateMachine {
         }
         let base = RecordID.make(now: now)
         let released = min(limit, items.count)
+        // Nested steps that read `input` see the parent's input, copied into each item without the items themselves.
+        var shared: JSONValue?
+        if body.readsInput {
+            var fields = scopeInput.objectValue ?? [:]
+            for (key, value) in fields where value.arrayValue?.count == items.count && value == .array(items) { fields[key] = nil }
+            shared = .object(fields)
+        }
         let bodyPath = (run.bodyPath.map { $0 + "/" } ?? "") + planned.id
         for (index, item) in items.enumerated() {
             let child = RunRecord(
                 id: RecordID.item(base: base, index: index), tenantID: run.tenantID, definitionID: run.definitionID,
                 workflowName: run.workflowName, workflowVersion: run.workflowVersion, status: .pending,
-                input: ["item": item, "index": .number(Double(index))], parentRunID: run.id, parentStepID: planned.id,
+                input: shared.map { ["item": item, "index": .number(Double(index)), "input": $0] } ?? ["item": item, "index": .number(Double(index))],
+                parentRunID: run.id, parentStepID: planned.id,
                 itemIndex: index, bodyPath: bodyPath, priority: run.priority, createdAt: now, updatedAt: now)
             var initial = RunStateMachine.start(run: child, plan: body, now: now, dispatch: nil, parked: index >= released)
             let inserted = initial.run ?? child
@@ -790,10 +798,14 @@ public struct RunStateMachine {
         if plan.context == .foreachBody {
             roots["item"] = run.input["item"] ?? .null
             roots["index"] = run.input["index"] ?? .null
-        } else {
-            roots["input"] = run.input
         }
+        roots["input"] = scopeInput
         return ExpressionScope(roots: roots)
+    }
+
+    /// What `input` means in expressions: the run's input, or for a `foreach` item its parent's (as copied).
+    private var scopeInput: JSONValue {
+        plan.context == .foreachBody ? run.input["input"] ?? .object([:]) : run.input
     }
 
     private func mutation() -> RunMutation {

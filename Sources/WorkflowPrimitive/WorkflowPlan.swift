@@ -39,7 +39,7 @@ public struct WorkflowPlan: Sendable {
         var rootNames: Set<String> {
             switch self {
             case .workflow: Expression.rootNames
-            case .foreachBody: ["item", "index", "steps", "run"]
+            case .foreachBody: ["item", "index", "input", "steps", "run"]
             }
         }
     }
@@ -56,6 +56,8 @@ public struct WorkflowPlan: Sendable {
     /// Run once when the run fails, after compensation (id `on_failure`).
     public let onFailure: Step?
     public let context: Context
+    /// Whether any expression of this plan reads `input` (a `foreach` copies it into its items only then).
+    public let readsInput: Bool
 
     /// The executable step with this id: a step of the DAG, a compensation (`<id>.compensate`) or `on_failure`.
     public func step(for id: String) -> Step? {
@@ -122,6 +124,7 @@ public struct WorkflowPlan: Sendable {
         let ancestors = Self.ancestors(dependencies, order: order)
 
         var steps: [Step] = []
+        var readsInput = false
         for (i, step) in spec.steps.enumerated() {
             let at = stepsPointer.appending(i)
             var expressions: [Expression] = []
@@ -175,6 +178,7 @@ public struct WorkflowPlan: Sendable {
                 compensation = Self.attached(attached, at: at.appending("compensate"), index: index, roots: roots, issues: &issues)
                     .map(StepBox.init)
             }
+            readsInput = readsInput || expressions.contains { $0.rootIdentifiers.contains("input") }
             var reads: Set<Int> = []
             for referenced in Self.check(expressions, at: at, roots: roots, issues: &issues) {
                 guard let r = index[referenced] else {
@@ -251,6 +255,7 @@ public struct WorkflowPlan: Sendable {
         }
         self.onFailure = onFailure
         self.context = context
+        self.readsInput = readsInput || (output?.expressions.contains { $0.rootIdentifiers.contains("input") } ?? false)
         self.stepIndex = index
         self.topologicalOrder = order
         self.output = output
@@ -288,8 +293,7 @@ public struct WorkflowPlan: Sendable {
         var referenced: Set<String> = []
         for e in expressions {
             for name in e.rootIdentifiers.sorted() where !roots.contains(name) {
-                let hint = roots.contains("item") && name == "input"
-                    ? " (inside a foreach, read the item with 'item'; put what the nested steps need into the items)" : ""
+                let hint = ""
                 issues.append(ValidationIssue(
                     pointer: pointer,
                     message: "unknown name '\(name)' in expression; expected one of \(roots.sorted().joined(separator: ", "))\(hint)"))

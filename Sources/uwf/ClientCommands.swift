@@ -232,15 +232,17 @@ private func printRun(_ run: RunInfo, json: Bool) {
         let steps: [JSONValue] = (run.steps ?? []).map {
             ["id": .string($0.id), "status": .string($0.status), "attempts": .number(Double($0.attempts)), "output": $0.output ?? .null, "error": $0.error ?? .null]
         }
-        print(TableOutput.pretty([
+        var fields: [String: JSONValue] = [
             "run_id": .string(run.runId), "workflow_id": .string(run.workflowId), "status": .string(run.status),
             "output": run.output ?? .null, "error": run.error ?? .null, "steps": .array(steps),
-        ]))
+        ]
+        if let compensated = run.compensated { fields["compensated"] = .bool(compensated) }
+        print(TableOutput.pretty(.object(fields)))
         return
     }
     print("run       \(run.runId)")
     print("workflow  \(run.workflowName ?? run.workflowId) \(run.workflowVersion ?? "")")
-    print("status    \(run.status)")
+    print("status    \(run.status)\(run.compensated.map { $0 ? " (compensated)" : " (compensation incomplete)" } ?? "")")
     if let error = run.error, !error.isNull { print("error     \(error["message"]?.stringValue ?? error.canonicalString())") }
     if let output = run.output, !output.isNull { print("output    \(output.canonicalString())") }
     if let steps = run.steps, !steps.isEmpty {

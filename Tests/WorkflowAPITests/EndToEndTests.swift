@@ -109,6 +109,97 @@ import WorkflowTestSupport
     }
 }
 
+extension EndToEndTests {
+    /// The bank the funds-transfer and payment-batch examples call (what examples/bank-stub.py does).
+    static func bankRoutes(_ router: Router<BasicRequestContext>, _ server: LocalHTTPServer) {
+        @Sendable func reply(_ status: HTTPResponse.Status, _ body: String) -> Response {
+            Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.post("/accounts/:id/debit") { _, _ in reply(.ok, #"{"debit_id":"D-1"}"#) }
+        router.post("/accounts/:id/refund") { _, _ in reply(.ok, #"{"refunded":"D-1"}"#) }
+        router.post("/accounts/:id/credit") { _, context in
+            let id = try context.parameters.require("id")
+            return id.hasPrefix("closed") ? reply(.unprocessableContent, #"{"error":"closed"}"#) : reply(.ok, #"{"credit_id":"C-1"}"#)
+        }
+        router.post("/payouts") { request, _ in
+            let body = String(buffer: try await request.body.collect(upTo: 1 << 16))
+            return body.contains("closed") ? reply(.unprocessableContent, #"{"error":"closed"}"#) : reply(.ok, #"{"payout_id":"P-1"}"#)
+        }
+    }
+
+    @Test func theLanguageExamplesWorkThroughTheCLI() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-cli2-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await LocalHTTPServer.with(Self.bankRoutes) { bank in
+            let server = try await UWFProcess.serve(dataDirectory: directory)
+            defer { _ = server.terminate() }
+            func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+                try UWFProcess.cli(arguments, server: server.baseURL)
+            }
+            let examples = UWFProcess.packageRoot.appendingPathComponent("examples")
+            for file in ["funds-transfer.json", "payment-batch.json", "kyc-review.yaml"] {
+                let registered = try cli(["workflow", "register", examples.appendingPathComponent(file).path])
+                #expect(registered.status == 0, "\(file): \(registered.stderr)")
+            }
+
+            // The saga: the credit is refused, the debit is refunded, the operator is told.
+            let failed = try cli(["run", "funds-transfer", "--wait", "--json", "--input",
+                                  #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "closed-9", "amount": 250}"#])
+            #expect(failed.status == 1)
+            let saga = try JSONValue.parse(failed.stdout)
+            #expect(saga["status"] == "FAILED" && saga["compensated"] == true)
+            let steps = saga["steps"]?.arrayValue ?? []
+            #expect(steps.map { $0["id"] } == ["debit", "credit", "debit.compensate", "on_failure"])
+            #expect(steps.first { $0["id"] == "debit.compensate" }?["status"] == "SUCCESS")
+            #expect(bank.requests(path: "/accounts/acc-1/refund").count == 1)
+            let ok = try cli(["run", "funds-transfer", "--wait", "--json", "--input",
+                              #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "acc-2", "amount": 250}"#])
+            #expect(ok.status == 0, "\(ok.stdout)")
+
+            // The batch: one refused payout is reported, the others are paid.
+            let batch = try cli(["run", "payment-batch", "--wait", "--json", "--input", #"""
+                {"bank_url": "\#(bank.baseURL)", "beneficiaries": [{"account": "acc-7", "amount": 10},
+                 {"account": "closed-3", "amount": 20}, {"account": "acc-8", "amount": 30}]}
+                """#])
+            #expect(batch.status == 0, "\(batch.stdout) \(batch.stderr)")
+            let report = try JSONValue.parse(batch.stdout)["output"]
+            #expect(report?["lines"] == 3)
+            let results = report?["results"]?.arrayValue ?? []
+            #expect(results.count == 3 && results[0]["payout_id"] == "P-1" && results[1]["error"] != nil && results[2]["to"] == "acc-8")
+
+            // KYC: the run waits for the customer's documents.
+            let kyc = try cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Ada", "risk": "low"}}"#])
+            let kycID = kyc.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let signal = try cli(["signal", kycID, "documents_received", "--data", #"{"complete": true, "files": ["id.pdf"]}"#])
+            #expect(signal.status == 0, "\(signal.stderr)")
+            let approved = try cli(["status", kycID, "--json"])
+            var status = try JSONValue.parse(approved.stdout)
+            for _ in 0..<100 where status["status"] != "COMPLETED" {
+                try await Task.sleep(for: .milliseconds(50))
+                status = try JSONValue.parse(try cli(["status", kycID, "--json"]).stdout)
+            }
+            #expect(status["output"]?["approve"]?["decision"] == "approved")
+
+            // Incomplete documents fail the run: it becomes a dead letter; retry and rerun from the CLI.
+            let incomplete = try cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Bob", "risk": "low"}}"#])
+            let badID = incomplete.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try cli(["signal", badID, "documents_received", "--data", #"{"complete": false}"#]).status == 0)
+            var letters = ""
+            for _ in 0..<100 where !letters.contains(badID) {
+                try await Task.sleep(for: .milliseconds(50))
+                letters = try cli(["dead-letters"]).stdout
+            }
+            #expect(letters.contains(badID) && letters.contains("reject"))
+            let rerun = try cli(["rerun", badID])
+            #expect(rerun.status == 0 && rerun.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 36)
+            #expect(try cli(["retry", badID]).status == 0)
+            #expect(try cli(["dead-letters", "--dismiss", kycID]).status == 1, "a completed run is no dead letter")
+            let late = try cli(["signal", kycID, "documents_received"])
+            #expect(late.status == 1 && late.stderr.contains("run_finished"))
+        }
+    }
+}
+
 /// The benchmark must keep working; this runs it briefly and asserts no speed.
 @Suite struct BenchSmokeTests {
     @Test(arguments: ["seq3", "fanout10", "poc", "read-mix"])

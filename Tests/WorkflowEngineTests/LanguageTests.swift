@@ -74,20 +74,20 @@ import WorkflowTestSupport
                   {"id": "pay", "type": "foreach", "config": {"items": "${input.beneficiaries}", "max_concurrency": 3, "steps": [
                      {"id": "wait", "type": "delay", "config": {"duration_ms": 20}},
                      {"id": "debit", "type": "transform", "depends_on": ["wait"],
-                      "config": {"output": {"to": "${item.name}", "cents": "${item.amount * 100}", "n": "${index}"}}}
+                      "config": {"output": {"to": "${item.name}", "cents": "${item.amount * 100}", "n": "${index}", "cur": "${input.currency}"}}}
                   ]}},
                   {"id": "total", "type": "echo", "depends_on": ["pay"], "config": {"count": "${len(steps.pay.output.results)}"}}
                 ]}}
                 """)
             let items: [JSONValue] = (0..<12).map { ["name": .string("b\($0)"), "amount": .number(Double($0))] }
-            let run = try await h.engine.start(definition: definition, input: ["beneficiaries": .array(items)])
+            let run = try await h.engine.start(definition: definition, input: ["beneficiaries": .array(items), "currency": "EUR"])
             let done = try await h.waitForRun(run.id, timeout: .seconds(60))
             #expect(done.status == .completed)
             let steps = try await h.steps(run.id)
             let results = steps["pay"]?.output?["results"]?.arrayValue ?? []
             #expect(results.count == 12)
             for (i, result) in results.enumerated() {
-                #expect(result == ["to": .string("b\(i)"), "cents": .number(Double(i * 100)), "n": .number(Double(i))])
+                #expect(result == ["to": .string("b\(i)"), "cents": .number(Double(i * 100)), "n": .number(Double(i)), "cur": "EUR"])
             }
             #expect(steps["total"]?.output == ["count": 12])
 
@@ -95,6 +95,8 @@ import WorkflowTestSupport
             let children = try await h.store.runChildren(parentRunID: run.id, stepID: "pay", unfinishedOnly: false)
             #expect(children.count == 12)
             #expect(children.allSatisfy { $0.status == .completed && $0.parentRunID == run.id && $0.bodyPath == "pay" })
+            // Each item carries the parent's input for `input` expressions, but not the items themselves.
+            #expect(children.first?.input["input"] == ["currency": "EUR"])
             let spans = children.map { ($0.startedAt!, $0.completedAt!) }
             let most = spans.map { start in spans.filter { $0.0 <= start.0 && start.0 < $0.1 }.count }.max() ?? 0
             #expect(most <= 3, "at most 3 items in flight, saw \(most)")
