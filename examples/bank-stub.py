@@ -50,12 +50,12 @@ class Bank(BaseHTTPRequestHandler):
         with lock:
             if key and key in answers:
                 return self.reply(*answers[key])
-            status, answer = self.handle(self.path.strip("/").split("/"), body)
+            status, answer = self.apply(self.path.strip("/").split("/"), body)
             if key:
                 answers[key] = (status, answer)
         self.reply(status, answer)
 
-    def handle(self, parts, body):
+    def apply(self, parts, body):
         amount = float(body.get("amount", 0))
         if parts[:1] == ["payouts"]:
             to = str(body.get("to", ""))

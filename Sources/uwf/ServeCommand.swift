@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest pause, in milliseconds, between looks for work when nothing wakes the node.") var pollIntervalMs = 1000
     @Option(help: "Seconds a leadership lasts without renewal: a dead leader is replaced after about this.") var leaderTtlSeconds = 10.0
     @Option(help: "Node identity in leases and history (default: host-pid-random).") var nodeId: String?
+    @Option(help: "Hours an Idempotency-Key keeps answering with its run.") var idempotencyRetentionHours = 24.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
     func validate() throws {
@@ -63,6 +64,8 @@ struct ServeCommand: AsyncParsableCommand {
         engineConfiguration.leaseDuration = .milliseconds(Int64(leaseSeconds * 1000))
         engineConfiguration.heartbeatInterval = .milliseconds(Int64((heartbeatSeconds ?? leaseSeconds / 3) * 1000))
         engineConfiguration.pollInterval = .milliseconds(Int64(pollIntervalMs))
+        guard idempotencyRetentionHours > 0 else { throw ValidationError("--idempotency-retention-hours must be positive") }
+        engineConfiguration.idempotencyKeyRetention = .milliseconds(Int64(idempotencyRetentionHours * 3_600_000))
         try engineConfiguration.validate()
 
         let url = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
@@ -97,7 +100,10 @@ struct ServeCommand: AsyncParsableCommand {
         let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))
         let leader = LeaderElector(
             store: store, nodeID: engineConfiguration.nodeID,
-            configuration: .init(ttl: ttl, checkInterval: min(.seconds(2), ttl / 3)), logger: logger)
+            configuration: .init(
+                ttl: ttl, checkInterval: min(.seconds(2), ttl / 3),
+                idempotencyKeyRetention: engineConfiguration.idempotencyKeyRetention),
+            logger: logger)
         let api = WorkflowAPI(
             store: store, registry: registry, engine: engine,
             configuration: .init(maxBodyBytes: maxBodyBytes, nodeTimeout: engineConfiguration.leaseDuration))
