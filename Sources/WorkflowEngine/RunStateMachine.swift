@@ -736,7 +736,10 @@ public struct RunStateMachine {
         newTasks.removeAll { !$0.kind.isControl }
         deleteTasks = .all
         if notifyParent, run.parentRunID != nil {
-            newTasks.append(NewTask(stepID: nil, kind: .notifyParent, availableAt: now, priority: run.priority))
+            // Leased to the node that finished the run when there is one, so it tells the parent without a claim.
+            newTasks.append(NewTask(
+                stepID: nil, kind: .notifyParent, availableAt: now, priority: run.priority, leaseOwner: dispatch?.owner,
+                leaseExpiresAt: dispatch?.leaseExpiresAt))
         }
         var data: [String: JSONValue] = ["status": .string(status.rawValue)]
         if let error { data["error"] = error }

@@ -222,15 +222,24 @@ public final class WorkflowEngine: Service, Sendable {
     /// Runs the steps a transition leased to this node, and wakes the claimer for those it queued for any node.
     private func dispatch(_ tasks: [TaskRecord], of run: RunRecord, steps: [StepRunRecord], mutation: RunMutation? = nil) {
         var mine: [Work] = []
+        var control: [ClaimedTask] = []
         var queued = !(mutation?.releaseRuns.isEmpty ?? true)
         for task in tasks {
-            if task.leaseOwner == configuration.nodeID, let stepID = task.stepID, let step = steps.last(where: { $0.stepID == stepID }) {
+            if task.leaseOwner == configuration.nodeID, task.kind == .step, let stepID = task.stepID,
+                let step = steps.last(where: { $0.stepID == stepID })
+            {
                 mine.append(Work(task: task, run: run, step: step))
+            } else if task.leaseOwner == configuration.nodeID, task.kind.isControl, task.runID == run.id {
+                control.append(ClaimedTask(task: task, run: run, step: nil))
             } else {
                 queued = true
             }
         }
         enqueue(mine)
+        if !control.isEmpty {
+            local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
+            if !controls.push(control) { releaseCapacity(control.map(\.task.id)) }
+        }
         if queued { wake.signal() }
     }
 
