@@ -46,7 +46,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(concurrency, 8) * 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let driver = BenchDriver(http: http, baseURL: baseURL)
+            let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun)
             let report = try await driver.run(
                 scenario: scenario, count: count, concurrency: concurrency, rate: rate, duration: duration, warmup: warmup,
                 database: server == nil ? (database == nil ? "sqlite" : "postgres") : "external", serverPID: spawned?.pid)

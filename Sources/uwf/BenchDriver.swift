@@ -10,6 +10,8 @@ import WorkflowPrimitive
 struct BenchDriver {
     let http: HTTPClient
     let baseURL: String
+    /// Items each run's input carries (`foreach100`).
+    var itemsPerRun = 0
 
     private struct Sample: Sendable {
         var runID: String?
@@ -34,7 +36,7 @@ struct BenchDriver {
         var samples: [Sample]
         var reads: [Double]?
         switch scenario {
-        case .echo1, .seq3, .fanout10:
+        case .echo1, .seq3, .fanout10, .foreach100:
             samples = try await closedLoop(workflowID: workflowID, count: count, concurrency: concurrency)
         case .poc:
             samples = try await openLoop(workflowID: workflowID, rate: rate, duration: duration)
@@ -151,7 +153,8 @@ struct BenchDriver {
     // MARK: requests
 
     private func start(workflowID: String, i: Int) async -> String? {
-        let body = Data(#"{"input": {"i": \#(i)}}"#.utf8)
+        let items = itemsPerRun > 0 ? #", "items": [\#((0..<itemsPerRun).map(String.init).joined(separator: ","))]"# : ""
+        let body = Data(#"{"input": {"i": \#(i)\#(items)}}"#.utf8)
         guard let (status, answer) = try? await send(.POST, "/api/v1/workflows/\(workflowID)/execute", body: body), status == 202 else {
             return nil
         }

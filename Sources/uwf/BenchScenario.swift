@@ -12,6 +12,11 @@ enum BenchScenario: String, CaseIterable {
     case poc
     /// Status reads while seq3 runs execute.
     case readMix = "read-mix"
+    /// A foreach over 100 items (20 at a time), each item one transform: measures items per second.
+    case foreach100
+
+    /// Items in each run's input (`foreach100`), else 0.
+    var itemsPerRun: Int { self == .foreach100 ? 100 : 0 }
 
     /// The definition the scenario runs, registered as `bench-<scenario>` 1.0.0.
     var definition: String {
@@ -25,6 +30,13 @@ enum BenchScenario: String, CaseIterable {
                   {"id": "s2", "type": "transform", "depends_on": ["s1"], "config": {"output": {"i": "${steps.s1.output.i}", "step": 2}}},
                   {"id": "s3", "type": "transform", "depends_on": ["s2"], "config": {"output": {"i": "${steps.s2.output.i}", "step": 3}}}
                 ], "output": "${steps.s3.output}"}}
+                """#
+        case .foreach100:
+            return #"""
+                {"name": "bench-foreach100", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "max_concurrency": 20, "steps": [
+                    {"id": "double", "type": "transform", "config": {"output": "${item * 2}"}}]}}
+                ]}}
                 """#
         case .fanout10:
             let branches = (1...10).map { #"{"id": "b\#($0)", "type": "echo", "config": {"i": "${input.i}", "branch": \#($0)}}"# }

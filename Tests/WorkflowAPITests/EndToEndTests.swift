@@ -202,10 +202,12 @@ extension EndToEndTests {
 
 /// The benchmark must keep working; this runs it briefly and asserts no speed.
 @Suite struct BenchSmokeTests {
-    @Test(arguments: ["seq3", "fanout10", "poc", "read-mix"])
+    @Test(arguments: ["seq3", "fanout10", "poc", "read-mix", "foreach100"])
     func benchRunsAndReports(_ scenario: String) throws {
-        let arguments = ["bench", "--scenario", scenario, "--json", "--warmup", "5"]
-            + (scenario == "poc" || scenario == "read-mix" ? ["--rate", "40", "--duration", "1", "--concurrency", "4"] : ["--count", "40", "--concurrency", "4"])
+        let small = scenario == "foreach100"  // 100 items per run
+        let arguments = ["bench", "--scenario", scenario, "--json", "--warmup", small ? "1" : "5"]
+            + (scenario == "poc" || scenario == "read-mix"
+                ? ["--rate", "40", "--duration", "1", "--concurrency", "4"] : ["--count", small ? "4" : "40", "--concurrency", "4"])
         let result = try UWFProcess.cli(arguments, server: "unused")
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONValue.parse(result.stdout)

@@ -49,8 +49,6 @@ struct EngineHarness {
         let tasks = try await store.taskCount(runID: id)
         Issue.record("run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing"); \(tasks) tasks; history:\n\(history.joined(separator: "\n"))")
         throw CancellationError()
-        Issue.record("run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing")")
-        throw CancellationError()
     }
 
     func steps(_ runID: String) async throws -> [String: StepRunRecord] {
