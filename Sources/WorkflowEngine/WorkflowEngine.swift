@@ -574,10 +574,16 @@ public final class WorkflowEngine: Service, Sendable {
         let target = dispatchTarget(now: now)
         var requests: [RunTransitionRequest] = []
         var targets: [RunRecord] = []
+        var parents: [String: (RunRecord, WorkflowPlan)?] = [:]  // the items of a foreach share their parent
         for claimed in batch {
             let child = claimed.run
-            let parent = try? await child.parentRunID.asyncFlatMap { try await store.runGet(tenantID: child.tenantID, id: $0) }
-            guard let parent, let plan = try? await plan(for: parent) else {
+            if let parentID = child.parentRunID, parents[parentID] == nil {
+                let parent = try? await store.runGet(tenantID: child.tenantID, id: parentID)
+                let parentPlan = try? await parent.asyncFlatMap { try await self.plan(for: $0) }
+                parents[parentID] = parent.flatMap { p in parentPlan.map { (p, $0) } }
+            }
+            let found = child.parentRunID.flatMap { parents[$0] ?? nil }
+            guard let (parent, plan) = found else {
                 // No parent to tell (or its definition is gone): only remove the task.
                 requests.append(RunTransitionRequest(runID: child.id, fence: claimed.task.fence) { _ in RunMutation() })
                 targets.append(child)

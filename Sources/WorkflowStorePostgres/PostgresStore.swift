@@ -15,6 +15,7 @@ public final class PostgresStore: WorkflowStore {
     public let configuration: PostgresStoreConfiguration
     private let logger: Logger
     private let channel: String
+    private let inputs = RunInputCache()
 
     public var isExclusive: Bool { false }
     /// Batches lock their runs in id order and a run's task rows belong to it, so parallel committers cannot deadlock.
@@ -158,7 +159,7 @@ public final class PostgresStore: WorkflowStore {
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
-            .collect().first.map(Self.run)
+            .collect().first.map { try Self.run($0, inputs: inputs) }
     }
 
     public func runList(_ params: RunListParams) async throws -> [RunRecord] {
@@ -172,7 +173,7 @@ public final class PostgresStore: WorkflowStore {
               AND (\(params.before)::text IS NULL OR id < \(params.before))
             ORDER BY id DESC LIMIT \(params.limit)
             """, logger: logger
-        ).collect().map(Self.run)
+        ).collect().map { try Self.run($0) }
     }
 
     public func stepList(runID: String) async throws -> [StepRunRecord] {
@@ -188,13 +189,13 @@ public final class PostgresStore: WorkflowStore {
               AND (NOT \(unfinishedOnly) OR status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
             ORDER BY item_index, id
             """, logger: logger
-        ).collect().map(Self.run)
+        ).collect().map { try Self.run($0) }
     }
 
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
         try await client.query(
             "SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND idempotency_key = \(key)", logger: logger
-        ).collect().first.map(Self.run)
+        ).collect().first.map { try Self.run($0) }
     }
 
     public func idempotencyExpire(before: Date) async throws -> Int {
@@ -213,7 +214,7 @@ public final class PostgresStore: WorkflowStore {
             WHERE tenant_id = \(tenantID) AND dead_letter AND (\(before)::text IS NULL OR id < \(before))
             ORDER BY id DESC LIMIT \(limit)
             """, logger: logger
-        ).collect().map(Self.run)
+        ).collect().map { try Self.run($0) }
     }
 
     public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
@@ -459,7 +460,8 @@ public final class PostgresStore: WorkflowStore {
             "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id \(unescaped: lock)", logger: logger
         ).collect() {
             writer.load(RunSnapshot(
-                run: try Self.run(row), steps: [:], nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
+                run: try Self.run(row, inputs: inputs), steps: [:],
+                nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
         }
         var stepsByRun: [String: [String: StepRunRecord]] = [:]
         for row in try await conn.query(
@@ -493,14 +495,18 @@ public final class PostgresStore: WorkflowStore {
             createdBy: try r["created_by"].decode(String?.self), createdAt: try r["created_at"].decode(Date.self))
     }
 
-    private static func run(_ row: PostgresRow) throws -> RunRecord {
+    /// With `inputs`, a large input parsed before is reused (a run's input never changes).
+    private static func run(_ row: PostgresRow, inputs: RunInputCache? = nil) throws -> RunRecord {
         let r = row.makeRandomAccess()
+        let id = try r["id"].decode(String.self)
+        let inputText = try r["input"].decode(String.self)
+        let input = try inputs.map { try $0.input(runID: id, text: inputText) } ?? json(inputText) ?? .null
         return RunRecord(
-            id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
+            id: id, tenantID: try r["tenant_id"].decode(String.self),
             definitionID: try r["definition_id"].decode(String.self), workflowName: try r["workflow_name"].decode(String.self),
             workflowVersion: try r["workflow_version"].decode(String.self),
             status: RunStatus(rawValue: try r["status"].decode(String.self)) ?? .failed,
-            input: try json(try r["input"].decode(String.self)) ?? .null, output: try json(try r["output"].decode(String?.self)),
+            input: input, output: try json(try r["output"].decode(String?.self)),
             error: try json(try r["error"].decode(String?.self)), idempotencyKey: try r["idempotency_key"].decode(String?.self),
             requestHash: try r["request_hash"].decode(String?.self), parentRunID: try r["parent_run_id"].decode(String?.self),
             parentStepID: try r["parent_step_id"].decode(String?.self), itemIndex: try r["item_index"].decode(Int?.self),

@@ -25,11 +25,19 @@ enum SQLiteCoding {
             createdBy: row["created_by"], createdAt: date(row["created_at"] as Int64))
     }
 
-    static func run(_ row: Row) throws -> RunRecord {
-        RunRecord(
-            id: row["id"], tenantID: row["tenant_id"], definitionID: row["definition_id"],
+    /// With `inputs`, a large input parsed before is reused (a run's input never changes).
+    static func run(_ row: Row, inputs: RunInputCache? = nil) throws -> RunRecord {
+        let id: String = row["id"]
+        let input: JSONValue
+        if let inputs, let text = row["input"] as String? {
+            input = try inputs.input(runID: id, text: text)
+        } else {
+            input = try json(row["input"]) ?? .null
+        }
+        return RunRecord(
+            id: id, tenantID: row["tenant_id"], definitionID: row["definition_id"],
             workflowName: row["workflow_name"], workflowVersion: row["workflow_version"],
-            status: RunStatus(rawValue: row["status"]) ?? .failed, input: try json(row["input"]) ?? .null,
+            status: RunStatus(rawValue: row["status"]) ?? .failed, input: input,
             output: try json(row["output"]), error: try json(row["error"]), idempotencyKey: row["idempotency_key"],
             requestHash: row["request_hash"], parentRunID: row["parent_run_id"], parentStepID: row["parent_step_id"],
             itemIndex: row["item_index"], bodyPath: row["body_path"], compensated: (row["compensated"] as Int64?).map { $0 != 0 },

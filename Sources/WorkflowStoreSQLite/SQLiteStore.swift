@@ -16,6 +16,7 @@ import Darwin
 public final class SQLiteStore: WorkflowStore {
     private let pool: DatabasePool
     private let lockDescriptor: Int32
+    private let inputs = RunInputCache()
     public let configuration: SQLiteStoreConfiguration
 
     public var isExclusive: Bool { true }
@@ -138,7 +139,8 @@ public final class SQLiteStore: WorkflowStore {
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await pool.read { db in
-            try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id]).map(SQLiteCoding.run)
+            try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id])
+                .map { try SQLiteCoding.run($0, inputs: inputs) }
         }
     }
 
@@ -167,7 +169,7 @@ public final class SQLiteStore: WorkflowStore {
             }
             sql += " ORDER BY id DESC LIMIT ?"
             arguments += [params.limit]
-            return try Row.fetchAll(try db.cached(sql), arguments: arguments).map(SQLiteCoding.run)
+            return try Row.fetchAll(try db.cached(sql), arguments: arguments).map { try SQLiteCoding.run($0) }
         }
     }
 
@@ -187,7 +189,7 @@ public final class SQLiteStore: WorkflowStore {
             }
             if unfinishedOnly { sql += " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')" }
             sql += " ORDER BY item_index, id"
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { try SQLiteCoding.run($0) }
         }
     }
 
@@ -195,7 +197,7 @@ public final class SQLiteStore: WorkflowStore {
         try await pool.read { db in
             try Row.fetchOne(
                 try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND idempotency_key = ?"), arguments: [tenantID, key]
-            ).map(SQLiteCoding.run)
+            ).map { try SQLiteCoding.run($0) }
         }
     }
 
@@ -218,7 +220,7 @@ public final class SQLiteStore: WorkflowStore {
             }
             sql += " ORDER BY id DESC LIMIT ?"
             arguments += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteCoding.run)
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { try SQLiteCoding.run($0) }
         }
     }
 
@@ -254,7 +256,7 @@ public final class SQLiteStore: WorkflowStore {
                             return .rollback
                         }
                     }
-                    guard let snapshot = try Self.snapshot(db, runID: request.runID) else {
+                    guard let snapshot = try Self.snapshot(db, runID: request.runID, inputs: inputs) else {
                         outcome = .runNotFound
                         return .rollback
                     }
@@ -306,7 +308,7 @@ public final class SQLiteStore: WorkflowStore {
                 try db.run(
                     sql: "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_token = ? WHERE id = ?",
                     arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id])
-                guard let snapshot = try Self.snapshot(db, runID: task.runID) else {
+                guard let snapshot = try Self.snapshot(db, runID: task.runID, inputs: inputs) else {
                     try db.run(sql: "DELETE FROM tasks WHERE id = ?", arguments: [task.id])
                     continue
                 }
@@ -458,9 +460,9 @@ public final class SQLiteStore: WorkflowStore {
             ])
     }
 
-    private static func snapshot(_ db: Database, runID: String) throws -> RunSnapshot? {
+    private static func snapshot(_ db: Database, runID: String, inputs: RunInputCache) throws -> RunSnapshot? {
         guard let row = try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE id = ?"), arguments: [runID]) else { return nil }
-        let run = try SQLiteCoding.run(row)
+        let run = try SQLiteCoding.run(row, inputs: inputs)
         var steps: [String: StepRunRecord] = [:]
         for stepRow in try Row.fetchAll(try db.cached("SELECT * FROM step_runs WHERE run_id = ?"), arguments: [runID]) {
             let step = try SQLiteCoding.step(stepRow)
