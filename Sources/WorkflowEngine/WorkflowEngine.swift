@@ -495,6 +495,9 @@ public final class WorkflowEngine: Service, Sendable {
         return result
     }
 
+    /// How deep `sub_workflow` and `foreach` runs may nest.
+    static let maxNesting = 32
+
     /// The steps the engine carries out itself when they reach a worker.
     private func executeManaged(_ planned: WorkflowPlan.Step, _ work: Work) async -> StepResult {
         let input = work.step.input ?? .object([:])
@@ -509,6 +512,17 @@ public final class WorkflowEngine: Service, Sendable {
             }
             let child: CompiledDefinition
             do {
+                // A workflow that calls itself (directly or not) must not nest without end.
+                var depth = 1
+                var ancestor = work.run.parentRunID
+                while let id = ancestor, depth < Self.maxNesting {
+                    depth += 1
+                    ancestor = try await store.runGet(tenantID: work.run.tenantID, id: id)?.parentRunID
+                }
+                if depth >= Self.maxNesting {
+                    return .failure(StepFailure(
+                        code: "nesting_too_deep", message: "sub_workflow runs nest at most \(Self.maxNesting) deep", retriable: false))
+                }
                 child = try await registry.resolve(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
             } catch let error as WorkflowError where error.code == .workflowNotFound {
                 return .failure(StepFailure(code: "workflow_not_found", message: error.message, retriable: false))

@@ -214,6 +214,28 @@ import WorkflowTestSupport
         }
     }
 
+    @Test func aWorkflowCallingItselfStopsAtTheNestingLimit() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "ouroboros", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "again", "type": "sub_workflow", "config": {"workflow": "ouroboros"}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id, timeout: .seconds(60))
+            #expect(done.status == .failed)
+            // The innermost run failed with nesting_too_deep; each parent failed because its child did.
+            var innermost = run.id
+            var depth = 1
+            while let child = try await h.store.runChildren(parentRunID: innermost, stepID: nil, unfinishedOnly: false).first {
+                innermost = child.id
+                depth += 1
+            }
+            #expect(depth == 32)
+            #expect(try await h.steps(innermost)["again"]?.error?["code"] == "nesting_too_deep")
+        }
+    }
+
     @Test(arguments: TestDriver.all) func cancellingAParentCancelsItsChild(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             _ = try await h.register("""
