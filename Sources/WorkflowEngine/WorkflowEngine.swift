@@ -202,16 +202,29 @@ public final class WorkflowEngine: Service, Sendable {
         let now = clock.now()
         let target = dispatchTarget(now: now)
         let request = RunTransitionRequest(runID: runID) { snapshot in try decide(snapshot, plan, now, target) }
-        switch try await store.runTransitions([request], now: now).first {
-        case .applied(let mutation, let tasks):
-            let updated = mutation.run ?? run
-            dispatch(tasks, of: updated, steps: mutation.steps, mutation: mutation)
-            return updated
+        switch try await applyAndDispatch([request], runs: [run], now: now).first {
+        case .applied(let mutation, _):
+            return mutation.run ?? run
         case .rejected(let error):
             throw error
         case .runNotFound, .fenced, nil:
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
+    }
+
+    /// Applies transitions that no worker's completion carries (signals, retries, control tasks) and runs what they
+    /// unblocked; `runs[i]` is request `i`'s run as last read.
+    @discardableResult
+    private func applyAndDispatch(_ requests: [RunTransitionRequest], runs: [RunRecord], now: Date) async throws
+        -> [RunTransitionOutcome]
+    {
+        let outcomes = try await store.runTransitions(requests, now: now)
+        for (run, outcome) in zip(runs, outcomes) {
+            if case .applied(let mutation, let tasks) = outcome {
+                dispatch(tasks, of: mutation.run ?? run, steps: mutation.steps, mutation: mutation)
+            }
+        }
+        return outcomes
     }
 
     /// The plan a run executes: its definition's, or the nested steps of a `foreach` for an item.
@@ -609,12 +622,7 @@ public final class WorkflowEngine: Service, Sendable {
             })
         }
         do {
-            let outcomes = try await store.runTransitions(requests, now: now)
-            for (target, outcome) in zip(targets, outcomes) {
-                if case .applied(let mutation, let tasks) = outcome {
-                    dispatch(tasks, of: mutation.run ?? target, steps: mutation.steps, mutation: mutation)
-                }
-            }
+            try await applyAndDispatch(requests, runs: targets, now: now)
         } catch {
             logger.error("telling parent runs of finished children failed; will retry", metadata: ["error": "\(error)"])
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
@@ -634,12 +642,7 @@ public final class WorkflowEngine: Service, Sendable {
             })
         }
         do {
-            let outcomes = try await store.runTransitions(requests, now: now)
-            for (claimed, outcome) in zip(batch, outcomes) {
-                if case .applied(let mutation, let tasks) = outcome {
-                    dispatch(tasks, of: mutation.run ?? claimed.run, steps: mutation.steps, mutation: mutation)
-                }
-            }
+            try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
         } catch {
             logger.error("starting released items failed; will retry", metadata: ["error": "\(error)"])
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
@@ -661,12 +664,9 @@ public final class WorkflowEngine: Service, Sendable {
                         try RunStateMachine.cancel(snapshot: snapshot, reason: "its parent run \(parentID) stopped waiting for it", now: now, notifyParent: false)
                     }
                 }
-                let outcomes = try await store.runTransitions(Array(requests), now: now)
+                let outcomes = try await applyAndDispatch(Array(requests), runs: Array(chunk), now: now)
                 for (child, outcome) in zip(chunk, outcomes) {
-                    if case .applied(let mutation, let tasks) = outcome {
-                        stopExecutions(of: child.id)
-                        dispatch(tasks, of: mutation.run ?? child, steps: mutation.steps, mutation: mutation)
-                    }
+                    if case .applied = outcome { stopExecutions(of: child.id) }
                 }
             }
             _ = try await store.runTransitions([RunTransitionRequest(runID: parentID, fence: claimed.task.fence) { _ in RunMutation() }], now: clock.now())

@@ -39,15 +39,6 @@ import WorkflowTestSupport
         }
     }
 
-    func waitFor(_ condition: () async throws -> Bool, timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("condition not met in time")
-    }
-
     func allChildren(_ client: WorkflowClient, _ runID: String) async throws -> [RunInfo] {
         var out: [RunInfo] = []
         var cursor: String?
@@ -74,7 +65,7 @@ import WorkflowTestSupport
                     """.utf8), yaml: false)
                 let count = 200
                 let run = try await client.start(workflow: "payouts", input: ["items": .array((0..<count).map { .number(Double($0)) })])
-                try await waitFor { remote.requests(path: "/slow").count >= 60 }
+                try await waitUntil { remote.requests(path: "/slow").count >= 60 }
                 server.kill9()
                 let before = remote.requests(path: "/slow").count
                 #expect(before < count, "the kill must land mid-foreach")
@@ -121,7 +112,7 @@ import WorkflowTestSupport
                 var runIDs: [String] = []
                 for i in 0..<20 { runIDs.append(try await client.start(workflow: "transfer", input: ["i": .number(Double(i))]).runId) }
                 // Kill while refunds are in flight.
-                try await waitFor { remote.requests.filter { $0.body.contains("refund") }.count >= 5 }
+                try await waitUntil { remote.requests.filter { $0.body.contains("refund") }.count >= 5 }
                 server.kill9()
 
                 server = try await start()
@@ -155,7 +146,7 @@ import WorkflowTestSupport
                 """.utf8), yaml: false)
             var runIDs: [String] = []
             for _ in 0..<20 { runIDs.append(try await client.start(workflow: "kyc").runId) }
-            try await waitFor {
+            try await waitUntil {
                 var waiting = 0
                 for id in runIDs where try await client.run(id).steps?.first?.status == "WAITING" { waiting += 1 }
                 return waiting == runIDs.count
