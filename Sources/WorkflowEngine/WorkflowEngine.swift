@@ -602,12 +602,18 @@ public final class WorkflowEngine: Service, Sendable {
         var requests: [RunTransitionRequest] = []
         var targets: [RunRecord] = []
         var parents: [String: (RunRecord, WorkflowPlan)?] = [:]  // the items of a foreach share their parent
+        var unreadable: [Int64] = []
         for claimed in batch {
             let child = claimed.run
             if let parentID = child.parentRunID, parents[parentID] == nil {
-                let parent = try? await store.runGet(tenantID: child.tenantID, id: parentID)
-                let parentPlan = try? await parent.asyncFlatMap { try await self.plan(for: $0) }
-                parents[parentID] = parent.flatMap { p in parentPlan.map { (p, $0) } }
+                do {
+                    let parent = try await store.runGet(tenantID: child.tenantID, id: parentID)
+                    let parentPlan = try await parent.asyncFlatMap { try await self.plan(for: $0) }
+                    parents[parentID] = parent.flatMap { p in parentPlan.map { (p, $0) } }
+                } catch {
+                    unreadable.append(claimed.task.id)  // a failed read is not a missing parent: try again later
+                    continue
+                }
             }
             let found = child.parentRunID.flatMap { parents[$0] ?? nil }
             guard let (parent, plan) = found else {
@@ -620,6 +626,10 @@ public final class WorkflowEngine: Service, Sendable {
             requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
                 RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
             })
+        }
+        if !unreadable.isEmpty {
+            logger.warning("could not read parent runs; will retry", metadata: ["count": "\(unreadable.count)"])
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: unreadable)
         }
         do {
             try await applyAndDispatch(requests, runs: targets, now: now)
