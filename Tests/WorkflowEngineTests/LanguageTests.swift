@@ -280,12 +280,22 @@ import WorkflowTestSupport
             try await waitUntil { try await h.steps(run.id)["docs"]?.status == .waiting }
             #expect(try await h.steps(run.id)["early"]?.output == ["n": 1])
             #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.pendingSignals.isEmpty == true)
+            // Signals nobody waits for are kept, up to a limit.
+            for _ in 0..<RunStateMachine.maxPendingSignals {
+                try await h.engine.signal(runID: run.id, name: "unrelated", payload: [:])
+            }
+            do {
+                try await h.engine.signal(runID: run.id, name: "unrelated", payload: [:])
+                Issue.record("signal 101 must be refused")
+            } catch let error as WorkflowError {
+                #expect(error.code == .tooManySignals)
+            }
             try await h.engine.signal(runID: run.id, name: "documents_received", payload: ["files": ["id.pdf"]])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .completed)
             #expect(try await h.steps(run.id)["review"]?.output == ["files": ["id.pdf"]])
             let types = try await h.events(run.id).map(\.type)
-            #expect(types.filter { $0 == "signal_received" }.count == 2)
+            #expect(types.filter { $0 == "signal_received" }.count == 2 + RunStateMachine.maxPendingSignals)
             #expect(types.filter { $0 == "signal_consumed" }.count == 2)
 
             await #expect(throws: WorkflowError.self) { try await h.engine.signal(runID: run.id, name: "late", payload: [:]) }
