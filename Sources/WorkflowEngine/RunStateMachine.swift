@@ -21,6 +21,9 @@ public struct RunStateMachine {
         }
     }
 
+    /// Most items one `foreach` takes (they are all created in one transaction).
+    public static let maxForeachItems = 100_000
+
     /// Most signals a run keeps before a step consumes them.
     public static let maxPendingSignals = 100
 
@@ -390,6 +393,10 @@ public struct RunStateMachine {
         }
         guard let body = planned.body?.plan else {
             failUnstarted(planned, code: "internal_error", message: "the foreach has no compiled body")
+            return
+        }
+        guard items.count <= Self.maxForeachItems else {
+            failUnstarted(planned, code: "too_many_items", message: "a foreach takes at most \(Self.maxForeachItems) items, got \(items.count)")
             return
         }
         let limit = max(1, Int(input["max_concurrency"]?.numberValue ?? 10))
