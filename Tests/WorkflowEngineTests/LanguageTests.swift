@@ -148,6 +148,22 @@ import WorkflowTestSupport
         }
     }
 
+    @Test func foreachRefusesMoreItemsThanItsLimit() async throws {
+        try await withEngine { h in
+            let definition = try await h.register("""
+                {"name": "huge", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "steps": [{"id": "n", "type": "noop"}]}}
+                ]}}
+                """)
+            let items = JSONValue.array(Array(repeating: 0, count: RunStateMachine.maxForeachItems + 1))
+            let run = try await h.engine.start(definition: definition, input: ["items": items])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            #expect(try await h.steps(run.id)["each"]?.error?["code"] == "too_many_items")
+            #expect(try await h.store.runChildren(parentRunID: run.id, stepID: nil, unfinishedOnly: false).isEmpty)
+        }
+    }
+
     @Test(arguments: TestDriver.all) func foreachOfTenThousandItems(_ driver: TestDriver) async throws {
         let count = 10_000
         try await withEngine(driver) { h in
