@@ -149,6 +149,20 @@ public struct RunStateMachine {
         return machine.mutation()
     }
 
+    /// The run's `timeout_ms` ran out (`deadline` is when): it fails, and compensates like any failure. A run that
+    /// is already failing finishes its compensations.
+    public static func timeout(snapshot: RunSnapshot, plan: WorkflowPlan, deadline: Date, now: Date, dispatch: Dispatch?)
+        -> RunMutation
+    {
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        if !machine.run.status.isTerminal, !machine.isFailing {
+            let limit = Int((deadline.timeIntervalSince(machine.run.createdAt) * 1000).rounded())
+            machine.events.append(NewEvent("run_timed_out", data: ["timeout_ms": .number(Double(limit))]))
+            machine.failRun(step: nil, code: "run_timeout", message: "the run did not finish within its timeout of \(limit) ms")
+        }
+        return machine.mutation()
+    }
+
     /// Resumes a FAILED or CANCELLED run in place: successful steps keep their outputs, failed, cancelled and
     /// compensated steps run again, and so does everything after them.
     /// - Throws: `run_not_retryable` when the run is not FAILED or CANCELLED, or is a `foreach` item.
@@ -164,16 +178,8 @@ public struct RunStateMachine {
 
     private mutating func claim(_ task: TaskRecord, owner: String) {
         switch task.kind {
-        case .runTimeout:
-            if !run.status.isTerminal {
-                let limit = Int((task.availableAt.timeIntervalSince(run.createdAt) * 1000).rounded())
-                finish(.failed, error: [
-                    "code": "run_timeout", "message": .string("the run did not finish within its timeout of \(limit) ms"),
-                ], event: "run_timed_out")
-            }
-            deleteTasks = .all
-        case .notifyParent, .cancelChildren, .startRun:
-            break  // leased only: the engine carries them out
+        case .runTimeout, .notifyParent, .cancelChildren, .startRun:
+            break  // leased only: the engine carries them out (a timeout needs the plan, for compensation)
         case .step:
             guard !run.status.isTerminal, let stepID = task.stepID, var step = steps[stepID], !step.status.isTerminal else {
                 deleteTasks = .all  // stale work for a finished run or step

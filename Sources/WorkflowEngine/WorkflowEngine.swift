@@ -590,6 +590,8 @@ public final class WorkflowEngine: Service, Sendable {
             if !notifications.isEmpty { await notifyParents(notifications) }
             let starts = batch.filter { $0.task.kind == .startRun }
             if !starts.isEmpty { await beginRuns(starts) }
+            let timeouts = batch.filter { $0.task.kind == .runTimeout }
+            if !timeouts.isEmpty { await timeOut(timeouts) }
             releaseCapacity(batch.map(\.task.id))
         }
     }
@@ -655,6 +657,31 @@ public final class WorkflowEngine: Service, Sendable {
             try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
         } catch {
             logger.error("starting released items failed; will retry", metadata: ["error": "\(error)"])
+            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
+        }
+    }
+
+    /// Fails runs whose `timeout_ms` ran out (with their compensations), each fenced by its timeout task.
+    private func timeOut(_ batch: [ClaimedTask]) async {
+        let now = clock.now()
+        let target = dispatchTarget(now: now)
+        var requests: [RunTransitionRequest] = []
+        for claimed in batch {
+            let plan = try? await plan(for: claimed.run)
+            let deadline = claimed.task.availableAt
+            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: claimed.task.fence) { snapshot in
+                guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                return RunStateMachine.timeout(snapshot: snapshot, plan: plan, deadline: deadline, now: now, dispatch: target)
+            })
+        }
+        do {
+            let outcomes = try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
+            for (claimed, outcome) in zip(batch, outcomes) {
+                // Stop the steps the timeout cancelled, not the compensations it just started.
+                if case .applied(_, let tasks) = outcome { stopExecutions(of: claimed.run.id, keeping: Set(tasks.map(\.id))) }
+            }
+        } catch {
+            logger.error("timing out runs failed; will retry", metadata: ["error": "\(error)"])
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
         }
     }
@@ -804,9 +831,9 @@ public final class WorkflowEngine: Service, Sendable {
         }
     }
 
-    private func stopExecutions(of runID: String) {
+    private func stopExecutions(of runID: String, keeping: Set<Int64> = []) {
         let tasks = local.withLock { s in
-            s.running.filter { $0.value.runID == runID }.map { id, running in
+            s.running.filter { $0.value.runID == runID && !keeping.contains($0.key) }.map { id, running in
                 s.abandoned.insert(id)
                 return running.task
             }

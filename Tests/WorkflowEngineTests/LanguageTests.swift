@@ -379,6 +379,28 @@ import WorkflowTestSupport
         }
     }
 
+    @Test(arguments: TestDriver.all) func aTimedOutRunIsCompensatedToo(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
+            let definition = try await h.register("""
+                {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 300, "steps": [
+                  {"id": "debit", "type": "transform", "config": {"output": {"debit_id": "D9"}},
+                   "compensate": {"type": "echo", "config": {"refund": "${steps.debit.output.debit_id}", "why": "${run.error.code}"}}},
+                  {"id": "credit", "type": "delay", "depends_on": ["debit"], "config": {"duration_ms": 60000}}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            #expect(done.error?["code"] == "run_timeout")
+            #expect(done.compensated == true)
+            let steps = try await h.steps(run.id)
+            #expect(steps["credit"]?.status == .cancelled)
+            #expect(steps["debit.compensate"]?.output == ["refund": "D9", "why": "run_timeout"])
+            #expect(try await h.events(run.id).contains { $0.type == "run_timed_out" })
+            #expect(try await h.store.taskCount(runID: run.id) == 0)
+        }
+    }
+
     @Test(arguments: TestDriver.all) func aFailedCompensationIsReported(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             let definition = try await h.register("""
