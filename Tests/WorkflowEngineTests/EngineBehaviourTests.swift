@@ -188,7 +188,7 @@ import WorkflowTestSupport
             try await withEngine(driver) { h in
                 let definition = try await h.register("""
                     {"name": "slow", "version": "1.0.0", "definition": {"steps": [
-                      {"id": "call", "type": "http_request", "timeout_ms": 150, "config": {"url": "\(remote.baseURL)/hold", "method": "POST"},
+                      {"id": "call", "type": "http_request", "timeout_ms": 600, "config": {"url": "\(remote.baseURL)/hold", "method": "POST"},
                        "retry": {"max_attempts": 2, "backoff": "fixed", "initial_interval_ms": 10}}
                     ]}}
                     """)

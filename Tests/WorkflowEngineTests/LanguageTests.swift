@@ -382,13 +382,15 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func aTimedOutRunIsCompensatedToo(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             let definition = try await h.register("""
-                {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 300, "steps": [
+                {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 2500, "steps": [
                   {"id": "debit", "type": "transform", "config": {"output": {"debit_id": "D9"}},
                    "compensate": {"type": "echo", "config": {"refund": "${steps.debit.output.debit_id}", "why": "${run.error.code}"}}},
                   {"id": "credit", "type": "delay", "depends_on": ["debit"], "config": {"duration_ms": 60000}}
                 ]}}
                 """)
             let run = try await h.engine.start(definition: definition, input: [:])
+            // The timeout must come after the debit succeeded (generous, for loaded CI machines) and while credit sleeps.
+            try await waitUntil("debit succeeded") { try await h.steps(run.id)["debit"]?.status == .success }
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
             #expect(done.error?["code"] == "run_timeout")
