@@ -643,46 +643,46 @@ public final class WorkflowEngine: Service, Sendable {
 
     /// Starts released `foreach` items, each fenced by its start task.
     private func beginRuns(_ batch: [ClaimedTask]) async {
-        let now = clock.now()
-        let target = dispatchTarget(now: now)
-        var requests: [RunTransitionRequest] = []
-        for claimed in batch {
-            let plan = try? await plan(for: claimed.run)
-            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: claimed.task.fence) { snapshot in
-                guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
-                return RunStateMachine.begin(snapshot: snapshot, plan: plan, now: now, dispatch: target)
-            })
-        }
-        do {
-            try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
-        } catch {
-            logger.error("starting released items failed; will retry", metadata: ["error": "\(error)"])
-            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
+        await applyOwnRunTransitions(batch, failure: "starting released items") { snapshot, plan, _, now, target in
+            RunStateMachine.begin(snapshot: snapshot, plan: plan, now: now, dispatch: target)
         }
     }
 
     /// Fails runs whose `timeout_ms` ran out (with their compensations), each fenced by its timeout task.
     private func timeOut(_ batch: [ClaimedTask]) async {
+        let outcomes = await applyOwnRunTransitions(batch, failure: "timing out runs") { snapshot, plan, task, now, target in
+            RunStateMachine.timeout(snapshot: snapshot, plan: plan, deadline: task.availableAt, now: now, dispatch: target)
+        }
+        for (claimed, outcome) in zip(batch, outcomes) {
+            // Stop the steps the timeout cancelled, not the compensations it just started.
+            if case .applied(_, let tasks) = outcome { stopExecutions(of: claimed.run.id, keeping: Set(tasks.map(\.id))) }
+        }
+    }
+
+    /// Applies a plan-aware transition to each claimed control task's own run, fenced by the task; on failure the
+    /// tasks are handed back so that they run again.
+    @discardableResult
+    private func applyOwnRunTransitions(
+        _ batch: [ClaimedTask], failure: String,
+        decide: @escaping @Sendable (RunSnapshot, WorkflowPlan, TaskRecord, Date, RunStateMachine.Dispatch?) -> RunMutation
+    ) async -> [RunTransitionOutcome] {
         let now = clock.now()
         let target = dispatchTarget(now: now)
         var requests: [RunTransitionRequest] = []
         for claimed in batch {
             let plan = try? await plan(for: claimed.run)
-            let deadline = claimed.task.availableAt
-            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: claimed.task.fence) { snapshot in
+            let task = claimed.task
+            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
-                return RunStateMachine.timeout(snapshot: snapshot, plan: plan, deadline: deadline, now: now, dispatch: target)
+                return decide(snapshot, plan, task, now, target)
             })
         }
         do {
-            let outcomes = try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
-            for (claimed, outcome) in zip(batch, outcomes) {
-                // Stop the steps the timeout cancelled, not the compensations it just started.
-                if case .applied(_, let tasks) = outcome { stopExecutions(of: claimed.run.id, keeping: Set(tasks.map(\.id))) }
-            }
+            return try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
         } catch {
-            logger.error("timing out runs failed; will retry", metadata: ["error": "\(error)"])
+            logger.error("\(failure) failed; will retry", metadata: ["error": "\(error)"])
             try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: batch.map(\.task.id))
+            return []
         }
     }
 

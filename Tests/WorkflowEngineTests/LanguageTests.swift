@@ -403,6 +403,24 @@ import WorkflowTestSupport
         }
     }
 
+    @Test(arguments: TestDriver.all) func aTimeoutDuringCompensationLetsItFinish(_ driver: TestDriver) async throws {
+        try await withEngine(driver) { h in
+            let definition = try await h.register("""
+                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 800, "steps": [
+                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 1500}}},
+                  {"id": "credit", "type": "fail", "depends_on": ["debit"]}
+                ]}}
+                """)
+            let run = try await h.engine.start(definition: definition, input: [:])
+            let done = try await h.waitForRun(run.id)
+            #expect(done.status == .failed)
+            #expect(done.error?["step_id"] == "credit", "the first failure stays the run's error")
+            #expect(done.compensated == true, "the timeout did not cut the compensation short")
+            #expect(try await h.steps(run.id)["debit.compensate"]?.status == .success)
+            #expect(try await h.events(run.id).contains { $0.type == "run_timed_out" } == false)
+        }
+    }
+
     @Test(arguments: TestDriver.all) func aFailedCompensationIsReported(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             let definition = try await h.register("""
