@@ -406,12 +406,14 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func aTimeoutDuringCompensationLetsItFinish(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             let definition = try await h.register("""
-                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 800, "steps": [
-                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 1500}}},
+                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 3000, "steps": [
+                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 4500}}},
                   {"id": "credit", "type": "fail", "depends_on": ["debit"]}
                 ]}}
                 """)
             let run = try await h.engine.start(definition: definition, input: [:])
+            // The step failure comes well before the (generous, for loaded CI machines) timeout; the compensation outlasts it.
+            try await waitUntil("compensating") { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating }
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
             #expect(done.error?["step_id"] == "credit", "the first failure stays the run's error")
