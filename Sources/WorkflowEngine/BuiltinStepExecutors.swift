@@ -41,11 +41,12 @@ public struct DelayStepExecutor: StepExecutor {
             }
             return .suspend(until: wake, state: execution.state!)
         }
-        guard let duration = execution.input["duration_ms"]?.numberValue, duration >= 0, duration.rounded() == duration else {
+        // Checked against the configured maximum when the config was rendered; this bound only keeps the date sane.
+        guard let duration = execution.input["duration_ms"]?.integer(in: 0...(1 << 42)) else {
             return .failure(StepFailure(code: "invalid_config", message: "duration_ms must be a non-negative integer", retriable: false))
         }
         if duration == 0 { return .success(["delayed_ms": 0]) }
-        let wake = execution.now.addingTimeInterval(duration / 1000)
+        let wake = execution.now.addingTimeInterval(Double(duration) / 1000)
         return .suspend(until: wake, state: ["wake_at_ms": .number((wake.timeIntervalSince1970 * 1000).rounded())])
     }
 }

@@ -42,7 +42,7 @@ public struct HTTPRequestStepExecutor: StepExecutor {
                 if !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
             }
         }
-        let timeoutMs = config["timeout_ms"]?.numberValue.map(Int.init) ?? defaultTimeoutMs
+        let timeoutMs = config["timeout_ms"]?.integer(in: 1...(1 << 42)) ?? defaultTimeoutMs
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutMs)))
             let bytes = try await response.body.collect(upTo: maxResponseBytes)

@@ -217,6 +217,9 @@ public struct RunStateMachine {
             result = .success(payload)  // the signal arrived while the timeout was being handled: the signal wins
         }
         step.updatedAt = now
+        if case .success(let output) = result, let problem = outputProblem(output, what: "the step's output") {
+            result = .failure(problem)
+        }
         switch result {
         case .success(let output):
             succeed(step, planned, output: output)
@@ -313,6 +316,10 @@ public struct RunStateMachine {
             failUnstarted(planned, code: "template_error", message: "config: \(error.message)")
             return
         }
+        if let problem = configProblem(planned, input) {
+            failUnstarted(planned, code: problem.code, message: problem.message)
+            return
+        }
         switch planned.type {
         case .switch: return activateSwitch(planned, scope: scope)
         case .waitForSignal: return activateWait(planned, input: input)
@@ -405,7 +412,7 @@ public struct RunStateMachine {
             failUnstarted(planned, code: "too_many_items", message: "a foreach takes at most \(Self.maxForeachItems) items, got \(items.count)")
             return
         }
-        let limit = max(1, Int(input["max_concurrency"]?.numberValue ?? 10))
+        let limit = input["max_concurrency"]?.integer(in: 1...10_000) ?? 10
         let continueOnError = input["continue_on_error"]?.boolValue ?? false
         startRunIfPending()
         var stored = input.objectValue ?? [:]
@@ -558,6 +565,20 @@ public struct RunStateMachine {
             throw WorkflowError(.runNotRetryable, "run \(run.id) is an item of a foreach; retry its parent \(run.parentRunID ?? "")")
         }
         let compensated = Set(steps.keys.filter { $0.hasSuffix(".compensate") }.map { String($0.dropLast(".compensate".count)) })
+        // An Idempotency-Key names one intended effect. A step whose effect is settled — undone by its compensation, or
+        // known not to have happened (a definitive refusal) — intends a new effect when it runs again, so it gets a new
+        // key; a step whose outcome is unknown (timeout, 5xx, cancelled mid-call) keeps its key, so the remote can
+        // answer with what it did. on_failure runs again for a new failure: a new key too.
+        var bumped: [String] = []
+        for (id, step) in steps where !id.hasSuffix(".compensate") {
+            let undone = steps[id + ".compensate"]?.status == .success
+            let refused = step.status == .failed && Self.settlesEffect(step.error)
+            let handledFailure = id == "on_failure" && (step.status == .success || refused)
+            if undone || refused || handledFailure {
+                run.keyGenerations[id, default: 0] += 1
+                bumped.append(id)
+            }
+        }
         var reset: [String] = []
         for (id, step) in steps.sorted(by: { $0.key < $1.key }) {
             let keep = (step.status == .success || step.status == .skipped) && !compensated.contains(id)
@@ -579,6 +600,7 @@ public struct RunStateMachine {
         runChanged = true
         events.append(NewEvent("run_resumed", data: [
             "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
+            "new_idempotency_keys": .array(bumped.sorted().map { .string($0) }),
         ]))
         deleteTasks = .all
         if let timeout = plan.timeoutMs {
@@ -594,10 +616,39 @@ public struct RunStateMachine {
         completeIfDone()
     }
 
+    /// Failures after which the step's effect is known not to have happened. Retriable ones (timeouts, 5xx, lost
+    /// connections) leave it unknown, and so do refusals to store what the remote answered.
+    static func settlesEffect(_ error: JSONValue?) -> Bool {
+        guard let error, error["retriable"]?.boolValue == false, let code = error["code"]?.stringValue else { return false }
+        return !["response_too_large", "output_too_large", "output_too_deep", "cancelled"].contains(code)
+    }
+
     private mutating func skip(_ planned: WorkflowPlan.Step, reason: String) {
         put(StepRunRecord(runID: run.id, stepID: planned.id, status: .skipped, completedAt: now, updatedAt: now))
         events.append(NewEvent("step_skipped", stepID: planned.id, data: ["reason": .string(reason)]))
         stepSettled(planned)
+    }
+
+    /// A rendered config that breaks the rules a constant one is held to at registration, or that is too large.
+    private func configProblem(_ planned: WorkflowPlan.Step, _ input: JSONValue) -> (code: String, message: String)? {
+        if let (field, message) = planned.type.renderedConfigProblems(input, limits: plan.limits).first {
+            return ("invalid_config", "config.\(field) \(message)")
+        }
+        if input.boundedSize(limit: plan.limits.maxOutputBytes, maxDepth: plan.limits.maxOutputDepth) == nil {
+            return ("config_too_large", "the rendered config is larger than \(plan.limits.maxOutputBytes) bytes or nests deeper than \(plan.limits.maxOutputDepth) levels")
+        }
+        return nil
+    }
+
+    /// A step result or run output that may not be stored: too large, or nested too deep to be read back.
+    private func outputProblem(_ output: JSONValue, what: String) -> StepFailure? {
+        guard output.boundedSize(limit: plan.limits.maxOutputBytes, maxDepth: plan.limits.maxOutputDepth) == nil else { return nil }
+        let deep = output.nests(deeperThan: plan.limits.maxOutputDepth)
+        return StepFailure(
+            code: deep ? "output_too_deep" : "output_too_large",
+            message: deep
+                ? "\(what) nests deeper than \(plan.limits.maxOutputDepth) levels"
+                : "\(what) is larger than \(plan.limits.maxOutputBytes) bytes", retriable: false)
     }
 
     private mutating func failUnstarted(_ planned: WorkflowPlan.Step, code: String, message: String) {
@@ -634,7 +685,7 @@ public struct RunStateMachine {
         guard dependencies.allSatisfy(settled) else { return }
         for dependency in dependencies where dependency.type == .switch {
             guard let output = steps[dependency.id]?.output, steps[dependency.id]?.status == .success else { continue }
-            let taken = output["branch"]?.numberValue.map { Int($0) }
+            let taken = output["branch"]?.integer(in: 0...Int(Int32.max))
             if dependency.untakenTargets(taken: taken).contains(dependent.id) {
                 skip(dependent, reason: "branch not taken by '\(dependency.id)'")
                 return
@@ -665,6 +716,10 @@ public struct RunStateMachine {
                 fields[plan.steps[sink].id] = steps[plan.steps[sink].id]?.output ?? .null
             }
             output = .object(fields)
+        }
+        if let problem = outputProblem(output, what: "the run's output") {
+            failRun(step: nil, code: problem.code, message: problem.message)
+            return
         }
         run.output = output
         finish(.completed, error: nil, event: "run_completed")
@@ -730,6 +785,11 @@ public struct RunStateMachine {
             input = try planned.config.render(in: scope(reading: Array(plan.steps.indices)))
         } catch {
             let failure = StepFailure(code: "template_error", message: "config: \(error.message)", retriable: false)
+            fail(StepRunRecord(runID: run.id, stepID: planned.id, status: .failed, updatedAt: now), planned, failure)
+            return
+        }
+        if let problem = configProblem(planned, input) {
+            let failure = StepFailure(code: problem.code, message: problem.message, retriable: false)
             fail(StepRunRecord(runID: run.id, stepID: planned.id, status: .failed, updatedAt: now), planned, failure)
             return
         }

@@ -24,9 +24,29 @@ public struct StepExecution: Sendable {
     public var state: JSONValue?
     /// The time the engine's clock gave when this execution began.
     public var now: Date
+    /// How many times a retry in place gave this step a new intended effect (see ``idempotencyKey``).
+    public var keyGeneration: Int
 
-    /// Stable for every attempt of this step of this run: remote systems can deduplicate retries with it.
-    public var idempotencyKey: String { "\(runID)/\(stepID)" }
+    public init(
+        runID: String, stepID: String, type: StepType, input: JSONValue, attempt: Int, state: JSONValue?, now: Date,
+        keyGeneration: Int = 0
+    ) {
+        self.runID = runID
+        self.stepID = stepID
+        self.type = type
+        self.input = input
+        self.attempt = attempt
+        self.state = state
+        self.now = now
+        self.keyGeneration = keyGeneration
+    }
+
+    /// Names one intended effect: the same for every attempt of this step of this run (`<run id>/<step id>`), so
+    /// remote systems can deduplicate retries and re-executions after a crash; `/<generation>` is appended once a
+    /// retry in place follows an effect that was undone by compensation or definitively refused.
+    public var idempotencyKey: String {
+        keyGeneration == 0 ? "\(runID)/\(stepID)" : "\(runID)/\(stepID)/\(keyGeneration)"
+    }
 }
 
 /// How an attempt ended.

@@ -407,7 +407,7 @@ public final class WorkflowEngine: Service, Sendable {
                     if result.claimed.count == min(capacity, configuration.claimBatchSize) {
                         sleep = .zero  // there may be more
                     } else if let next = result.nextAvailableAt {
-                        let wait = max(0, next.timeIntervalSince(clock.now()))
+                        let wait = min(max(0, next.timeIntervalSince(clock.now())), configuration.pollInterval.seconds)
                         sleep = min(sleep, .milliseconds(Int64((wait * 1000).rounded(.up))))
                     }
                 } catch {
@@ -486,9 +486,11 @@ public final class WorkflowEngine: Service, Sendable {
         guard let executor = executors[planned.type] else {
             return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
         }
+        let owner = planned.id.hasSuffix(".compensate") ? String(planned.id.dropLast(".compensate".count)) : planned.id
         let execution = StepExecution(
             runID: work.run.id, stepID: planned.id, type: planned.type, input: work.step.input ?? .object([:]),
-            attempt: work.step.attempt, state: work.step.state, now: clock.now())
+            attempt: work.step.attempt, state: work.step.state, now: clock.now(),
+            keyGeneration: work.run.keyGenerations[owner] ?? 0)
         let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) }
             ?? (configuration.defaultStepTimeout > .zero ? configuration.defaultStepTimeout : nil)
         // An unstructured task only so that cancellation, lost leases and the timeout watcher can stop this execution;

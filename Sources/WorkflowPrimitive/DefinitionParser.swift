@@ -2,6 +2,11 @@
 /// collecting every problem with its JSON pointer instead of stopping at the first.
 struct DefinitionParser {
     private(set) var issues: [ValidationIssue] = []
+    let limits: WorkflowLimits
+
+    init(limits: WorkflowLimits = .default) {
+        self.limits = limits
+    }
 
     private static let documentFields: Set<String> = ["name", "version", "description", "definition"]
     private static let specFields: Set<String> = ["steps", "timeout_ms", "output", "description", "on_failure"]
@@ -45,7 +50,7 @@ struct DefinitionParser {
     mutating func parseSpec(_ value: JSONValue, at pointer: JSONPointer) -> WorkflowSpec? {
         guard let fields = object(value, at: pointer) else { return nil }
         rejectUnknown(fields, allowed: Self.specFields, at: pointer)
-        let timeout = optionalInt(fields, "timeout_ms", at: pointer, minimum: 1)
+        let timeout = optionalInt(fields, "timeout_ms", at: pointer, minimum: 1, maximum: limits.maxTimeoutMs)
         let steps = parseSteps(fields["steps"], at: pointer.appending("steps"))
         var onFailure: StepDefinition?
         if let value = fields["on_failure"] {
@@ -125,7 +130,7 @@ struct DefinitionParser {
 
         let when = optionalString(fields, "when", at: pointer)
         let description = optionalString(fields, "description", at: pointer)
-        let timeout = optionalInt(fields, "timeout_ms", at: pointer, minimum: 1)
+        let timeout = optionalInt(fields, "timeout_ms", at: pointer, minimum: 1, maximum: limits.maxTimeoutMs)
         let config = fields["config"] ?? .object([:])
         if case .object(let configFields) = config {
             if let type, let rules = type.configFields {
@@ -161,16 +166,18 @@ struct DefinitionParser {
             retry: retry, timeoutMs: timeout, continueOnError: continueOnError, compensate: compensate, body: body)
     }
 
-    /// Checks the config values that are not templates; templated values are checked when rendered.
+    /// Checks the config values that are not templates; templated values are checked when rendered
+    /// (``StepType/renderedConfigProblems(_:limits:)`` holds both to the same rules).
     private mutating func checkConfig(_ type: StepType, _ config: [String: JSONValue], at pointer: JSONPointer) {
         func isTemplate(_ v: JSONValue) -> Bool { v.stringValue?.contains("${") ?? false }
+        var constant: [String: JSONValue] = [:]
+        for (key, value) in config where !isTemplate(value) { constant[key] = value }
+        for (field, message) in type.renderedConfigProblems(.object(constant), limits: limits) {
+            issue(pointer.appending(field), message)
+        }
         switch type {
         case .delay:
-            if let d = config["duration_ms"], !isTemplate(d) {
-                if d.numberValue.map({ $0 < 0 || $0.rounded() != $0 }) ?? true {
-                    issue(pointer.appending("duration_ms"), "must be a non-negative integer number of milliseconds")
-                }
-            }
+            break
         case .httpRequest:
             if let url = config["url"], !isTemplate(url) {
                 if let s = url.stringValue {
@@ -195,9 +202,6 @@ struct DefinitionParser {
                 } else {
                     issue(pointer.appending("headers"), "must be an object of strings")
                 }
-            }
-            if let t = config["timeout_ms"], !isTemplate(t), (t.numberValue ?? 0) < 1 {
-                issue(pointer.appending("timeout_ms"), "must be a positive integer")
             }
         case .fail:
             if let m = config["message"], m.stringValue == nil { issue(pointer.appending("message"), "must be a string") }
@@ -232,11 +236,6 @@ struct DefinitionParser {
             if let items = config["items"], !isTemplate(items), items.arrayValue == nil {
                 issue(pointer.appending("items"), "must be an array or a template such as \"${input.items}\"")
             }
-            if let n = config["max_concurrency"], !isTemplate(n) {
-                if n.numberValue.map({ $0 < 1 || $0 > 10_000 || $0.rounded() != $0 }) ?? true {
-                    issue(pointer.appending("max_concurrency"), "must be an integer from 1 to 10000")
-                }
-            }
             if let c = config["continue_on_error"], c.boolValue == nil { issue(pointer.appending("continue_on_error"), "must be a boolean") }
         case .subWorkflow:
             if let w = config["workflow"], w.stringValue == nil { issue(pointer.appending("workflow"), "must be a workflow name or id") }
@@ -252,9 +251,6 @@ struct DefinitionParser {
                     issue(pointer.appending("signal"), "must be 1-128 characters of letters, digits, '.', '_' or '-'")
                 }
             }
-            if let t = config["timeout_ms"], !isTemplate(t), t.numberValue.map({ $0 < 1 || $0.rounded() != $0 }) ?? true {
-                issue(pointer.appending("timeout_ms"), "must be a positive integer number of milliseconds")
-            }
             if let o = config["on_timeout"], !(o.stringValue.map { ["fail", "continue"].contains($0) } ?? false) {
                 issue(pointer.appending("on_timeout"), "must be 'fail' or 'continue'")
             }
@@ -267,23 +263,24 @@ struct DefinitionParser {
         guard let fields = object(value, at: pointer) else { return nil }
         rejectUnknown(fields, allowed: Self.retryFields, at: pointer)
         var policy = RetryPolicy(maxAttempts: 3)
-        if let n = optionalInt(fields, "max_attempts", at: pointer, minimum: 1) {
-            if n > 1000 { issue(pointer.appending("max_attempts"), "must be at most 1000") }
-            policy.maxAttempts = n
-        }
+        if let n = optionalInt(fields, "max_attempts", at: pointer, minimum: 1, maximum: 1000) { policy.maxAttempts = n }
         if let text = optionalString(fields, "backoff", at: pointer) {
             if let b = RetryPolicy.Backoff(rawValue: text) { policy.backoff = b } else {
                 issue(pointer.appending("backoff"), "must be 'fixed' or 'exponential', got '\(text)'")
             }
         }
-        if let n = optionalInt(fields, "initial_interval_ms", at: pointer, minimum: 0) { policy.initialIntervalMs = n }
-        if let n = optionalInt(fields, "max_interval_ms", at: pointer, minimum: 0) { policy.maxIntervalMs = n }
+        if let n = optionalInt(fields, "initial_interval_ms", at: pointer, minimum: 0, maximum: limits.maxRetryIntervalMs) {
+            policy.initialIntervalMs = n
+        }
+        if let n = optionalInt(fields, "max_interval_ms", at: pointer, minimum: 0, maximum: limits.maxRetryIntervalMs) {
+            policy.maxIntervalMs = n
+        }
         if fields["max_interval_ms"] != nil, policy.maxIntervalMs < policy.initialIntervalMs {
             issue(pointer.appending("max_interval_ms"), "must not be less than initial_interval_ms")
         }
         if let m = fields["multiplier"] {
-            if let x = m.numberValue, x >= 1 { policy.multiplier = x } else {
-                issue(pointer.appending("multiplier"), "must be a number of at least 1")
+            if let x = m.numberValue, x >= 1, x <= 100 { policy.multiplier = x } else {
+                issue(pointer.appending("multiplier"), "must be a number from 1 to 100")
             }
         }
         if let j = fields["jitter"] {
@@ -346,15 +343,15 @@ struct DefinitionParser {
         return string(value, at: pointer.appending(key))
     }
 
-    private mutating func optionalInt(_ fields: [String: JSONValue], _ key: String, at pointer: JSONPointer, minimum: Int)
-        -> Int?
-    {
+    private mutating func optionalInt(
+        _ fields: [String: JSONValue], _ key: String, at pointer: JSONPointer, minimum: Int, maximum: Int
+    ) -> Int? {
         guard let value = fields[key], !value.isNull else { return nil }
-        guard case .number(let n) = value, n.rounded() == n, n >= Double(minimum), n < 1e15 else {
-            issue(pointer.appending(key), "must be an integer of at least \(minimum)")
+        guard let n = value.integer(in: minimum...maximum) else {
+            issue(pointer.appending(key), "must be an integer from \(minimum) to \(maximum)")
             return nil
         }
-        return Int(n)
+        return n
     }
 }
 

@@ -30,10 +30,41 @@ public indirect enum Expression: Sendable, Hashable {
     /// The functions the language knows, with their arity.
     public static let functions: [String: Int] = ["len": 1, "exists": 1, "lower": 1, "upper": 1]
 
+    /// Longest expression source, in characters.
+    public static let maximumLength = 4_096
+    /// Most tokens in one expression.
+    public static let maximumTokens = 1_000
+    /// Deepest nesting of one expression's syntax tree (parentheses, operators, operands chained left to right).
+    /// Evaluation recurses once per level, so this bound is what keeps any accepted expression off the stack's edge.
+    public static let maximumDepth = 64
+
     /// Parses `source`; throws ``ExpressionError`` with the 1-based column of the problem.
     public static func parse(_ source: String) throws(ExpressionError) -> Expression {
         var parser = ExpressionParser(source: source)
-        return try parser.parseComplete()
+        let expression = try parser.parseComplete()
+        // Long left-to-right chains (a + b + c …) nest without recursing in the parser: measure the tree itself.
+        guard expression.depth <= maximumDepth else {
+            throw ExpressionError("expression nested deeper than \(maximumDepth) levels", column: 1)
+        }
+        return expression
+    }
+
+    /// The depth of the syntax tree, measured without recursion.
+    var depth: Int {
+        var deepest = 0
+        var pending: [(Expression, Int)] = [(self, 1)]
+        while let (node, level) = pending.popLast() {
+            deepest = max(deepest, level)
+            switch node {
+            case .literal, .identifier: break
+            case .member(let base, _): pending.append((base, level + 1))
+            case .index(let base, let index): pending.append(contentsOf: [(base, level + 1), (index, level + 1)])
+            case .array(let items), .call(_, let items): pending.append(contentsOf: items.map { ($0, level + 1) })
+            case .unary(_, let operand): pending.append((operand, level + 1))
+            case .binary(_, let lhs, let rhs): pending.append(contentsOf: [(lhs, level + 1), (rhs, level + 1)])
+            }
+        }
+        return deepest
     }
 
     /// The root identifiers this expression reads (`input`, `steps`, …).
@@ -119,7 +150,8 @@ extension Expression {
                 return fields[key] ?? .null
             case (.array(let items), .number(let n)):
                 guard n.rounded() == n else { throw EvaluationError("array index must be an integer, got \(n)") }
-                let i = Int(n) < 0 ? items.count + Int(n) : Int(n)
+                guard let whole = Int(exactly: n) else { return .null }  // beyond any array's bounds
+                let i = whole < 0 ? items.count + whole : whole
                 return items.indices.contains(i) ? items[i] : .null
             case (.null, _):
                 return .null
@@ -150,6 +182,15 @@ extension Expression {
             for arg in args { values.append(try arg.evaluate(in: scope)) }
             return try Self.call(name, values)
         }
+    }
+
+    /// Longest string (in UTF-8 bytes) and array that `+` builds: repeated doubling must fail, not fill the memory.
+    public static let maximumStringBytes = 1 << 20
+    public static let maximumValueCount = 100_000
+
+    private static func finite(_ n: Double) throws(EvaluationError) -> JSONValue {
+        guard n.isFinite else { throw EvaluationError("number out of range") }
+        return .number(n)
     }
 
     private static func apply(_ op: BinaryOperator, _ l: JSONValue, _ r: JSONValue) throws(EvaluationError) -> JSONValue {
@@ -183,9 +224,14 @@ extension Expression {
             }
         case .add:
             switch (l, r) {
-            case (.number(let a), .number(let b)): return .number(a + b)
-            case (.array(let a), .array(let b)): return .array(a + b)
-            case (.string, _), (_, .string): return .string(l.interpolationText + r.interpolationText)
+            case (.number(let a), .number(let b)): return try finite(a + b)
+            case (.array(let a), .array(let b)):
+                guard a.count + b.count <= maximumValueCount else { throw EvaluationError("array longer than \(maximumValueCount) items") }
+                return .array(a + b)
+            case (.string, _), (_, .string):
+                let text = l.interpolationText + r.interpolationText
+                guard text.utf8.count <= maximumStringBytes else { throw EvaluationError("string longer than \(maximumStringBytes) bytes") }
+                return .string(text)
             default: throw EvaluationError("cannot add \(l.typeName) and \(r.typeName)")
             }
         case .subtract, .multiply, .divide, .remainder:
@@ -193,11 +239,11 @@ extension Expression {
                 throw EvaluationError("operator \(op.rawValue) needs numbers, got \(l.typeName) and \(r.typeName)")
             }
             switch op {
-            case .subtract: return .number(a - b)
-            case .multiply: return .number(a * b)
+            case .subtract: return try finite(a - b)
+            case .multiply: return try finite(a * b)
             case .divide:
                 guard b != 0 else { throw EvaluationError("division by zero") }
-                return .number(a / b)
+                return try finite(a / b)
             default:
                 guard b != 0 else { throw EvaluationError("remainder by zero") }
                 return .number(a.truncatingRemainder(dividingBy: b))

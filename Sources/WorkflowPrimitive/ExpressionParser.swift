@@ -15,12 +15,18 @@ struct ExpressionParser {
     private var offset = 0
     private var token: Token = .end
     private var tokenColumn = 1
+    /// Tokens read so far and subexpressions open now: both bounded, so no input can exhaust the stack.
+    private var tokenCount = 0
+    private var nesting = 0
 
     init(source: String) {
         scalars = Array(source.unicodeScalars)
     }
 
     mutating func parseComplete() throws(ExpressionError) -> Expression {
+        guard scalars.count <= Expression.maximumLength else {
+            throw ExpressionError("expression longer than \(Expression.maximumLength) characters", column: 1)
+        }
         try advance()
         if token == .end { throw ExpressionError("empty expression", column: tokenColumn) }
         let expression = try parseBinary(minimumPrecedence: 1)
@@ -44,7 +50,16 @@ struct ExpressionParser {
         }
     }
 
+    private mutating func enter() throws(ExpressionError) {
+        nesting += 1
+        guard nesting <= Expression.maximumDepth else {
+            throw ExpressionError("expression nested deeper than \(Expression.maximumDepth) levels", column: tokenColumn)
+        }
+    }
+
     private mutating func parseBinary(minimumPrecedence: Int) throws(ExpressionError) -> Expression {
+        try enter()
+        defer { nesting -= 1 }
         var lhs = try parseUnary()
         while let (precedence, op) = binaryOperator(), precedence >= minimumPrecedence {
             try advance()
@@ -55,13 +70,12 @@ struct ExpressionParser {
     }
 
     private mutating func parseUnary() throws(ExpressionError) -> Expression {
-        if token == .symbol("!") {
+        if token == .symbol("!") || token == .symbol("-") {
+            let op: Expression.UnaryOperator = token == .symbol("!") ? .not : .negate
+            try enter()
+            defer { nesting -= 1 }
             try advance()
-            return .unary(.not, try parseUnary())
-        }
-        if token == .symbol("-") {
-            try advance()
-            return .unary(.negate, try parseUnary())
+            return .unary(op, try parseUnary())
         }
         return try parsePostfix(try parsePrimary())
     }
@@ -169,6 +183,10 @@ struct ExpressionParser {
     // MARK: lexer
 
     private mutating func advance() throws(ExpressionError) {
+        tokenCount += 1
+        guard tokenCount <= Expression.maximumTokens else {
+            throw ExpressionError("expression has more than \(Expression.maximumTokens) tokens", column: offset + 1)
+        }
         while offset < scalars.count, scalars[offset].properties.isWhitespace { offset += 1 }
         tokenColumn = offset + 1
         guard offset < scalars.count else {
@@ -221,6 +239,7 @@ struct ExpressionParser {
         }
         let text = String(String.UnicodeScalarView(scalars[start..<offset]))
         guard let value = Double(text) else { throw ExpressionError("malformed number '\(text)'", column: start + 1) }
+        guard value.isFinite else { throw ExpressionError("number '\(text.prefix(32))' is out of range", column: start + 1) }
         return value
     }
 

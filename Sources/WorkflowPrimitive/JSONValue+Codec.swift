@@ -8,6 +8,8 @@ import Foundation
 enum JSONCodec {
     /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
     static let maximumDepth = 512
+    /// Longest number accepted (digits, sign, fraction and exponent): a double carries about 17 significant digits.
+    static let maximumNumberLength = 400
 
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
         var reader = Reader(bytes: bytes)
@@ -142,6 +144,8 @@ enum JSONCodec {
                 guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
                 offset += 1
                 skipWhitespace()
+                // A repeated key would silently replace the first value ("type":"noop","type":"fail" registers fail).
+                guard fields[key] == nil else { throw error("duplicate key '\(key.prefix(64))'") }
                 fields[key] = try value(depth: depth + 1)
                 skipWhitespace()
                 guard offset < bytes.count else { throw error("unexpected end of input in an object") }
@@ -201,8 +205,12 @@ enum JSONCodec {
                 if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
                 guard digits(&self) > 0 else { throw error("expected digits in an exponent") }
             }
+            guard offset - start <= JSONCodec.maximumNumberLength else {
+                throw error("number longer than \(JSONCodec.maximumNumberLength) characters")
+            }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<offset]), as: UTF8.self)
-            guard let n = Double(text) else { throw error("invalid number '\(text)'") }
+            // Out of double range would become infinity, which JSON cannot carry: refuse it rather than store null.
+            guard let n = Double(text), n.isFinite else { throw error("number '\(text.prefix(32))' is out of range") }
             return .number(n)
         }
 
@@ -213,7 +221,8 @@ enum JSONCodec {
             while offset < bytes.count {
                 let byte = bytes[offset]
                 if byte == UInt8(ascii: "\"") {
-                    let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<offset]), as: UTF8.self)
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<offset])
+                    guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
                     offset += 1
                     return s
                 }
@@ -225,8 +234,9 @@ enum JSONCodec {
             while offset < bytes.count {
                 let byte = bytes[offset]
                 if byte == UInt8(ascii: "\"") {
+                    guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
                     offset += 1
-                    return String(decoding: out, as: UTF8.self)
+                    return s
                 }
                 if byte < 0x20 { throw error("control characters must be escaped in strings") }
                 if byte != UInt8(ascii: "\\") {

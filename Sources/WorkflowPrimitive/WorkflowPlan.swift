@@ -58,6 +58,8 @@ public struct WorkflowPlan: Sendable {
     public let context: Context
     /// Whether any expression of this plan reads `input` (a `foreach` copies it into its items only then).
     public let readsInput: Bool
+    /// The bounds rendered configs and step results are held to (set by whoever compiled the plan).
+    public var limits: WorkflowLimits = .default
 
     /// The executable step with this id: a step of the DAG, a compensation (`<id>.compensate`) or `on_failure`.
     public func step(for id: String) -> Step? {
@@ -74,7 +76,8 @@ public struct WorkflowPlan: Sendable {
         guard let path, !path.isEmpty else { return self }
         var plan = self
         for id in path.split(separator: "/") {
-            guard let next = plan.stepIndex[String(id)].flatMap({ plan.steps[$0].body?.plan }) else { return nil }
+            guard var next = plan.stepIndex[String(id)].flatMap({ plan.steps[$0].body?.plan }) else { return nil }
+            next.limits = limits
             plan = next
         }
         return plan

@@ -31,6 +31,20 @@ public enum StepStatus: String, Sendable, Codable, CaseIterable {
     public var isTerminal: Bool { self == .success || self == .failed || self == .skipped || self == .cancelled }
 }
 
+/// Whether a definition version may start runs.
+public enum DefinitionStatus: String, Sendable, Codable, CaseIterable {
+    case active
+    case retired
+}
+
+/// What deleting a definition version did.
+public enum DefinitionDeleteOutcome: Sendable, Hashable {
+    case deleted
+    case notFound
+    /// Runs of the version exist: it can be retired, not erased (their history refers to it).
+    case inUse(runs: Int)
+}
+
 /// A registered workflow definition.
 public struct DefinitionRecord: Sendable, Hashable {
     public var id: String
@@ -44,11 +58,14 @@ public struct DefinitionRecord: Sendable, Hashable {
     public var checksum: String
     public var createdBy: String?
     public var createdAt: Date
+    /// Retired versions cannot start runs (runs already going finish on them).
+    public var status: DefinitionStatus
 
     public init(
         id: String, tenantID: String, name: String, version: String, description: String?, spec: JSONValue,
-        checksum: String, createdBy: String?, createdAt: Date
+        checksum: String, createdBy: String?, createdAt: Date, status: DefinitionStatus = .active
     ) {
+        self.status = status
         self.id = id
         self.tenantID = tenantID
         self.name = name
@@ -89,6 +106,11 @@ public struct RunRecord: Sendable, Hashable {
     public var pendingSignals: [PendingSignal]
     /// A top-level run that failed and has been neither retried nor dismissed.
     public var deadLetter: Bool
+    /// The top-level run of this run's tree (nil for a top-level run): tree-wide limits and cancellation use it.
+    public var rootRunID: String?
+    /// Per step id, how many times the step's effect was settled and a retry in place intends a new one (its
+    /// `Idempotency-Key` then ends in `/<generation>`); absent means 0. See docs/dsl.md, "Idempotency keys".
+    public var keyGenerations: [String: Int]
     public var priority: Int
     public var createdAt: Date
     public var startedAt: Date?
@@ -100,9 +122,11 @@ public struct RunRecord: Sendable, Hashable {
         status: RunStatus, input: JSONValue, output: JSONValue? = nil, error: JSONValue? = nil,
         idempotencyKey: String? = nil, requestHash: String? = nil, parentRunID: String? = nil, parentStepID: String? = nil,
         itemIndex: Int? = nil, bodyPath: String? = nil, compensated: Bool? = nil, pendingSignals: [PendingSignal] = [],
-        deadLetter: Bool = false, priority: Int = 0, createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil,
-        updatedAt: Date
+        deadLetter: Bool = false, rootRunID: String? = nil, keyGenerations: [String: Int] = [:], priority: Int = 0,
+        createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil, updatedAt: Date
     ) {
+        self.rootRunID = rootRunID
+        self.keyGenerations = keyGenerations
         self.id = id
         self.tenantID = tenantID
         self.definitionID = definitionID
@@ -126,6 +150,23 @@ public struct RunRecord: Sendable, Hashable {
         self.startedAt = startedAt
         self.completedAt = completedAt
         self.updatedAt = updatedAt
+    }
+}
+
+extension RunRecord {
+    /// The top-level run of this run's tree (itself for a top-level run).
+    public var treeRootID: String { rootRunID ?? id }
+
+    /// `key_generations` as stored (nil when empty).
+    public static func encodeGenerations(_ generations: [String: Int]) -> JSONValue? {
+        let kept = generations.filter { $0.value > 0 }
+        guard !kept.isEmpty else { return nil }
+        return .object(kept.mapValues { .number(Double($0)) })
+    }
+
+    public static func decodeGenerations(_ value: JSONValue?) -> [String: Int] {
+        guard case .object(let fields)? = value else { return [:] }
+        return fields.compactMapValues { $0.integer(in: 0...Int(Int32.max)) }
     }
 }
 

@@ -25,6 +25,10 @@ public protocol WorkflowStore: Sendable {
     /// Every version registered under `name`, in no particular order.
     func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord]
     func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord]
+    /// Sets a version's status; nil when there is no such version.
+    func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord?
+    /// Erases a version that no run refers to.
+    func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome
 
     // MARK: runs
     func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]]
@@ -33,6 +37,10 @@ public protocol WorkflowStore: Sendable {
     func stepList(runID: String) async throws -> [StepRunRecord]
     /// The children a step of `parentRunID` started (every child of the run when `stepID` is nil), by item index then id.
     func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord]
+    /// How many runs descend from the top-level run `rootRunID` (the root itself not counted).
+    func runTreeCount(rootRunID: String) async throws -> Int
+    /// Up to `limit` unfinished descendants of the top-level run `rootRunID`, oldest first.
+    func runTreeUnfinished(rootRunID: String, limit: Int) async throws -> [RunRecord]
     /// The run created with this idempotency key, if the key is still held.
     func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord?
     /// Frees the idempotency keys of runs created before `before`; returns how many.

@@ -111,12 +111,13 @@ struct PostgresBatchWriter {
                 """
                 INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
                     idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, priority, created_at,
-                    started_at, completed_at, updated_at, next_event_seq)
+                    started_at, completed_at, updated_at, root_run_id, next_event_seq)
                 SELECT u.id, u.tenant, u.definition, u.name, u.version, u.status, u.input::jsonb, NULLIF(u.output, '')::jsonb,
                     NULLIF(u.error, '')::jsonb, NULLIF(u.ikey, ''), NULLIF(u.hash, ''), NULLIF(u.parent, ''), NULLIF(u.pstep, ''),
                     CASE WHEN u.item < 0 THEN NULL ELSE u.item END, NULLIF(u.body, ''), u.priority, to_timestamp(u.created),
                     CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
-                    CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated), 1
+                    CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated),
+                    NULLIF(u.root, ''), 1
                 FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.tenantID))::text[], \(rs.map(\.definitionID))::text[],
                             \(rs.map(\.workflowName))::text[], \(rs.map(\.workflowVersion))::text[], \(rs.map(\.status.rawValue))::text[],
                             \(rs.map { text($0.input) })::text[], \(rs.map { text($0.output) })::text[], \(rs.map { text($0.error) })::text[],
@@ -125,9 +126,10 @@ struct PostgresBatchWriter {
                             \(rs.map { Int64($0.itemIndex ?? -1) })::int8[], \(rs.map { $0.bodyPath ?? "" })::text[],
                             \(rs.map(\.priority))::int8[],
                             \(rs.map { time($0.createdAt) })::float8[], \(rs.map { time($0.startedAt) })::float8[],
-                            \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[])
+                            \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[],
+                            \(rs.map { $0.rootRunID ?? "" })::text[])
                     AS u(id, tenant, definition, name, version, status, input, output, error, ikey, hash, parent, pstep, item, body,
-                         priority, created, started, completed, updated)
+                         priority, created, started, completed, updated, root)
                 """, logger: logger)
         }
         if !deleteStepRows.isEmpty {
@@ -160,14 +162,15 @@ struct PostgresBatchWriter {
                     completed_at = CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END,
                     updated_at = to_timestamp(u.updated), priority = u.priority, next_event_seq = u.seq,
                     compensated = CASE WHEN u.compensated < 0 THEN NULL ELSE u.compensated = 1 END,
-                    signals = NULLIF(u.signals, '')::jsonb, dead_letter = u.dead
+                    signals = NULLIF(u.signals, '')::jsonb, dead_letter = u.dead, key_generations = NULLIF(u.generations, '')::jsonb
                 FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.status.rawValue))::text[], \(rs.map { text($0.output) })::text[],
                             \(rs.map { text($0.error) })::text[], \(rs.map { time($0.startedAt) })::float8[],
                             \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[],
                             \(rs.map(\.priority))::int8[], \(rs.map { nextSeq[$0.id] ?? 1 })::int8[],
                             \(rs.map { Int64($0.compensated.map { $0 ? 1 : 0 } ?? -1) })::int8[],
-                            \(rs.map { text(PendingSignal.encode($0.pendingSignals)) })::text[], \(rs.map(\.deadLetter))::bool[])
-                    AS u(id, status, output, error, started, completed, updated, priority, seq, compensated, signals, dead)
+                            \(rs.map { text(PendingSignal.encode($0.pendingSignals)) })::text[], \(rs.map(\.deadLetter))::bool[],
+                            \(rs.map { text(RunRecord.encodeGenerations($0.keyGenerations)) })::text[])
+                    AS u(id, status, output, error, started, completed, updated, priority, seq, compensated, signals, dead, generations)
                 WHERE r.id = u.id
                 """, logger: logger)
         }

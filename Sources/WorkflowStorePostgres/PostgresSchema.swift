@@ -106,5 +106,9 @@ enum PostgresSchema {
             "CREATE INDEX runs_dead_letters ON runs (tenant_id, id) WHERE dead_letter",
             "CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL",
         ]),
+        (4, "hardening", [
+            "ALTER TABLE runs ADD COLUMN root_run_id TEXT, ADD COLUMN key_generations JSONB",
+            "CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL",
+        ]),
     ]
 }

@@ -68,7 +68,8 @@ public final class PostgresStore: WorkflowStore {
 
     // MARK: definitions
 
-    private static let definitionColumns = "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at"
+    private static let definitionColumns =
+        "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at, status"
 
     public func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult {
         let r = params.record
@@ -120,7 +121,8 @@ public final class PostgresStore: WorkflowStore {
     private static let runColumns = """
         id, tenant_id, definition_id, workflow_name, workflow_version, status, input::text AS input, output::text AS output,
         error::text AS error, idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq,
-        request_hash, parent_step_id, item_index, body_path, compensated, signals::text AS signals, dead_letter
+        request_hash, parent_step_id, item_index, body_path, compensated, signals::text AS signals, dead_letter,
+        root_run_id, key_generations::text AS key_generations
         """
     private static let stepColumns = """
         run_id, step_id, status, attempt, input::text AS input, output::text AS output, error::text AS error, state::text AS state,
@@ -190,6 +192,49 @@ public final class PostgresStore: WorkflowStore {
             ORDER BY item_index, id
             """, logger: logger
         ).collect().map { try Self.run($0) }
+    }
+
+    public func runTreeCount(rootRunID: String) async throws -> Int {
+        for try await count in try await client.query("SELECT count(*) FROM runs WHERE root_run_id = \(rootRunID)", logger: logger)
+            .decode(Int.self)
+        {
+            return count
+        }
+        return 0
+    }
+
+    public func runTreeUnfinished(rootRunID: String, limit: Int) async throws -> [RunRecord] {
+        try await client.query(
+            """
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE root_run_id = \(rootRunID) AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') ORDER BY id LIMIT \(limit)
+            """, logger: logger
+        ).collect().map { try Self.run($0) }
+    }
+
+    public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
+        try await client.query(
+            """
+            UPDATE workflow_definitions SET status = \(status.rawValue) WHERE tenant_id = \(tenantID) AND id = \(id)
+            RETURNING \(unescaped: Self.definitionColumns)
+            """, logger: logger
+        ).collect().first.map { try Self.definition($0) }
+    }
+
+    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+        try await client.withTransaction(logger: logger) { conn in
+            let exists = try await conn.query(
+                "SELECT 1 FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE", logger: logger
+            ).collect()
+            guard !exists.isEmpty else { return .notFound }
+            var runs = 0
+            for try await n in try await conn.query("SELECT count(*) FROM runs WHERE definition_id = \(id)", logger: logger).decode(Int.self) {
+                runs = n
+            }
+            guard runs == 0 else { return .inUse(runs: runs) }
+            try await conn.query("DELETE FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
+            return .deleted
+        }
     }
 
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
@@ -492,7 +537,8 @@ public final class PostgresStore: WorkflowStore {
             id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self), name: try r["name"].decode(String.self),
             version: try r["version"].decode(String.self), description: try r["description"].decode(String?.self),
             spec: try json(try r["definition"].decode(String.self)) ?? .null, checksum: try r["checksum"].decode(String.self),
-            createdBy: try r["created_by"].decode(String?.self), createdAt: try r["created_at"].decode(Date.self))
+            createdBy: try r["created_by"].decode(String?.self), createdAt: try r["created_at"].decode(Date.self),
+            status: DefinitionStatus(rawValue: try r["status"].decode(String.self)) ?? .active)
     }
 
     /// With `inputs`, a large input parsed before is reused (a run's input never changes).
@@ -512,7 +558,8 @@ public final class PostgresStore: WorkflowStore {
             parentStepID: try r["parent_step_id"].decode(String?.self), itemIndex: try r["item_index"].decode(Int?.self),
             bodyPath: try r["body_path"].decode(String?.self), compensated: try r["compensated"].decode(Bool?.self),
             pendingSignals: PendingSignal.decode(try json(try r["signals"].decode(String?.self))),
-            deadLetter: try r["dead_letter"].decode(Bool.self), priority: try r["priority"].decode(Int.self),
+            deadLetter: try r["dead_letter"].decode(Bool.self), rootRunID: try r["root_run_id"].decode(String?.self),
+            keyGenerations: RunRecord.decodeGenerations(try json(try r["key_generations"].decode(String?.self))), priority: try r["priority"].decode(Int.self),
             createdAt: try r["created_at"].decode(Date.self), startedAt: try r["started_at"].decode(Date?.self),
             completedAt: try r["completed_at"].decode(Date?.self), updatedAt: try r["updated_at"].decode(Date.self))
     }

@@ -5,7 +5,16 @@ import WorkflowStore
 
 /// Row mapping: JSON as TEXT, times as integer milliseconds since 1970.
 enum SQLiteCoding {
-    static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    /// Saturates instead of trapping: no date, however it was computed, may crash the process (the engine bounds
+    /// every duration long before this matters; this is the last line).
+    static func ms(_ date: Date) -> Int64 {
+        let value = (date.timeIntervalSince1970 * 1000).rounded()
+        guard value.isFinite else { return value > 0 ? maxMs : -maxMs }
+        return Int64(max(-Double(maxMs), min(Double(maxMs), value)))
+    }
+
+    /// About 285,000 years either side of 1970: within Int64, Double and PostgreSQL's timestamp range.
+    static let maxMs: Int64 = 1 << 53
     static func ms(_ date: Date?) -> Int64? { date.map(ms) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
     static func date(_ ms: Int64?) -> Date? { ms.map(date) }
@@ -22,7 +31,8 @@ enum SQLiteCoding {
         DefinitionRecord(
             id: row["id"], tenantID: row["tenant_id"], name: row["name"], version: row["version"],
             description: row["description"], spec: try json(row["definition"]) ?? .null, checksum: row["checksum"],
-            createdBy: row["created_by"], createdAt: date(row["created_at"] as Int64))
+            createdBy: row["created_by"], createdAt: date(row["created_at"] as Int64),
+            status: DefinitionStatus(rawValue: row["status"] ?? "active") ?? .active)
     }
 
     /// With `inputs`, a large input parsed before is reused (a run's input never changes).
@@ -42,6 +52,7 @@ enum SQLiteCoding {
             requestHash: row["request_hash"], parentRunID: row["parent_run_id"], parentStepID: row["parent_step_id"],
             itemIndex: row["item_index"], bodyPath: row["body_path"], compensated: (row["compensated"] as Int64?).map { $0 != 0 },
             pendingSignals: PendingSignal.decode(try json(row["signals"])), deadLetter: (row["dead_letter"] as Int64? ?? 0) != 0,
+            rootRunID: row["root_run_id"], keyGenerations: RunRecord.decodeGenerations(try json(row["key_generations"])),
             priority: row["priority"], createdAt: date(row["created_at"] as Int64),
             startedAt: date(row["started_at"] as Int64?), completedAt: date(row["completed_at"] as Int64?),
             updatedAt: date(row["updated_at"] as Int64))

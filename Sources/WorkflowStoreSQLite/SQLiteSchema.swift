@@ -120,6 +120,13 @@ enum SQLiteSchema {
                 CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("004_hardening") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN root_run_id TEXT;
+                ALTER TABLE runs ADD COLUMN key_generations TEXT;
+                CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

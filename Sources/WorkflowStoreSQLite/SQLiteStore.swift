@@ -42,6 +42,7 @@ public final class SQLiteStore: WorkflowStore {
         let cacheKiB = configuration.pageCacheKiB
         config.prepareDatabase { db in
             try db.run(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.run(sql: "PRAGMA cache_size = -\(cacheKiB)")  // negative: KiB rather than pages
             try db.run(sql: "PRAGMA foreign_keys = ON")
         }
         do {
@@ -190,6 +191,44 @@ public final class SQLiteStore: WorkflowStore {
             if unfinishedOnly { sql += " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')" }
             sql += " ORDER BY item_index, id"
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { try SQLiteCoding.run($0) }
+        }
+    }
+
+    public func runTreeCount(rootRunID: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE root_run_id = ?", arguments: [rootRunID]) ?? 0
+        }
+    }
+
+    public func runTreeUnfinished(rootRunID: String, limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM runs WHERE root_run_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
+                    ORDER BY id LIMIT ?
+                    """, arguments: [rootRunID, limit]
+            ).map { try SQLiteCoding.run($0) }
+        }
+    }
+
+    public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE workflow_definitions SET status = ? WHERE tenant_id = ? AND id = ?", arguments: [status.rawValue, tenantID, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
+                .map(SQLiteCoding.definition)
+        }
+    }
+
+    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+        try await pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id]) != nil
+            else { return .notFound }
+            let runs = try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE definition_id = ?", arguments: [id]) ?? 0
+            guard runs == 0 else { return .inUse(runs: runs) }
+            try db.execute(sql: "DELETE FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
+            return .deleted
         }
     }
 
@@ -447,8 +486,8 @@ public final class SQLiteStore: WorkflowStore {
             sql: """
                 INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
                     idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, compensated, signals,
-                    dead_letter, priority, created_at, started_at, completed_at, updated_at, next_event_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    dead_letter, priority, created_at, started_at, completed_at, updated_at, root_run_id, next_event_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                 """,
             arguments: [
                 r.id, r.tenantID, r.definitionID, r.workflowName, r.workflowVersion, r.status.rawValue,
@@ -456,7 +495,7 @@ public final class SQLiteStore: WorkflowStore {
                 r.requestHash, r.parentRunID, r.parentStepID, r.itemIndex, r.bodyPath, r.compensated.map { $0 ? 1 : 0 },
                 SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
                 r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
-                SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt),
+                SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.rootRunID,
             ])
     }
 
@@ -480,13 +519,14 @@ public final class SQLiteStore: WorkflowStore {
             try db.run(
                 sql: """
                     UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, completed_at = ?, updated_at = ?,
-                        priority = ?, compensated = ?, signals = ?, dead_letter = ?, next_event_seq = ? WHERE id = ?
+                        priority = ?, compensated = ?, signals = ?, dead_letter = ?, key_generations = ?, next_event_seq = ?
+                    WHERE id = ?
                     """,
                 arguments: [
                     r.status.rawValue, SQLiteCoding.text(r.output), SQLiteCoding.text(r.error), SQLiteCoding.ms(r.startedAt),
                     SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.priority, r.compensated.map { $0 ? 1 : 0 },
                     SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
-                    snapshot.nextEventSeq + m.events.count, runID,
+                    SQLiteCoding.text(RunRecord.encodeGenerations(r.keyGenerations)), snapshot.nextEventSeq + m.events.count, runID,
                 ])
         } else if !m.events.isEmpty {
             try db.run(
