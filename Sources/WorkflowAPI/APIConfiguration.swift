@@ -1,3 +1,5 @@
+import WorkflowPrimitive
+
 /// Settings of the REST API.
 public struct APIConfiguration: Sendable {
     /// Largest request body accepted; larger ones get 413.
@@ -8,8 +10,18 @@ public struct APIConfiguration: Sendable {
     public var maxPageSize: Int
     /// A node whose last heartbeat is older than this is shown as not alive.
     public var nodeTimeout: Duration
+    /// Sizes and depths of definitions and run inputs (docs/limits.md).
+    public var limits: WorkflowLimits = .default
 
-    public init(maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500, nodeTimeout: Duration = .seconds(30)) {
+    /// Longest a client may take to send a request's body (408 after it).
+    public var requestTimeout: Duration
+
+    public init(
+        maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500, nodeTimeout: Duration = .seconds(30),
+        limits: WorkflowLimits = .default, requestTimeout: Duration = .seconds(30)
+    ) {
+        self.limits = limits
+        self.requestTimeout = requestTimeout
         self.maxBodyBytes = maxBodyBytes
         self.defaultPageSize = defaultPageSize
         self.maxPageSize = maxPageSize

@@ -12,6 +12,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as WorkflowError {
+            if Self.status(for: error.code) == .internalServerError {
+                // Internal errors may name tables, definitions or payloads: the log gets the detail, the client a pointer.
+                context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+                return Self.problem(WorkflowError(error.code, "the server failed to handle the request; see its log"))
+            }
             return Self.problem(error)
         } catch is NIOTooManyBytesError {
             return Self.problem(WorkflowError(.payloadTooLarge, "the request body is larger than the server accepts"))
@@ -30,11 +35,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func status(for code: WorkflowError.Code) -> HTTPResponse.Status {
         switch code {
-        case .invalidDefinition, .invalidInput, .invalidRequest, .idempotencyKeyReused: .unprocessableContent
+        case .invalidDefinition, .invalidInput, .invalidRequest, .idempotencyKeyReused, .definitionTooLarge: .unprocessableContent
         case .malformedBody: .badRequest
-        case .payloadTooLarge: .contentTooLarge
+        case .payloadTooLarge, .inputTooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .requestTimeout: .requestTimeout
         case .workflowNotFound, .runNotFound, .notFound: .notFound
-        case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable: .conflict
+        case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable, .workflowRetired, .definitionInUse: .conflict
         case .tooManySignals: .tooManyRequests
         case .unavailable: .serviceUnavailable
         default: .internalServerError

@@ -15,7 +15,7 @@ enum Representation {
         [
             "id": .string(d.id), "name": .string(d.name), "version": .string(d.version),
             "description": d.description.map(JSONValue.string) ?? .null, "definition": d.spec, "checksum": .string(d.checksum),
-            "created_at": time(d.createdAt),
+            "created_at": time(d.createdAt), "status": .string(d.status.rawValue),
         ]
     }
 

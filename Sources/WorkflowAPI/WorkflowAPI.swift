@@ -47,6 +47,17 @@ public struct WorkflowAPI: Sendable {
         v1.get("/workflows/:id") { _, context in
             json(Representation.definition(try await registry.resolve(try context.parameters.require("id")).record))
         }
+        v1.post("/workflows/:id/retire") { request, context in
+            try await setStatus(request, reference: try context.parameters.require("id"), status: .retired)
+        }
+        v1.post("/workflows/:id/activate") { request, context in
+            try await setStatus(request, reference: try context.parameters.require("id"), status: .active)
+        }
+        v1.delete("/workflows/:id") { request, context in
+            let definition = try await versionReference(request, try context.parameters.require("id"))
+            try await registry.delete(id: definition.record.id)
+            return Response(status: .noContent)
+        }
         v1.get("/workflows/:id/history") { request, context in
             let ids = try await definitionIDs(matching: try context.parameters.require("id"))
             return try await listRuns(request, definitionIDs: ids, key: "executions")
@@ -89,13 +100,12 @@ public struct WorkflowAPI: Sendable {
     // MARK: workflows
 
     private func registerWorkflow(_ request: Request) async throws -> Response {
-        // YAML when the client says so; anything else is read as JSON (curl's -d sends a form type by default).
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        let format: WorkflowDocument.Format = contentType.contains("yaml") ? .yaml : .json
         let data = try await body(request)
+        let format = try mediaType(request, yamlAllowed: true)
         let document: JSONValue
         do {
-            document = try WorkflowDocument.decode(data, format: format)
+            document = try WorkflowDocument.decode(
+                data, format: format, maxDepth: configuration.limits.maxDefinitionDepth + 2, limits: configuration.limits)
         } catch {
             throw WorkflowError(.malformedBody, error.message)
         }
@@ -117,6 +127,20 @@ public struct WorkflowAPI: Sendable {
             "workflows": .array(page.map(Representation.definition)),
             "next_cursor": records.count > limit ? .string(page.last!.id) : .null,
         ])
+    }
+
+    /// One version: `{id}` is a version id, or a name with `?version=`.
+    private func versionReference(_ request: Request, _ reference: String) async throws -> CompiledDefinition {
+        let version = request.uri.queryParameters.get("version")
+        if version == nil, !RecordID.looksLikeID(reference) {
+            throw WorkflowError(.invalidRequest, "name a version: use the version's id, or ?version= with the workflow's name")
+        }
+        return try await registry.resolve(reference, version: version)
+    }
+
+    private func setStatus(_ request: Request, reference: String, status: DefinitionStatus) async throws -> Response {
+        let definition = try await versionReference(request, reference)
+        return json(Representation.definition(try await registry.setStatus(id: definition.record.id, status: status)))
     }
 
     /// The definition ids a `{id}` path segment stands for: one id, or every version of a name.
@@ -170,7 +194,12 @@ public struct WorkflowAPI: Sendable {
         let key = try idempotencyKey(request)
         guard issues.isEmpty, let target else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
 
-        let definition = try await registry.resolve(target, version: version)
+        if input.boundedSize(limit: configuration.limits.maxInputBytes, maxDepth: configuration.limits.maxOutputDepth) == nil {
+            throw WorkflowError(
+                .inputTooLarge,
+                "the run input is larger than \(configuration.limits.maxInputBytes) bytes or nests deeper than \(configuration.limits.maxOutputDepth) levels")
+        }
+        let definition = try await registry.resolveStartable(target, version: version)
         let run: RunRecord
         var created = true
         if let key {
@@ -212,6 +241,7 @@ public struct WorkflowAPI: Sendable {
         let data = try await body(request)
         var payload: JSONValue = .object([:])
         if !data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            _ = try mediaType(request, yamlAllowed: false)
             do {
                 payload = try WorkflowDocument.decode(data, format: .json)
             } catch {
@@ -383,13 +413,44 @@ public struct WorkflowAPI: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
             throw WorkflowError(.payloadTooLarge, "the request body is larger than \(configuration.maxBodyBytes) bytes")
         }
-        var request = request
+        let request = request
+        let limit = configuration.maxBodyBytes
+        let timeout = configuration.requestTimeout
         do {
-            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
-            return Data(buffer.readableBytesView)
+            // A client that trickles its body must not hold a connection and a task for ever.
+            return try await withThrowingTaskGroup(of: Data?.self) { group in
+                group.addTask {
+                    var request = request
+                    return Data(try await request.collectBody(upTo: limit).readableBytesView)
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let data = try await group.next() ?? nil else {
+                    throw WorkflowError(.requestTimeout, "the request body did not arrive within \(timeout)")
+                }
+                return data
+            }
         } catch is NIOTooManyBytesError {
             throw WorkflowError(.payloadTooLarge, "the request body is larger than \(configuration.maxBodyBytes) bytes")
         }
+    }
+
+    /// The format a body is in, from its Content-Type: JSON (`application/json` or any `+json` type), and for
+    /// definitions YAML too. Anything else is refused rather than guessed at (a form or an XML body is not JSON).
+    private func mediaType(_ request: Request, yamlAllowed: Bool) throws -> WorkflowDocument.Format {
+        let header = request.headers[.contentType] ?? ""
+        let type = header.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        if type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json")) { return .json }
+        if yamlAllowed, ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"].contains(type) { return .yaml }
+        let accepted = yamlAllowed ? "application/json or application/yaml" : "application/json"
+        throw WorkflowError(
+            .unsupportedMediaType,
+            header.isEmpty
+                ? "the request body needs a Content-Type: \(accepted) (curl: -H 'Content-Type: application/json')"
+                : "Content-Type '\(header.prefix(100))' is not accepted here; send \(accepted)")
     }
 
     private func jsonObject(_ request: Request, allowEmpty: Bool) async throws -> [String: JSONValue] {
@@ -398,6 +459,7 @@ public struct WorkflowAPI: Sendable {
             if allowEmpty { return [:] }
             throw WorkflowError(.malformedBody, "the request needs a JSON body")
         }
+        _ = try mediaType(request, yamlAllowed: false)
         let value: JSONValue
         do {
             value = try WorkflowDocument.decode(data, format: .json)

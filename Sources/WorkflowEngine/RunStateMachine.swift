@@ -408,8 +408,9 @@ public struct RunStateMachine {
             failUnstarted(planned, code: "internal_error", message: "the foreach has no compiled body")
             return
         }
-        guard items.count <= Self.maxForeachItems else {
-            failUnstarted(planned, code: "too_many_items", message: "a foreach takes at most \(Self.maxForeachItems) items, got \(items.count)")
+        let maxItems = min(Self.maxForeachItems, plan.limits.maxRunsPerTree)
+        guard items.count <= maxItems else {
+            failUnstarted(planned, code: "too_many_items", message: "a foreach takes at most \(maxItems) items, got \(items.count)")
             return
         }
         let limit = input["max_concurrency"]?.integer(in: 1...10_000) ?? 10
@@ -442,7 +443,7 @@ public struct RunStateMachine {
                 workflowName: run.workflowName, workflowVersion: run.workflowVersion, status: .pending,
                 input: shared.map { ["item": item, "index": .number(Double(index)), "input": $0] } ?? ["item": item, "index": .number(Double(index))],
                 parentRunID: run.id, parentStepID: planned.id,
-                itemIndex: index, bodyPath: bodyPath, priority: run.priority, createdAt: now, updatedAt: now)
+                itemIndex: index, bodyPath: bodyPath, rootRunID: run.treeRootID, priority: run.priority, createdAt: now, updatedAt: now)
             var initial = RunStateMachine.start(run: child, plan: body, now: now, dispatch: nil, parked: index >= released)
             let inserted = initial.run ?? child
             initial.run = nil

@@ -187,6 +187,9 @@ public final class WorkflowEngine: Service, Sendable {
         guard let definition = try await registry.definition(id: run.definitionID, tenantID: tenantID) else {
             throw WorkflowError(.workflowNotFound, "the definition of run \(runID) is no longer registered")
         }
+        guard definition.record.status == .active else {
+            throw WorkflowError(.workflowRetired, "\(definition.record.name) \(definition.record.version) is retired and starts no new runs")
+        }
         return try await start(definition: definition, input: input ?? run.input, tenantID: tenantID, priority: run.priority)
     }
 
@@ -538,9 +541,16 @@ public final class WorkflowEngine: Service, Sendable {
                     return .failure(StepFailure(
                         code: "nesting_too_deep", message: "sub_workflow runs nest at most \(Self.maxNesting) deep", retriable: false))
                 }
-                child = try await registry.resolve(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
-            } catch let error as WorkflowError where error.code == .workflowNotFound {
-                return .failure(StepFailure(code: "workflow_not_found", message: error.message, retriable: false))
+                // A workflow that starts itself twice per level multiplies: bound the whole tree, not only its depth.
+                let limit = registry.limits.maxRunsPerTree
+                if try await store.runTreeCount(rootRunID: work.run.treeRootID) >= limit {
+                    return .failure(StepFailure(
+                        code: "run_tree_too_large", message: "a run tree may hold at most \(limit) runs (--max-runs-per-tree)",
+                        retriable: false))
+                }
+                child = try await registry.resolveStartable(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
+            } catch let error as WorkflowError where error.code == .workflowNotFound || error.code == .workflowRetired {
+                return .failure(StepFailure(code: error.code.rawValue, message: error.message, retriable: false))
             } catch {
                 return .failure(StepFailure(code: "registry_unavailable", message: "\(error)", retriable: true))
             }
@@ -548,7 +558,8 @@ public final class WorkflowEngine: Service, Sendable {
             let run = RunRecord(
                 id: RecordID.make(now: now), tenantID: work.run.tenantID, definitionID: child.record.id, workflowName: child.record.name,
                 workflowVersion: child.record.version, status: .pending, input: childInput, parentRunID: work.run.id,
-                parentStepID: work.step.stepID, priority: work.run.priority, createdAt: now, updatedAt: now)
+                parentStepID: work.step.stepID, rootRunID: work.run.treeRootID, priority: work.run.priority, createdAt: now,
+                updatedAt: now)
             return .startChild(ChildRun(run: run, plan: child.plan))
         case .foreach:
             // Every item has finished: collect their results in item order (one read, once per foreach).
@@ -692,7 +703,12 @@ public final class WorkflowEngine: Service, Sendable {
     private func cancelChildren(_ claimed: ClaimedTask) async {
         let parentID = claimed.run.id
         do {
-            let children = try await store.runChildren(parentRunID: parentID, stepID: claimed.task.stepID, unfinishedOnly: true)
+            // A stopped top-level run stops its whole tree at once (one indexed query), not one level per task round:
+            // a tree that multiplies would otherwise outgrow a cancellation that walks it level by level.
+            let stopsTree = claimed.run.parentRunID == nil && claimed.run.status.isTerminal
+            let children = stopsTree
+                ? try await store.runTreeUnfinished(rootRunID: parentID, limit: 100_000)
+                : try await store.runChildren(parentRunID: parentID, stepID: claimed.task.stepID, unfinishedOnly: true)
             var start = 0
             while start < children.count {
                 let chunk = children[start..<min(children.count, start + configuration.commitBatchSize)]

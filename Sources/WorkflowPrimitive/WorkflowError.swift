@@ -27,6 +27,18 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         /// Another request with the same `Idempotency-Key` created its run first (internal: the caller looks it up).
         public static let idempotencyKeyTaken = Code(rawValue: "idempotency_key_taken")
         public static let tooManySignals = Code(rawValue: "too_many_signals")
+        /// A request body in a media type the endpoint does not read (it needs JSON, or JSON or YAML).
+        public static let unsupportedMediaType = Code(rawValue: "unsupported_media_type")
+        /// A definition larger than the configured maximum once stored.
+        public static let definitionTooLarge = Code(rawValue: "definition_too_large")
+        /// A run input larger than the configured maximum.
+        public static let inputTooLarge = Code(rawValue: "input_too_large")
+        /// The definition version is retired: it starts no new runs.
+        public static let workflowRetired = Code(rawValue: "workflow_retired")
+        /// The definition version has runs and so can be retired but not deleted.
+        public static let definitionInUse = Code(rawValue: "definition_in_use")
+        /// The client did not send its request in time.
+        public static let requestTimeout = Code(rawValue: "request_timeout")
         public static let unavailable = Code(rawValue: "unavailable")
         public static let internalError = Code(rawValue: "internal_error")
     }

@@ -5,8 +5,6 @@
 /// code, never the process. docs/limits.md lists each with what happens when it is exceeded; `uwf serve` takes the
 /// operational ones as flags.
 public struct WorkflowLimits: Sendable, Hashable {
-    /// Largest request body the API reads, in bytes (413 `payload_too_large` above it).
-    public var maxRequestBytes: Int = 4 << 20
     /// Largest stored definition (canonical JSON), in bytes (422 `definition_too_large`).
     public var maxDefinitionBytes: Int = 1 << 20
     /// Deepest nesting of a definition document (422 `invalid_definition`).
@@ -35,9 +33,21 @@ public struct WorkflowLimits: Sendable, Hashable {
 
     public static let `default` = WorkflowLimits()
 
+    /// The widest limits a value can be held to without risking arithmetic overflow anywhere (durations up to
+    /// 2^42 ms, about 139 years): used to re-read what was accepted under limits that may since have been lowered.
+    public static let lenient: WorkflowLimits = {
+        var limits = WorkflowLimits()
+        limits.maxDelayMs = 1 << 42
+        limits.maxTimeoutMs = 1 << 42
+        limits.maxRetryIntervalMs = 1 << 42
+        limits.maxDefinitionDepth = 256
+        limits.maxDefinitionBytes = .max
+        return limits
+    }()
+
     /// The limits written as `name: value` for logs and `uwf serve --help`.
     public var summary: String {
-        "max_request_bytes=\(maxRequestBytes) max_definition_bytes=\(maxDefinitionBytes) max_input_bytes=\(maxInputBytes) "
+        "max_definition_bytes=\(maxDefinitionBytes) max_input_bytes=\(maxInputBytes) "
             + "max_output_bytes=\(maxOutputBytes) max_delay_ms=\(maxDelayMs) max_timeout_ms=\(maxTimeoutMs) "
             + "max_runs_per_tree=\(maxRunsPerTree)"
     }

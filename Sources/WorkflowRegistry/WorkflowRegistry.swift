@@ -16,9 +16,11 @@ public struct CompiledDefinition: Sendable {
 public final class WorkflowRegistry: Sendable {
     private let store: any WorkflowStore
     private let cache = Mutex<[String: CompiledDefinition]>([:])
+    public let limits: WorkflowLimits
 
-    public init(store: any WorkflowStore) {
+    public init(store: any WorkflowStore, limits: WorkflowLimits = .default) {
         self.store = store
+        self.limits = limits
     }
 
     /// The outcome of a registration.
@@ -38,11 +40,16 @@ public final class WorkflowRegistry: Sendable {
         let definition: WorkflowDefinition
         let plan: WorkflowPlan
         do {
-            (definition, plan) = try WorkflowDocument.validate(document)
+            (definition, plan) = try WorkflowDocument.validate(document, limits: limits)
         } catch {
             throw WorkflowError(.invalidDefinition, "the workflow definition is invalid", issues: error.issues)
         }
         let spec = document["definition"] ?? .null
+        guard spec.boundedSize(limit: limits.maxDefinitionBytes, maxDepth: limits.maxDefinitionDepth) != nil else {
+            throw WorkflowError(
+                .definitionTooLarge,
+                "the definition is larger than \(limits.maxDefinitionBytes) bytes or nests deeper than \(limits.maxDefinitionDepth) levels")
+        }
         let canonical: JSONValue = [
             "name": .string(definition.name), "version": .string(definition.version.description),
             "description": definition.description.map(JSONValue.string) ?? .null, "definition": spec,
@@ -70,19 +77,53 @@ public final class WorkflowRegistry: Sendable {
         return try compiled(record)
     }
 
-    /// The definition `name` at `version`, or its highest version when `version` is nil.
+    /// The definition `name` at `version`, or its highest active version when `version` is nil.
     public func definition(name: String, version: String?, tenantID: String = defaultTenantID) async throws -> CompiledDefinition? {
-        let versions = try await store.definitionVersions(tenantID: tenantID, name: name)
+        var versions = try await store.definitionVersions(tenantID: tenantID, name: name)
         let chosen: DefinitionRecord?
         if let version {
             chosen = versions.first { $0.version == version }
         } else {
+            versions.removeAll { $0.status == .retired }
             chosen = versions.max { (SemanticVersion($0.version) ?? SemanticVersion("0.0.0")!) < (SemanticVersion($1.version) ?? SemanticVersion("0.0.0")!) }
         }
         return try chosen.map(compiled)
     }
 
-    /// Resolves a user's reference: an id first, then a name (highest version unless `version` is given).
+    /// Resolves a reference to a definition that may start a run: like ``resolve(_:version:tenantID:)``, but a
+    /// retired version is refused with `workflow_retired`.
+    public func resolveStartable(_ reference: String, version: String? = nil, tenantID: String = defaultTenantID) async throws
+        -> CompiledDefinition
+    {
+        let definition = try await resolve(reference, version: version, tenantID: tenantID)
+        guard definition.record.status == .active else {
+            throw WorkflowError(
+                .workflowRetired,
+                "\(definition.record.name) \(definition.record.version) is retired and starts no new runs; activate it or use another version")
+        }
+        return definition
+    }
+
+    /// Retires a version (it starts no new runs; runs in progress finish) or makes it active again.
+    public func setStatus(id: String, status: DefinitionStatus, tenantID: String = defaultTenantID) async throws -> DefinitionRecord {
+        guard let record = try await store.definitionSetStatus(tenantID: tenantID, id: id, status: status) else {
+            throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
+        }
+        cache.withLock { $0[id] = nil }
+        return record
+    }
+
+    /// Erases a version no run refers to; a version with runs can only be retired.
+    public func delete(id: String, tenantID: String = defaultTenantID) async throws {
+        switch try await store.definitionDelete(tenantID: tenantID, id: id) {
+        case .deleted: cache.withLock { $0[id] = nil }
+        case .notFound: throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
+        case .inUse(let runs):
+            throw WorkflowError(.definitionInUse, "\(runs) run(s) refer to this version: retire it instead (POST …/retire)")
+        }
+    }
+
+    /// Resolves a user's reference: an id first, then a name (highest active version unless `version` is given).
     public func resolve(_ reference: String, version: String? = nil, tenantID: String = defaultTenantID) async throws
         -> CompiledDefinition
     {
@@ -99,10 +140,12 @@ public final class WorkflowRegistry: Sendable {
     }
 
     private func compiled(_ record: DefinitionRecord) throws -> CompiledDefinition {
-        if let hit = cache.withLock({ $0[record.id] }) { return hit }
+        if let hit = cache.withLock({ $0[record.id] }), hit.record.status == record.status { return hit }
         do {
             let spec = try DefinitionSpecDecoder.spec(from: record.spec)
-            return remember(CompiledDefinition(record: record, plan: try WorkflowPlan(spec: spec)))
+            var plan = try WorkflowPlan(spec: spec)
+            plan.limits = limits
+            return remember(CompiledDefinition(record: record, plan: plan))
         } catch {
             // A stored definition was valid when registered; failing now means the language changed incompatibly.
             throw WorkflowError(.internalError, "stored definition \(record.name) \(record.version) no longer compiles: \(error)")
@@ -119,6 +162,7 @@ public final class WorkflowRegistry: Sendable {
 enum DefinitionSpecDecoder {
     static func spec(from stored: JSONValue) throws -> WorkflowSpec {
         let document: JSONValue = ["name": "stored", "version": "0.0.0", "definition": stored]
-        return try WorkflowDocument.validate(document).0.spec
+        // It was valid under the limits in force when it was registered: lowering a limit later must not strand it.
+        return try WorkflowDocument.validate(document, limits: .lenient).0.spec
     }
 }

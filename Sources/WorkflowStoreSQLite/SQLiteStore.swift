@@ -295,7 +295,15 @@ public final class SQLiteStore: WorkflowStore {
                             return .rollback
                         }
                     }
-                    guard let snapshot = try Self.snapshot(db, runID: request.runID, inputs: inputs) else {
+                    let loaded: RunSnapshot?
+                    do {
+                        loaded = try Self.snapshot(db, runID: request.runID, inputs: inputs)
+                    } catch let error as JSONSyntaxError {
+                        try Self.quarantine(db, runID: request.runID, reason: "\(error)", now: now)
+                        outcome = .rejected(WorkflowError(.internalError, "run \(request.runID) cannot be read and was failed"))
+                        return .commit
+                    }
+                    guard let snapshot = loaded else {
                         outcome = .runNotFound
                         return .rollback
                     }
@@ -347,7 +355,15 @@ public final class SQLiteStore: WorkflowStore {
                 try db.run(
                     sql: "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_token = ? WHERE id = ?",
                     arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id])
-                guard let snapshot = try Self.snapshot(db, runID: task.runID, inputs: inputs) else {
+                let loaded: RunSnapshot?
+                do {
+                    loaded = try Self.snapshot(db, runID: task.runID, inputs: inputs)
+                } catch let error as JSONSyntaxError {
+                    // A poison run must not stop this node from claiming everyone else's work.
+                    try Self.quarantine(db, runID: task.runID, reason: "\(error)", now: params.now)
+                    continue
+                }
+                guard let snapshot = loaded else {
                     try db.run(sql: "DELETE FROM tasks WHERE id = ?", arguments: [task.id])
                     continue
                 }
@@ -480,6 +496,31 @@ public final class SQLiteStore: WorkflowStore {
     }
 
     // MARK: writing a transition
+
+    /// Fails a run whose stored rows cannot be read (a poison run), without reading them: every transition of it
+    /// would fail again, and a claim that keeps failing would stop the node from claiming anyone's work.
+    static func quarantine(_ db: Database, runID: String, reason: String, now: Date) throws {
+        let error: JSONValue = [
+            "code": "internal_error", "message": .string("the run's stored state cannot be read (\(reason.prefix(200))); it was failed"),
+        ]
+        let ms = SQLiteCoding.ms(now)
+        try db.execute(
+            sql: """
+                UPDATE runs SET status = 'FAILED', error = ?, completed_at = ?, updated_at = ?,
+                    dead_letter = CASE WHEN parent_run_id IS NULL THEN 1 ELSE 0 END
+                WHERE id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
+                """, arguments: [SQLiteCoding.text(error), ms, ms, runID])
+        let failed = db.changesCount > 0
+        try db.execute(sql: "DELETE FROM tasks WHERE run_id = ? AND kind NOT IN ('notify_parent', 'cancel_children')", arguments: [runID])
+        guard failed else { return }
+        try db.execute(
+            sql: """
+                INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at)
+                SELECT id, next_event_seq, tenant_id, 'run_failed', NULL, ?, ? FROM runs WHERE id = ?
+                """,
+            arguments: [SQLiteCoding.text(JSONValue.object(["status": "FAILED", "error": error])), ms, runID])
+        try db.execute(sql: "UPDATE runs SET next_event_seq = next_event_seq + 1 WHERE id = ?", arguments: [runID])
+    }
 
     private static func insertRun(_ db: Database, _ r: RunRecord) throws {
         try db.execute(

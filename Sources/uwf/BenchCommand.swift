@@ -97,7 +97,7 @@ struct SpawnedServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let out = directory.appendingPathComponent("stdout.log")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var arguments = ["serve", "--port", "0", "--data-dir", directory.path, "--log-level", "warning"]

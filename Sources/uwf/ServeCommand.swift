@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import WorkflowAPI
 import WorkflowEngine
+import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
 import WorkflowStorePostgres
@@ -34,6 +35,28 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Node identity in leases and history (default: host-pid-random).") var nodeId: String?
     @Option(help: "Hours an Idempotency-Key keeps answering with its run.") var idempotencyRetentionHours = 24.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
+    var idleTimeoutSeconds = 60.0
+    @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
+    @Option(help: "Largest stored definition, in bytes.") var maxDefinitionBytes = WorkflowLimits.default.maxDefinitionBytes
+    @Option(help: "Largest run input, in bytes.") var maxInputBytes = WorkflowLimits.default.maxInputBytes
+    @Option(help: "Largest output of a step or a run, in bytes.") var maxOutputBytes = WorkflowLimits.default.maxOutputBytes
+    @Option(help: "Longest delay step, in milliseconds.") var maxDelayMs = WorkflowLimits.default.maxDelayMs
+    @Option(help: "Longest run, step, signal-wait or HTTP timeout, in milliseconds.") var maxTimeoutMs = WorkflowLimits.default.maxTimeoutMs
+    @Option(help: "Most runs one run tree (a run with its sub_workflow and foreach descendants) may create.")
+    var maxRunsPerTree = WorkflowLimits.default.maxRunsPerTree
+
+    /// The limits this server enforces (docs/limits.md).
+    var limits: WorkflowLimits {
+        var limits = WorkflowLimits()
+        limits.maxDefinitionBytes = maxDefinitionBytes
+        limits.maxInputBytes = maxInputBytes
+        limits.maxOutputBytes = maxOutputBytes
+        limits.maxDelayMs = maxDelayMs
+        limits.maxTimeoutMs = maxTimeoutMs
+        limits.maxRunsPerTree = maxRunsPerTree
+        return limits
+    }
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
@@ -48,6 +71,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms must be at least 10") }
         guard leaderTtlSeconds >= 1 else { throw ValidationError("--leader-ttl-seconds must be at least 1") }
+        guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= 86_400 else { throw ValidationError("--idle-timeout-seconds must be from 0 to 86400") }
+        guard requestTimeoutSeconds > 0, requestTimeoutSeconds <= 3_600 else {
+            throw ValidationError("--request-timeout-seconds must be from 0 to 3600")
+        }
+        for (name, value, maximum) in [
+            ("--max-definition-bytes", maxDefinitionBytes, 64 << 20), ("--max-input-bytes", maxInputBytes, 64 << 20),
+            ("--max-output-bytes", maxOutputBytes, 64 << 20), ("--max-delay-ms", maxDelayMs, 1 << 42),
+            ("--max-timeout-ms", maxTimeoutMs, 1 << 42), ("--max-runs-per-tree", maxRunsPerTree, 10_000_000),
+        ] where !(1...maximum).contains(value) {
+            throw ValidationError("\(name) must be from 1 to \(maximum)")
+        }
     }
 
     func run() async throws {
@@ -92,7 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// Wires the components in one place and runs them until SIGTERM or SIGINT.
     private func serve(store: any WorkflowStore, description: String, engine engineConfiguration: EngineConfiguration, logger: Logger) async throws {
-        let registry = WorkflowRegistry(store: store)
+        let registry = WorkflowRegistry(store: store, limits: limits)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let engine = WorkflowEngine(
             configuration: engineConfiguration, store: store, registry: registry,
@@ -106,10 +140,13 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger)
         let api = WorkflowAPI(
             store: store, registry: registry, engine: engine,
-            configuration: .init(maxBodyBytes: maxBodyBytes, nodeTimeout: engineConfiguration.leaseDuration))
+            configuration: .init(
+                maxBodyBytes: maxBodyBytes, nodeTimeout: engineConfiguration.leaseDuration, limits: limits,
+                requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))))
         let host = host
         let app = Application(
             router: api.makeRouter(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
             services: [engine, leader],
             onServerRunning: { channel in

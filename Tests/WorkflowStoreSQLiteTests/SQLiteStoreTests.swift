@@ -19,7 +19,7 @@ func withSQLiteStore<T>(_ body: (SQLiteStore) async throws -> T) async throws ->
     }
 
     @Test func secondProcessOnTheSameFileIsRefused() async throws {
-        try await withSQLiteStore { store in
+        _ = try await withSQLiteStore { store in
             #expect(throws: SQLiteStoreError.self) { try SQLiteStore(configuration: store.configuration) }
         }
     }
