@@ -511,6 +511,16 @@ public final class SQLiteStore: WorkflowStore {
                 WHERE id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
                 """, arguments: [SQLiteCoding.text(error), ms, ms, runID])
         let failed = db.changesCount > 0
+        // Keep what is readable and wrap what is not, so the run can be shown (and its input read) from now on.
+        func repair(_ column: String) -> String {
+            "\(column) = CASE WHEN \(column) IS NULL OR json_valid(\(column)) THEN \(column) ELSE json_object('unreadable', substr(\(column), 1, 1000)) END"
+        }
+        try db.execute(
+            sql: "UPDATE runs SET \(["input", "output", "error", "signals", "key_generations"].map(repair).joined(separator: ", ")) WHERE id = ?",
+            arguments: [runID])
+        try db.execute(
+            sql: "UPDATE step_runs SET \(["input", "output", "error", "state"].map(repair).joined(separator: ", ")) WHERE run_id = ?",
+            arguments: [runID])
         try db.execute(sql: "DELETE FROM tasks WHERE run_id = ? AND kind NOT IN ('notify_parent', 'cancel_children')", arguments: [runID])
         guard failed else { return }
         try db.execute(

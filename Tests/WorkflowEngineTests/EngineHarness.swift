@@ -63,6 +63,7 @@ struct EngineHarness {
 /// Runs `body` with an engine serving a fresh database, then shuts the engine down gracefully.
 func withEngine<T: Sendable>(
     _ driver: TestDriver = .sqlite,
+    limits: WorkflowLimits = .default,
     configure: (inout EngineConfiguration) -> Void = { _ in },
     beforeStart: (EngineHarness) async throws -> Void = { _ in },
     _ body: (EngineHarness) async throws -> T
@@ -72,21 +73,22 @@ func withEngine<T: Sendable>(
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-engine-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
-        return try await withEngine(on: store, directory: directory, configure: configure, beforeStart: beforeStart, body)
+        return try await withEngine(on: store, directory: directory, limits: limits, configure: configure, beforeStart: beforeStart, body)
     case .postgres:
         return try await withPostgresStore { store in
-            try await withEngine(on: store, directory: URL(fileURLWithPath: "/"), configure: configure, beforeStart: beforeStart, body)
+            try await withEngine(
+                on: store, directory: URL(fileURLWithPath: "/"), limits: limits, configure: configure, beforeStart: beforeStart, body)
         }
     }
 }
 
 private func withEngine<T: Sendable>(
-    on store: any WorkflowStore, directory: URL,
+    on store: any WorkflowStore, directory: URL, limits: WorkflowLimits,
     configure: (inout EngineConfiguration) -> Void,
     beforeStart: (EngineHarness) async throws -> Void,
     _ body: (EngineHarness) async throws -> T
 ) async throws -> T {
-    let registry = WorkflowRegistry(store: store)
+    let registry = WorkflowRegistry(store: store, limits: limits)
     var configuration = EngineConfiguration(pollInterval: .milliseconds(200))
     configure(&configuration)
     var logger = Logger(label: "test")
