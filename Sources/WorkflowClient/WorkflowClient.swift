@@ -141,7 +141,18 @@ public struct WorkflowClient: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
-        let response = try await http.execute(request, timeout: timeout)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch let error as HTTPClientError where error == .connectTimeout || error == .deadlineExceeded {
+            throw WorkflowError(.unavailable, "\(baseURL) did not answer in time")
+        } catch let error as HTTPClientError {
+            throw WorkflowError(.unavailable, "cannot reach \(baseURL) (\(error)); is `uwf serve` running there? (--server or UWF_SERVER)")
+        } catch {
+            // Connection refused and friends come from NIO: say what it means for the user.
+            throw WorkflowError(
+                .unavailable, "cannot reach the uwf server at \(baseURL): is `uwf serve` running there? (--server or UWF_SERVER)")
+        }
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
         let value = data.isEmpty ? JSONValue.null : ((try? JSONValue.parse(data)) ?? .string(String(decoding: data, as: UTF8.self)))

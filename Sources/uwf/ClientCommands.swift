@@ -15,7 +15,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         @Argument(help: "Definition file (.json, .yaml or .yml; - reads standard input as JSON).") var file: String
 
         func run() async throws {
-            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try readFile(file)
             let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
             let (workflow, created) = try await reportingErrors {
                 try await WorkflowClient(baseURL: options.baseURL).registerWorkflow(data, yaml: yaml)
@@ -68,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         var value: JSONValue = .object([:])
         if let input {
-            let data = input.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(input.dropFirst()))) : Data(input.utf8)
+            let data = input.hasPrefix("@") ? try readFile(String(input.dropFirst())) : Data(input.utf8)
             do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
         }
         let client = WorkflowClient(baseURL: options.baseURL)
@@ -143,7 +143,7 @@ struct SignalCommand: AsyncParsableCommand {
     func run() async throws {
         var payload: JSONValue = .object([:])
         if let data {
-            let bytes = data.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(data.dropFirst()))) : Data(data.utf8)
+            let bytes = data.hasPrefix("@") ? try readFile(String(data.dropFirst())) : Data(data.utf8)
             do { payload = try JSONValue.parse(bytes) } catch { throw ValidationError("--data is not valid JSON") }
         }
         try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).signal(runID, name: name, payload: payload) }
@@ -174,7 +174,7 @@ struct RerunCommand: AsyncParsableCommand {
     func run() async throws {
         var value: JSONValue?
         if let input {
-            let data = input.hasPrefix("@") ? try Data(contentsOf: URL(fileURLWithPath: String(input.dropFirst()))) : Data(input.utf8)
+            let data = input.hasPrefix("@") ? try readFile(String(input.dropFirst())) : Data(input.utf8)
             do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
         }
         let started = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).rerun(runID, input: value) }
@@ -268,4 +268,11 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }
+}
+
+/// Reads a file named on the command line; a missing or unreadable file is a usage error that names the file.
+func readFile(_ path: String) throws -> Data {
+    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no such file: \(path)") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+    return data
 }

@@ -159,6 +159,9 @@ struct ServeCommand: AsyncParsableCommand {
             try await app.runService()
         } catch {
             try? await http.shutdown()
+            if "\(error)".contains("Address already in use") {
+                throw ValidationError("port \(port) on \(host) is already in use (another uwf serve?); choose another with --port")
+            }
             throw error
         }
         try await http.shutdown()

@@ -7,12 +7,16 @@ struct UWF: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uwf",
         abstract: "Unified Workflow: durable workflow orchestration.",
+        version: uwfVersion,
         subcommands: [
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
             DeadLettersCommand.self,
         ])
 }
+
+/// The version `uwf --version` prints.
+let uwfVersion = "0.9.0-dev"
 
 /// Options every client subcommand shares.
 struct ClientOptions: ParsableArguments {

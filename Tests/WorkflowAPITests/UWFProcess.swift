@@ -82,6 +82,15 @@ final class UWFProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
+    var isRunning: Bool { process.isRunning }
+
+    /// Resident memory of the server process, in KiB (from /proc).
+    var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
     /// Runs a client subcommand of the binary and returns its exit status and output.
     static func cli(_ arguments: [String], server: String) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
