@@ -406,8 +406,8 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func aTimeoutDuringCompensationLetsItFinish(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
             let definition = try await h.register("""
-                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 3000, "steps": [
-                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 4500}}},
+                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 6000, "steps": [
+                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 7500}}},
                   {"id": "credit", "type": "fail", "depends_on": ["debit"]}
                 ]}}
                 """)
