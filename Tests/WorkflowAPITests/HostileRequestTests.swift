@@ -97,6 +97,23 @@ import WorkflowTestSupport
         }
     }
 
+    /// The size bounds of definitions and run inputs, at their flags' edges.
+    @Test func definitionAndInputSizesAreBounded() async throws {
+        try await withServer(["--max-definition-bytes", "300", "--max-input-bytes", "100"]) { server in
+            let small = #"{"name": "s", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#
+            #expect(try await send(server, .POST, "/api/v1/workflows", small).status == 201)
+            let padding = String(repeating: "x", count: 400)
+            let large = #"{"name": "l", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "echo", "config": {"p": "\#(padding)"}}]}}"#
+            let refused = try await send(server, .POST, "/api/v1/workflows", large)
+            #expect(refused.status == 422)
+            #expect(refused.body["code"] == "definition_too_large")
+            #expect(try await send(server, .POST, "/api/v1/execute", #"{"workflow_name": "s", "input": {"p": "short"}}"#).status == 202)
+            let tooBig = try await send(server, .POST, "/api/v1/execute", #"{"workflow_name": "s", "input": {"p": "\#(padding)"}}"#)
+            #expect(tooBig.status == 413)
+            #expect(tooBig.body["code"] == "input_too_large")
+        }
+    }
+
     /// Finding 9: an idle connection, or one that never finishes its headers (slowloris), is closed.
     @Test func idleAndPartialConnectionsAreClosed() async throws {
         try await withServer(["--idle-timeout-seconds", "1"]) { server in

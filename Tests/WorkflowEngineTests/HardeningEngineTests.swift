@@ -101,7 +101,7 @@ import WorkflowTestSupport
     }
 
     /// A run whose stored rows cannot be read (a poison task) is failed with internal_error; the node carries on
-    /// with everyone else's work, and a restart does not bring the problem back.
+    /// with everyone else's work.
     @Test func aPoisonRunIsFailedAndTheNodeCarriesOn() async throws {
         var poisonID = ""
         let definitionJSON = """
