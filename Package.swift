@@ -147,6 +147,7 @@ let package = Package(
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
                 "WorkflowEngine", "WorkflowTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

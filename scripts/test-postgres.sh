@@ -4,6 +4,7 @@
 #   eval "$(scripts/test-postgres.sh start)"   # prints: export UWF_TEST_POSTGRES_URL=... UWF_TEST_PG_DIR=...
 #   swift test
 #   scripts/test-postgres.sh stop "$UWF_TEST_PG_DIR"
+#   scripts/test-postgres.sh restart "$UWF_TEST_PG_DIR" immediate 30   # down for 30 s, then back
 #
 # Installs PostgreSQL from Debian's packages when initdb is missing (needs root). PostgreSQL refuses to run
 # as root, so as root the server runs as the `postgres` user in a temporary directory. Durability settings
@@ -42,8 +43,20 @@ stop)
     [[ $(basename "$dir") == uwf-test-pg.* ]] && rm -rf "$dir"
     exit 0
     ;;
+restart | down | up)
+    # Takes the server in DIR away and back, for tests of a database lost under load:
+    #   restart DIR fast|immediate [SECONDS]   stop in that mode, stay down SECONDS (default 0), start again
+    #   down DIR fast|immediate                stop;   up DIR   start again (same port and settings)
+    dir=${2:?give the directory printed by start}
+    if [[ $1 != up ]]; then as_pg "$bin/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w -t 60 stop >&2; fi
+    [[ $1 == restart ]] && sleep "${4:-0}"
+    if [[ $1 != down ]]; then
+        as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2
+    fi
+    exit 0
+    ;;
 start) ;;
-*) log "usage: $0 start | stop DIR"; exit 2 ;;
+*) log "usage: $0 start | stop DIR | restart DIR fast|immediate [SECONDS] | down DIR fast|immediate | up DIR"; exit 2 ;;
 esac
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uwf-test-pg.XXXXXX")
@@ -56,8 +69,9 @@ as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --lo
 port=${UWF_TEST_PG_PORT:-55432}
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=256MB" start >&2; then
+        options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=256MB"
+        echo "$options" >"$dir/options"
+        if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$options" start >&2; then
             break
         fi
         grep -q 'could not bind\|could not create any TCP/IP sockets' "$dir/server.log" || { cat "$dir/server.log" >&2; exit 1; }

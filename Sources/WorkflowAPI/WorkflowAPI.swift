@@ -32,7 +32,10 @@ public struct WorkflowAPI: Sendable {
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/health") { _, _ in json(["status": "ok"]) }
+        // Ready means this node can do its work now: not shutting down, its engine reaching the database, and the
+        // database answering this probe within two seconds.
         router.get("/health/ready") { _, _ in
+            if let reason = engine.notReadyReason { throw WorkflowError(.unavailable, reason) }
             do {
                 try await store.ping()
                 return json(["status": "ready"])

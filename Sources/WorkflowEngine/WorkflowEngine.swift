@@ -50,6 +50,8 @@ public final class WorkflowEngine: Service, Sendable {
         var batchingStarts = false
         /// The claimer stopped because this node's capacity was full; whoever frees capacity must wake it.
         var claimerWaitsForCapacity = false
+        /// Since when this node's loops fail to reach the store (nil while it answers): readiness reports it.
+        var storeFailingSince: Date?
     }
 
     public let configuration: EngineConfiguration
@@ -85,6 +87,38 @@ public final class WorkflowEngine: Service, Sendable {
 
     /// Step attempts executing on this node right now.
     public var activeExecutions: Int { local.withLock { $0.running.count } }
+
+    /// Why this node should not get traffic now (shutting down, or its store failing), or nil when it is ready.
+    public var notReadyReason: String? {
+        local.withLock { s in
+            if s.stopping { return "the node is shutting down" }
+            if let since = s.storeFailingSince {
+                return "the database has been failing since \(since.formatted(.iso8601))"
+            }
+            return nil
+        }
+    }
+
+    /// Records that a loop reached the store; logs the recovery once.
+    private func storeAnswered() {
+        let since = local.withLock { s in
+            defer { s.storeFailingSince = nil }
+            return s.storeFailingSince
+        }
+        if let since {
+            logger.notice("the database answers again", metadata: ["down_seconds": "\(Int(clock.now().timeIntervalSince(since)))"])
+        }
+    }
+
+    /// Records that a loop could not reach the store; logs the first failure of an outage as an error, the rest at debug
+    /// level, so that a database down for minutes does not flood the log.
+    private func storeFailed(_ what: String, _ error: any Error) {
+        let first = local.withLock { s in
+            defer { s.storeFailingSince = s.storeFailingSince ?? clock.now() }
+            return s.storeFailingSince == nil
+        }
+        logger.log(level: first ? .error : .debug, "\(what) failed", metadata: ["error": "\(error)"])
+    }
 
     // MARK: commands
 
@@ -273,6 +307,10 @@ public final class WorkflowEngine: Service, Sendable {
             do {
                 let tasks = try await store.runInsert(batch.map(\.params), now: clock.now())
                 for (pending, inserted) in zip(batch, tasks) { pending.continuation.resume(returning: inserted) }
+            } catch let error as WorkflowError where error.code == .unavailable {
+                // The database is away: every start of the batch would wait for it in turn.
+                storeFailed("starting runs", error)
+                for pending in batch { pending.continuation.resume(throwing: error) }
             } catch {
                 // One bad run must not fail its neighbours: retry them one by one to isolate it.
                 for pending in batch {
@@ -339,7 +377,8 @@ public final class WorkflowEngine: Service, Sendable {
                             nodeTasks.addTask { await self.listenLoop() }
                         }
                         await withDiscardingTaskGroup { workers in
-                            workers.addTask { await self.claimLoop() }
+                            // A claim waiting on an unreachable database must not hold up shutdown.
+                            workers.addTask { try? await cancelWhenGracefulShutdown { await self.claimLoop() } }
                             for _ in 0..<self.configuration.maxConcurrentSteps {
                                 workers.addTask { await self.workerLoop() }
                             }
@@ -354,7 +393,9 @@ public final class WorkflowEngine: Service, Sendable {
                         self.heartbeatStop.signal()
                         nodeTasks.cancelAll()
                         // Hand back work claimed but never started, so another node need not wait for the lease to expire.
-                        try? await self.store.leaseRelease(owner: self.configuration.nodeID, taskIDs: unstarted)
+                        if self.local.withLock({ $0.storeFailingSince == nil }) {
+                            try? await self.store.leaseRelease(owner: self.configuration.nodeID, taskIDs: unstarted)
+                        }
                     }
                 }
             }
@@ -407,6 +448,7 @@ public final class WorkflowEngine: Service, Sendable {
                         local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
                         controls.push(control)
                     }
+                    storeAnswered()
                     if result.claimed.count == min(capacity, configuration.claimBatchSize) {
                         sleep = .zero  // there may be more
                     } else if let next = result.nextAvailableAt {
@@ -414,7 +456,7 @@ public final class WorkflowEngine: Service, Sendable {
                         sleep = min(sleep, .milliseconds(Int64((wait * 1000).rounded(.up))))
                     }
                 } catch {
-                    logger.error("claiming tasks failed", metadata: ["error": "\(error)"])
+                    storeFailed("claiming tasks", error)
                 }
             }
             if sleep > .zero { await wake.wait(timeout: sleep) }
@@ -423,7 +465,11 @@ public final class WorkflowEngine: Service, Sendable {
 
     private func workerLoop() async {
         while let batch = await ready.next(max: 1), let work = batch.first {
-            let result = await execute(work)
+            guard let result = await execute(work) else {
+                releaseCapacity([work.task.id])
+                try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: [work.task.id])
+                continue
+            }
             let abandoned = local.withLock { s in s.abandoned.remove(work.task.id) != nil }
             if abandoned { releaseCapacity([work.task.id]) }
             // A stopped execution's outcome ("cancelled") says nothing about the step: whoever owns the task now decides.
@@ -481,8 +527,17 @@ public final class WorkflowEngine: Service, Sendable {
         ready.push(work)
     }
 
-    private func execute(_ work: Work) async -> StepResult {
-        guard let plan = try? await plan(for: work.run), let planned = plan.step(for: work.step.stepID) else {
+    /// Runs one step attempt; nil when it could not begin because the store did not answer (the task is handed back
+    /// rather than charged a failed attempt).
+    private func execute(_ work: Work) async -> StepResult? {
+        let loaded: WorkflowPlan?
+        do {
+            loaded = try await plan(for: work.run)
+        } catch {
+            storeFailed("loading a run's definition", error)
+            return nil
+        }
+        guard let plan = loaded, let planned = plan.step(for: work.step.stepID) else {
             return .failure(StepFailure(code: "definition_missing", message: "the run's definition cannot be loaded", retriable: true))
         }
         if planned.type.isEngineManaged { return await executeManaged(planned, work) }
@@ -773,21 +828,42 @@ public final class WorkflowEngine: Service, Sendable {
             }
         }
 
+        // Results are worth keeping (dropping one runs its step again): an unreachable store is waited for as long as
+        // this node's leases can still be current; any other failure is tried a few times.
         var outcomes: [RunTransitionOutcome]?
-        for attempt in 1...5 {
+        if isStopping && local.withLock({ $0.storeFailingSince != nil }) {
+            logger.warning("shutting down with the database away: step results are dropped and run again", metadata: ["count": "\(batch.count)"])
+            releaseCapacity(batch.map(\.work.task.id))
+            return
+        }
+        let giveUp = ContinuousClock.now + configuration.leaseDuration
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
                 outcomes = try await store.runTransitions(requests, now: now)
+                storeAnswered()
                 break
             } catch {
-                logger.error("recording step results failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                try? await Task.sleep(for: .milliseconds(100 * attempt * attempt))
+                let unavailable = (error as? WorkflowError)?.code == .unavailable
+                if unavailable {
+                    storeFailed("recording step results", error)
+                } else {
+                    logger.error("recording step results failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                }
+                // Shutting down with the database away, waiting helps nobody: the leases lapse and the steps run again.
+                guard unavailable ? ContinuousClock.now < giveUp && !isStopping : attempt < 5 else { break }
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt * attempt)))
             }
         }
         let finishedIDs = batch.map(\.work.task.id)
         releaseCapacity(finishedIDs)
         guard let outcomes else {
-            // The results are lost, but the tasks are still leased to us: hand them back so they run again.
-            try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: finishedIDs)
+            // The results are lost, but the tasks are still leased to us: hand them back so they run again (or let the
+            // leases lapse, if the database is away).
+            if local.withLock({ $0.storeFailingSince == nil }) {
+                try? await store.leaseRelease(owner: configuration.nodeID, taskIDs: finishedIDs)
+            }
             wake.signal()
             return
         }
@@ -844,8 +920,9 @@ public final class WorkflowEngine: Service, Sendable {
                 try await store.leaseRelease(owner: configuration.nodeID, taskIDs: release)
                 wake.signal()
             }
+            storeAnswered()
         } catch {
-            logger.error("renewing leases failed", metadata: ["error": "\(error)"])
+            storeFailed("renewing leases", error)
         }
     }
 

@@ -16,11 +16,14 @@ public struct PostgresStoreConfiguration: Sendable {
     /// Most connections this node opens. Each node also holds one more for `LISTEN`.
     public var maximumConnections: Int
     public var connectTimeout: Duration
+    /// Longest wait for one store operation (a transaction, with its wait for a connection): past it the operation
+    /// fails as `unavailable` and the caller retries. Keeps every loop of a node alive when the database goes away.
+    public var operationTimeout: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, username: String = "postgres", password: String? = nil,
         database: String? = nil, schema: String = "uwf", tlsMode: String = "prefer", maximumConnections: Int = 20,
-        connectTimeout: Duration = .seconds(10)
+        connectTimeout: Duration = .seconds(10), operationTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -31,9 +34,11 @@ public struct PostgresStoreConfiguration: Sendable {
         self.tlsMode = tlsMode
         self.maximumConnections = maximumConnections
         self.connectTimeout = connectTimeout
+        self.operationTimeout = operationTimeout
     }
 
-    /// Parses `postgres://user:password@host:port/database?sslmode=disable&schema=uwf&pool_size=20`.
+    /// Parses `postgres://user:password@host:port/database?sslmode=disable&schema=uwf&pool_size=20`, and
+    /// `connect_timeout` (seconds, as libpq's) and `operation_timeout` (seconds, uwf's own).
     public init(url text: String) throws {
         guard let url = URLComponents(string: text), url.scheme == "postgres" || url.scheme == "postgresql" else {
             throw PostgresStoreError("the database URL must look like postgres://user@host:5432/database")
@@ -52,6 +57,12 @@ public struct PostgresStoreConfiguration: Sendable {
             case "pool_size":
                 guard let n = item.value.flatMap(Int.init), n >= 2 else { throw PostgresStoreError("pool_size must be an integer of at least 2") }
                 maximumConnections = n
+            case "connect_timeout", "operation_timeout":
+                guard let seconds = item.value.flatMap(Double.init), seconds >= 0.1, seconds <= 3600 else {
+                    throw PostgresStoreError("\(item.name) must be a number of seconds from 0.1 to 3600")
+                }
+                let duration = Duration.milliseconds(Int64(seconds * 1000))
+                if item.name == "connect_timeout" { connectTimeout = duration } else { operationTimeout = duration }
             default: break
             }
         }

@@ -38,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
     var idleTimeoutSeconds = 60.0
     @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
+    @Option(help: "Seconds SIGTERM waits for executing steps and their commits before stopping them (they run again elsewhere).")
+    var shutdownGraceSeconds = 30.0
     @Option(help: "Largest stored definition, in bytes.") var maxDefinitionBytes = WorkflowLimits.default.maxDefinitionBytes
     @Option(help: "Largest run input, in bytes.") var maxInputBytes = WorkflowLimits.default.maxInputBytes
     @Option(help: "Largest output of a step or a run, in bytes.") var maxOutputBytes = WorkflowLimits.default.maxOutputBytes
@@ -72,6 +74,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms must be at least 10") }
         guard leaderTtlSeconds >= 1 else { throw ValidationError("--leader-ttl-seconds must be at least 1") }
         guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= 86_400 else { throw ValidationError("--idle-timeout-seconds must be from 0 to 86400") }
+        guard shutdownGraceSeconds > 0, shutdownGraceSeconds <= 3_600 else {
+            throw ValidationError("--shutdown-grace-seconds must be more than 0 and at most 3600")
+        }
         guard requestTimeoutSeconds > 0, requestTimeoutSeconds <= 3_600 else {
             throw ValidationError("--request-timeout-seconds must be from 0 to 3600")
         }
@@ -155,8 +160,13 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("uwf listening on http://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8))
             },
             logger: logger)
+        // Shutdown always finishes: past the grace period, executions are cancelled (their leases lapse and the work
+        // runs again), and a task that ignores cancellation for ten more seconds ends the process.
+        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownGraceSeconds * 1000))
+        group.maximumCancellationDuration = .seconds(10)
         do {
-            try await app.runService()
+            try await ServiceGroup(configuration: group).run()
         } catch {
             try? await http.shutdown()
             if "\(error)".contains("Address already in use") {

@@ -1,9 +1,12 @@
 import Foundation
 import GRDB
+import Logging
+import PostgresNIO
 import Testing
 import WorkflowEngine
 import WorkflowPrimitive
 import WorkflowStore
+import WorkflowStorePostgres
 import WorkflowTestSupport
 
 /// Issue #9 at the engine: values that arrive at run time (templates over the run input, step results) are held to
@@ -102,20 +105,26 @@ import WorkflowTestSupport
 
     /// A run whose stored rows cannot be read (a poison task) is failed with internal_error; the node carries on
     /// with everyone else's work.
-    @Test func aPoisonRunIsFailedAndTheNodeCarriesOn() async throws {
+    @Test(arguments: TestDriver.all) func aPoisonRunIsFailedAndTheNodeCarriesOn(_ driver: TestDriver) async throws {
         var poisonID = ""
         let definitionJSON = """
             {"name": "two", "version": "1.0.0", "definition": {"steps": [
               {"id": "a", "type": "noop"}, {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"x": 1}}]}}
             """
-        try await withEngine(beforeStart: { h in
+        try await withEngine(driver, beforeStart: { h in
             let definition = try await h.register(definitionJSON)
             let id = try await h.engine.start(definition: definition, input: ["k": 1]).id
             poisonID = id
-            // Corrupt the run row the way a bad disk or a bad manual edit would.
-            let queue = try DatabaseQueue(path: h.directory.appendingPathComponent("uwf.sqlite").path)
-            try await queue.write { db in try db.execute(sql: "UPDATE runs SET input = '{\"k\": ' WHERE id = ?", arguments: [id]) }
-            try queue.close()
+            if let postgres = h.store as? PostgresStore {
+                // JSON that PostgreSQL stores but uwf's strict reader refuses: a number of 401 digits (beyond double).
+                try await postgres.client.query("UPDATE runs SET input = '{\"k\": 1e400}'::jsonb WHERE id = \(id)", logger: Logger(label: "test"))
+                try await postgres.client.query("UPDATE step_runs SET state = '[1e400]'::jsonb WHERE run_id = \(id)", logger: Logger(label: "test"))
+            } else {
+                // Corrupt the run row the way a bad disk or a bad manual edit would.
+                let queue = try DatabaseQueue(path: h.directory.appendingPathComponent("uwf.sqlite").path)
+                try await queue.write { db in try db.execute(sql: "UPDATE runs SET input = '{\"k\": ' WHERE id = ?", arguments: [id]) }
+                try queue.close()
+            }
         }) { h in
             try await waitUntil("the poison run is failed") {
                 (try? await h.store.runGet(tenantID: defaultTenantID, id: poisonID))?.status == .failed
@@ -126,6 +135,9 @@ import WorkflowTestSupport
             #expect(try await h.store.taskCount(runID: poisonID) == 0)
             let healthy = try await h.engine.start(definition: try await h.registry.resolve("two"), input: [:])
             #expect(try await h.waitForRun(healthy.id).status == .completed)
+            // The unreadable values were wrapped, so the run can be shown (and its history read) from now on.
+            #expect(poisoned.input["unreadable"] != nil)
+            #expect(try await h.events(poisonID).last?.type == "run_failed")
         }
     }
 }
