@@ -14,10 +14,14 @@ public struct RunStateMachine {
     public struct Dispatch: Sendable {
         public var owner: String
         public var leaseExpiresAt: Date
+        /// Most steps one transition leases to `owner`; the rest go to the shared queue, where other runs' work is
+        /// interleaved with them. Without it, a run that readies 2,000 steps at once kept the node to itself.
+        public var capacity: Int
 
-        public init(owner: String, leaseExpiresAt: Date) {
+        public init(owner: String, leaseExpiresAt: Date, capacity: Int = .max) {
             self.owner = owner
             self.leaseExpiresAt = leaseExpiresAt
+            self.capacity = capacity
         }
     }
 
@@ -41,6 +45,8 @@ public struct RunStateMachine {
     private var deleteTasks: TaskDeletion = .none
     private var spawn: [RunInsertParams] = []
     private var releaseRuns: [String] = []
+    /// Steps this transition leased to the dispatching node.
+    private var dispatched = 0
 
     private init(plan: WorkflowPlan?, run: RunRecord, steps: [String: StepRunRecord], now: Date, dispatch: Dispatch?) {
         self.plan = plan
@@ -333,7 +339,8 @@ public struct RunStateMachine {
     private mutating func queue(_ stepID: String, input: JSONValue) {
         var step = StepRunRecord(runID: run.id, stepID: stepID, status: .queued, input: input, updatedAt: now)
         events.append(NewEvent("step_queued", stepID: stepID))
-        if let dispatch {
+        if let dispatch, dispatched < dispatch.capacity {
+            dispatched += 1
             startRunIfPending()
             step.status = .executing
             step.attempt = 1

@@ -296,9 +296,10 @@ public final class WorkflowEngine: Service, Sendable {
     /// Where this node sends the steps it unblocks: to itself while it has room and runs, else to the shared queue.
     private func dispatchTarget(now: Date) -> RunStateMachine.Dispatch? {
         let (running, held) = local.withLock { ($0.batchingStarts && !$0.stopping, $0.held.count) }
-        guard running, held < configuration.maxConcurrentSteps * 2 else { return nil }
+        let room = configuration.maxConcurrentSteps * 2 - held
+        guard running, room > 0 else { return nil }
         return RunStateMachine.Dispatch(
-            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds))
+            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), capacity: room)
     }
 
     /// Commits queued starts in batches until shutdown, then what is left.

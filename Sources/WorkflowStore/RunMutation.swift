@@ -124,6 +124,40 @@ public struct NewTask: Sendable, Hashable {
     }
 }
 
+extension RunMutation {
+    /// How far apart one transition's queued steps are placed in the shared queue.
+    public static let queueSpacing: TimeInterval = 0.010
+
+    /// Where each new task goes in the shared queue (`fair_at`), in `newTasks` order. The queue is taken in this
+    /// order (after priority); a task may run once `availableAt` has come, and its place never delays it.
+    ///
+    /// This is start-time fair queuing with runs as the flows. The queue's virtual time is `head`, the place of the
+    /// first task waiting in it (or now, when nothing waits): a transition's i-th queued step is placed at
+    /// head + i × 10 ms. A run that readies thousands of steps at once is thus spread out, and a newcomer lands
+    /// right behind the head, however long the backlog: it waits for about one task per run ahead of it, not for
+    /// the backlog to drain. The backlog keeps its places, so it is never starved either.
+    public func queueTimes(now: Date, head: Date?) -> [Date] {
+        zip(newTasks, queueOffsets()).map { Self.queueTime(of: $0, offset: $1, now: now, head: head) }
+    }
+
+    /// Each new task's offset among the steps this transition queues (nil for leased and control tasks).
+    public func queueOffsets() -> [Int?] {
+        var queued = 0
+        return newTasks.map { task in
+            guard task.leaseOwner == nil, task.kind == .step else { return nil }
+            defer { queued += 1 }
+            return queued
+        }
+    }
+
+    /// `fair_at` of one task (see `queueTimes`).
+    public static func queueTime(of task: NewTask, offset: Int?, now: Date, head: Date?) -> Date {
+        // A step that may not run yet (a retry's backoff, a delay) waits at its time: it must not hold the head.
+        guard let offset, task.availableAt <= now else { return task.availableAt }
+        return min(now, head ?? now).addingTimeInterval(Double(offset) * queueSpacing)
+    }
+}
+
 /// A transition to apply to one run, as part of a batch.
 public struct RunTransitionRequest: Sendable {
     public var runID: String

@@ -19,7 +19,7 @@ struct PostgresBatchWriter {
     private var deleteTaskIDs: [Int64] = []
     private var deleteAllOf: Set<String> = []
     private var deleteSteps: [(runID: String, stepID: String)] = []
-    private var pendingTasks: [(owner: Int, runID: String, tenant: String, task: NewTask, alive: Bool)] = []
+    private var pendingTasks: [(owner: Int, runID: String, tenant: String, task: NewTask, offset: Int?, alive: Bool)] = []
     private var newRuns: [RunRecord] = []
     private var deleteStepRows: [(runID: String, stepID: String)] = []
     private var releaseRuns: [String] = []
@@ -86,8 +86,8 @@ struct PostgresBatchWriter {
                 pendingTasks[i].alive = false
             }
         }
-        for task in m.newTasks {
-            pendingTasks.append((owner, runID, tenant, task, true))
+        for (task, offset) in zip(m.newTasks, m.queueOffsets()) {
+            pendingTasks.append((owner, runID, tenant, task, offset, true))
             if task.leaseOwner == nil { announce = true }
         }
         for child in m.spawn {
@@ -214,16 +214,25 @@ struct PostgresBatchWriter {
                 "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, \(alive.count))", logger: logger
             ).decode(Int64.self) { ids.append(id) }
             guard ids.count == alive.count else { throw PostgresStoreError("could not reserve task ids") }
+            // The queue's head places the queued steps (RunMutation.queueTimes).
+            let head = alive.contains { $0.offset != nil }
+                ? try await conn.query(
+                    "SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1", logger: logger
+                ).collect().first.map { try $0.decode(Date.self) }
+                : nil
             try await conn.query(
                 """
-                INSERT INTO tasks (id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
+                INSERT INTO tasks (id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at,
+                                   fair_at)
                 SELECT u.id, u.tenant, u.run_id, NULLIF(u.step_id, ''), u.kind, to_timestamp(u.available), u.priority, NULLIF(u.owner, ''),
-                    CASE WHEN u.expires < 0 THEN NULL ELSE to_timestamp(u.expires) END, u.token, to_timestamp(\(now.timeIntervalSince1970))
+                    CASE WHEN u.expires < 0 THEN NULL ELSE to_timestamp(u.expires) END, u.token, to_timestamp(\(now.timeIntervalSince1970)),
+                    to_timestamp(u.fair)
                 FROM UNNEST(\(ids)::int8[], \(alive.map(\.tenant))::text[], \(alive.map(\.runID))::text[], \(alive.map { $0.task.stepID ?? "" })::text[],
                             \(alive.map(\.task.kind.rawValue))::text[], \(alive.map { $0.task.availableAt.timeIntervalSince1970 })::float8[],
                             \(alive.map(\.task.priority))::int8[], \(alive.map { $0.task.leaseOwner ?? "" })::text[],
-                            \(alive.map { time($0.task.leaseExpiresAt) })::float8[], \(alive.map { $0.task.leaseOwner == nil ? Int64(0) : Int64(1) })::int8[])
-                    AS u(id, tenant, run_id, step_id, kind, available, priority, owner, expires, token)
+                            \(alive.map { time($0.task.leaseExpiresAt) })::float8[], \(alive.map { $0.task.leaseOwner == nil ? Int64(0) : Int64(1) })::int8[],
+                            \(alive.map { RunMutation.queueTime(of: $0.task, offset: $0.offset, now: now, head: head).timeIntervalSince1970 })::float8[])
+                    AS u(id, tenant, run_id, step_id, kind, available, priority, owner, expires, token, fair)
                 """, logger: logger)
             for (id, pending) in zip(ids, alive) {
                 let t = pending.task

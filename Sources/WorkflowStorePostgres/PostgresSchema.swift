@@ -110,5 +110,13 @@ enum PostgresSchema {
             "ALTER TABLE runs ADD COLUMN root_run_id TEXT, ADD COLUMN key_generations JSONB",
             "CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL",
         ]),
+        (5, "fair_queue", [
+            // The queue is taken in fair_at order (RunMutation.queueTimes), not in available_at order.
+            "ALTER TABLE tasks ADD COLUMN fair_at TIMESTAMPTZ",
+            "UPDATE tasks SET fair_at = available_at",
+            "ALTER TABLE tasks ALTER COLUMN fair_at SET NOT NULL",
+            "DROP INDEX tasks_available",
+            "CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL",
+        ]),
     ]
 }

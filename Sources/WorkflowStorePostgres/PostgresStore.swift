@@ -440,7 +440,7 @@ public final class PostgresStore: WorkflowStore {
                     """
                     SELECT \(unescaped: Self.taskColumns) FROM tasks
                     WHERE lease_owner IS NULL AND available_at <= \(params.now)
-                    ORDER BY priority DESC, available_at, id LIMIT \(params.limit) FOR UPDATE SKIP LOCKED
+                    ORDER BY priority DESC, fair_at, id LIMIT \(params.limit) FOR UPDATE SKIP LOCKED
                     """, logger: logger
                 ).collect()
                 if rows.count < params.limit {
@@ -482,7 +482,7 @@ public final class PostgresStore: WorkflowStore {
                 let next = try await conn.query(
                     """
                     SELECT LEAST(
-                        (SELECT MIN(available_at) FROM tasks WHERE lease_owner IS NULL),
+                        (SELECT MIN(fair_at) FROM tasks WHERE lease_owner IS NULL),
                         (SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner <> \(params.owner)))
                     """, logger: logger
                 ).collect().first.flatMap { try? $0.decode(Date?.self) }

@@ -127,6 +127,15 @@ enum SQLiteSchema {
                 CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("005_fair_queue") { db in
+            // The queue is taken in fair_at order (RunMutation.queueTimes), not in available_at order.
+            try db.execute(sql: """
+                ALTER TABLE tasks ADD COLUMN fair_at INTEGER NOT NULL DEFAULT 0;
+                UPDATE tasks SET fair_at = available_at;
+                DROP INDEX tasks_available;
+                CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -333,7 +333,7 @@ public final class SQLiteStore: WorkflowStore {
                 db,
                 sql: """
                     SELECT * FROM tasks WHERE lease_owner IS NULL AND available_at <= ?
-                    ORDER BY priority DESC, available_at, id LIMIT ?
+                    ORDER BY priority DESC, fair_at, id LIMIT ?
                     """,
                 arguments: [now, params.limit])
             if rows.count < params.limit {
@@ -377,7 +377,7 @@ public final class SQLiteStore: WorkflowStore {
                 db,
                 sql: """
                     SELECT MIN(t) FROM (
-                        SELECT MIN(available_at) AS t FROM tasks WHERE lease_owner IS NULL
+                        SELECT MIN(fair_at) AS t FROM tasks WHERE lease_owner IS NULL
                         UNION ALL
                         SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner != ?
                     )
@@ -611,16 +611,21 @@ public final class SQLiteStore: WorkflowStore {
             for id in ids { try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
         }
         var inserted: [TaskRecord] = []
-        for t in m.newTasks {
+        // The queue's head places the queued steps (RunMutation.queueTimes).
+        let head = m.newTasks.contains { $0.leaseOwner == nil && $0.kind == .step }
+            ? try Int64.fetchOne(db, sql: "SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1")
+            : nil
+        for (t, fairAt) in zip(m.newTasks, m.queueTimes(now: now, head: SQLiteCoding.date(head))) {
             let token: Int64 = t.leaseOwner == nil ? 0 : 1
             try db.run(
                 sql: """
-                    INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO tasks (tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token, created_at,
+                                       fair_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     tenant, runID, t.stepID, t.kind.rawValue, SQLiteCoding.ms(t.availableAt), t.priority, t.leaseOwner,
-                    SQLiteCoding.ms(t.leaseExpiresAt), token, nowMs,
+                    SQLiteCoding.ms(t.leaseExpiresAt), token, nowMs, SQLiteCoding.ms(fairAt),
                 ])
             inserted.append(TaskRecord(
                 id: db.lastInsertedRowID, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind,
