@@ -48,12 +48,20 @@ public struct RunStateMachine {
     /// Steps this transition leased to the dispatching node.
     private var dispatched = 0
 
-    private init(plan: WorkflowPlan?, run: RunRecord, steps: [String: StepRunRecord], now: Date, dispatch: Dispatch?) {
+    /// Runs this transition may still add to the run's tree (`foreach` items, nested ones included).
+    private var treeBudget: Int
+
+    private init(
+        plan: WorkflowPlan?, run: RunRecord, steps: [String: StepRunRecord], now: Date, dispatch: Dispatch?, treeRuns: Int? = nil,
+        treeBudget: Int? = nil
+    ) {
         self.plan = plan
         self.run = run
         self.steps = steps
         self.now = now
         self.dispatch = dispatch
+        // Uncounted, the tree is taken as this run alone: one transition still adds at most the whole bound.
+        self.treeBudget = treeBudget ?? ((plan?.limits.maxRunsPerTree ?? .max) - (treeRuns ?? 1))
     }
 
     // MARK: entry points
@@ -61,10 +69,10 @@ public struct RunStateMachine {
     /// The first transition of a new run: history, the workflow timeout and the root steps.
     /// With `dispatch`, the root steps are claimed at once by that node (it runs them without polling).
     /// A `parked` run (a `foreach` item beyond `max_concurrency`) gets its tasks only when its parent releases it.
-    public static func start(run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil, parked: Bool = false)
-        -> RunMutation
-    {
-        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: parked ? nil : dispatch)
+    public static func start(
+        run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil, parked: Bool = false, treeBudget: Int? = nil
+    ) -> RunMutation {
+        var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: parked ? nil : dispatch, treeBudget: treeBudget)
         var data: [String: JSONValue] = [
             "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
             "definition_id": .string(run.definitionID),
@@ -86,7 +94,7 @@ public struct RunStateMachine {
 
     /// Starts a run created parked (a released `foreach` item); a run that is no longer PENDING is left alone.
     public static func begin(snapshot: RunSnapshot, plan: WorkflowPlan, now: Date, dispatch: Dispatch?) -> RunMutation {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         if machine.run.status == .pending, machine.steps.isEmpty { machine.begin() }
         return machine.mutation()
     }
@@ -116,7 +124,7 @@ public struct RunStateMachine {
         snapshot: RunSnapshot, plan: WorkflowPlan, stepID: String, result: StepResult, now: Date, dispatch: Dispatch?,
         random: Double
     ) -> RunMutation {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         machine.complete(stepID: stepID, result: result, random: random)
         return machine.mutation()
     }
@@ -141,7 +149,7 @@ public struct RunStateMachine {
     public static func signal(
         snapshot: RunSnapshot, plan: WorkflowPlan, name: String, payload: JSONValue, now: Date, dispatch: Dispatch?
     ) throws(WorkflowError) -> RunMutation {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         try machine.signal(name: name, payload: payload)
         return machine.mutation()
     }
@@ -150,7 +158,7 @@ public struct RunStateMachine {
     public static func childFinished(snapshot: RunSnapshot, plan: WorkflowPlan, child: RunRecord, now: Date, dispatch: Dispatch?)
         -> RunMutation
     {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         machine.childFinished(child)
         return machine.mutation()
     }
@@ -160,7 +168,7 @@ public struct RunStateMachine {
     public static func timeout(snapshot: RunSnapshot, plan: WorkflowPlan, deadline: Date, now: Date, dispatch: Dispatch?)
         -> RunMutation
     {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         if !machine.run.status.isTerminal, !machine.isFailing {
             let limit = Int((deadline.timeIntervalSince(machine.run.createdAt) * 1000).rounded())
             machine.events.append(NewEvent("run_timed_out", data: ["timeout_ms": .number(Double(limit))]))
@@ -175,7 +183,7 @@ public struct RunStateMachine {
     public static func resume(snapshot: RunSnapshot, plan: WorkflowPlan, now: Date, dispatch: Dispatch?) throws(WorkflowError)
         -> RunMutation
     {
-        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch)
+        var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         try machine.resume()
         return machine.mutation()
     }
@@ -255,7 +263,9 @@ public struct RunStateMachine {
             step.status = .waiting
             step.state = ["child_run_id": .string(child.run.id), "awaits_children": true]
             put(step)
-            var initial = RunStateMachine.start(run: child.run, plan: child.plan, now: now, dispatch: nil)
+            // The child joins this run's tree: a foreach at its root counts against what the tree has left.
+            var initial = RunStateMachine.start(run: child.run, plan: child.plan, now: now, dispatch: nil, treeBudget: treeBudget - 1)
+            treeBudget -= 1 + initial.spawnedRuns
             let inserted = initial.run ?? child.run
             initial.run = nil
             spawn.append(RunInsertParams(run: inserted, initial: initial))
@@ -411,15 +421,24 @@ public struct RunStateMachine {
             failUnstarted(planned, code: "template_error", message: "config.items must render to an array, got \(input["items"]?.typeName ?? "nothing")")
             return
         }
-        guard let body = planned.body?.plan else {
+        guard var body = planned.body?.plan else {
             failUnstarted(planned, code: "internal_error", message: "the foreach has no compiled body")
             return
         }
+        body.limits = plan.limits
         let maxItems = min(Self.maxForeachItems, plan.limits.maxRunsPerTree)
         guard items.count <= maxItems else {
             failUnstarted(planned, code: "too_many_items", message: "a foreach takes at most \(maxItems) items, got \(items.count)")
             return
         }
+        // Nested fan-out multiplies: the items count against the whole tree's bound, not only this foreach's.
+        guard items.count <= treeBudget else {
+            failUnstarted(
+                planned, code: "run_tree_too_large",
+                message: "\(items.count) items would take the run tree past \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)")
+            return
+        }
+        treeBudget -= items.count
         let limit = input["max_concurrency"]?.integer(in: 1...10_000) ?? 10
         let continueOnError = input["continue_on_error"]?.boolValue ?? false
         startRunIfPending()
@@ -439,8 +458,12 @@ public struct RunStateMachine {
         // Nested steps that read `input` see the parent's input, copied into each item without the items themselves.
         var shared: JSONValue?
         if body.readsInput {
+            // The items are not copied again into each item: only the field they were taken from is left out (another
+            // field that happens to hold the same values stays, a nested foreach may iterate it).
             var fields = scopeInput.objectValue ?? [:]
-            for (key, value) in fields where value.arrayValue?.count == items.count && value == .array(items) { fields[key] = nil }
+            if case .object(let config) = planned.config, case .single(.member(.identifier("input"), let key)) = config["items"] {
+                fields[key] = nil
+            }
             shared = .object(fields)
         }
         let bodyPath = (run.bodyPath.map { $0 + "/" } ?? "") + planned.id
@@ -451,7 +474,9 @@ public struct RunStateMachine {
                 input: shared.map { ["item": item, "index": .number(Double(index)), "input": $0] } ?? ["item": item, "index": .number(Double(index))],
                 parentRunID: run.id, parentStepID: planned.id,
                 itemIndex: index, bodyPath: bodyPath, rootRunID: run.treeRootID, priority: run.priority, createdAt: now, updatedAt: now)
-            var initial = RunStateMachine.start(run: child, plan: body, now: now, dispatch: nil, parked: index >= released)
+            var initial = RunStateMachine.start(
+                run: child, plan: body, now: now, dispatch: nil, parked: index >= released, treeBudget: treeBudget)
+            treeBudget -= initial.spawnedRuns
             let inserted = initial.run ?? child
             initial.run = nil
             spawn.append(RunInsertParams(run: inserted, initial: initial))

@@ -236,9 +236,14 @@ public final class WorkflowEngine: Service, Sendable {
         guard let plan = try await plan(for: run) else {
             throw WorkflowError(.internalError, "the definition of run \(runID) cannot be loaded")
         }
+        let counted = await treeRuns(of: run, plan: plan)
         let now = clock.now()
         let target = dispatchTarget(now: now)
-        let request = RunTransitionRequest(runID: runID) { snapshot in try decide(snapshot, plan, now, target) }
+        let request = RunTransitionRequest(runID: runID) { snapshot in
+            var snapshot = snapshot
+            snapshot.treeRuns = counted
+            return try decide(snapshot, plan, now, target)
+        }
         switch try await applyAndDispatch([request], runs: [run], now: now).first {
         case .applied(let mutation, _):
             return mutation.run ?? run
@@ -262,6 +267,13 @@ public final class WorkflowEngine: Service, Sendable {
             }
         }
         return outcomes
+    }
+
+    /// How many runs the tree of `run` holds, when its plan can start runs (nil otherwise, or when the
+    /// count fails): the transition then holds nested fan-out to the tree's bound (`RunSnapshot.treeRuns`).
+    private func treeRuns(of run: RunRecord, plan: WorkflowPlan?) async -> Int? {
+        guard let plan, plan.steps.contains(where: { $0.type == .foreach || $0.type == .subWorkflow }) else { return nil }
+        return try? await store.runTreeCount(rootRunID: run.treeRootID)
     }
 
     /// The plan a run executes: its definition's, or the nested steps of a `foreach` for an item.
@@ -456,6 +468,8 @@ public final class WorkflowEngine: Service, Sendable {
                         let wait = min(max(0, next.timeIntervalSince(clock.now())), configuration.pollInterval.seconds)
                         sleep = min(sleep, .milliseconds(Int64((wait * 1000).rounded(.up))))
                     }
+                } catch is CancellationError {
+                    break  // shutdown stopped a claim that waited on the database
                 } catch {
                     storeFailed("claiming tasks", error)
                 }
@@ -673,6 +687,7 @@ public final class WorkflowEngine: Service, Sendable {
         var requests: [RunTransitionRequest] = []
         var targets: [RunRecord] = []
         var parents: [String: (RunRecord, WorkflowPlan)?] = [:]  // the items of a foreach share their parent
+        var counts: [String: Int] = [:]  // tree sizes of parents that can start items (-1: not counted)
         var unreadable: [Int64] = []
         for claimed in batch {
             let child = claimed.run
@@ -694,8 +709,12 @@ public final class WorkflowEngine: Service, Sendable {
                 continue
             }
             targets.append(parent)
+            if counts[parent.id] == nil { counts[parent.id] = await treeRuns(of: parent, plan: plan) ?? -1 }
+            let counted = counts[parent.id].flatMap { $0 < 0 ? nil : $0 }
             requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
-                RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
+                var snapshot = snapshot
+                snapshot.treeRuns = counted
+                return RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
             })
         }
         if !unreadable.isEmpty {
@@ -740,9 +759,12 @@ public final class WorkflowEngine: Service, Sendable {
         var requests: [RunTransitionRequest] = []
         for claimed in batch {
             let plan = try? await plan(for: claimed.run)
+            let counted = await treeRuns(of: claimed.run, plan: plan)
             let task = claimed.task
             requests.append(RunTransitionRequest(runID: claimed.run.id, fence: task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                var snapshot = snapshot
+                snapshot.treeRuns = counted
                 return decide(snapshot, plan, task, now, target)
             })
         }
@@ -815,6 +837,10 @@ public final class WorkflowEngine: Service, Sendable {
         for completion in batch where plans[key(completion.work.run)] == nil {
             plans[key(completion.work.run)] = try? await plan(for: completion.work.run)
         }
+        var counts: [String: Int] = [:]  // tree sizes of runs that can start foreach items
+        for completion in batch where counts[completion.work.run.id] == nil {
+            if let n = await treeRuns(of: completion.work.run, plan: plans[key(completion.work.run)]) { counts[completion.work.run.id] = n }
+        }
         let now = clock.now()
         let target = dispatchTarget(now: now)
         let requests = batch.map { completion in
@@ -822,8 +848,11 @@ public final class WorkflowEngine: Service, Sendable {
             let stepID = completion.work.step.stepID
             let result = completion.result
             let random = Double.random(in: 0..<1)
+            let counted = counts[completion.work.run.id]
             return RunTransitionRequest(runID: completion.work.run.id, fence: completion.work.task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                var snapshot = snapshot
+                snapshot.treeRuns = counted
                 return RunStateMachine.complete(
                     snapshot: snapshot, plan: plan, stepID: stepID, result: result, now: now, dispatch: target, random: random)
             }

@@ -6,6 +6,9 @@ public struct RunSnapshot: Sendable {
     public var run: RunRecord
     public var steps: [String: StepRunRecord]
     public var nextEventSeq: Int
+    /// How many runs the run's tree holds, when the caller counted them (the engine does before a transition that
+    /// may start `foreach` items): the tree's bound (`--max-runs-per-tree`) holds for nested fan-out too. Not stored.
+    public var treeRuns: Int?
 
     public init(run: RunRecord, steps: [String: StepRunRecord], nextEventSeq: Int) {
         self.run = run
@@ -125,6 +128,9 @@ public struct NewTask: Sendable, Hashable {
 }
 
 extension RunMutation {
+    /// Runs this mutation creates, with those their own first transitions create.
+    public var spawnedRuns: Int { spawn.reduce(spawn.count) { $0 + $1.initial.spawnedRuns } }
+
     /// How far apart one transition's queued steps are placed in the shared queue.
     public static let queueSpacing: TimeInterval = 0.010
 

@@ -103,6 +103,33 @@ import WorkflowTestSupport
         }
     }
 
+    /// Nested fan-out multiplies (1,000 items of 1,000 items are a million runs): every foreach's items count against
+    /// the whole tree's bound, also those started in the same transaction as their parent item.
+    @Test(arguments: TestDriver.all) func nestedForeachIsHeldToTheTreeBound(_ driver: TestDriver) async throws {
+        var limits = WorkflowLimits()
+        limits.maxRunsPerTree = 50
+        try await withEngine(driver, limits: limits) { h in
+            let definition = try await h.register("""
+                {"name": "nested", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "outer", "type": "foreach", "config": {"items": "${input.rows}", "max_concurrency": 10, "steps": [
+                    {"id": "inner", "type": "foreach", "config": {"items": "${input.cols}", "max_concurrency": 10, "steps": [
+                      {"id": "cell", "type": "noop"}]}}]}}]}}
+                """)
+            let run = try await h.engine.start(
+                definition: definition, input: ["rows": .array((0..<10).map { .number(Double($0)) }), "cols": .array((0..<10).map { .number(Double($0)) })])
+            let failed = try await h.waitForRun(run.id, timeout: .seconds(60))
+            #expect(failed.status == .failed)
+            let stepErrors = try await h.steps(run.id).mapValues { $0.error?.canonicalString() ?? "" }
+            #expect(stepErrors["outer"]?.contains("past 50 runs (--max-runs-per-tree)") == true, "\(stepErrors)")
+            let tree = try await h.store.runTreeCount(rootRunID: run.id)
+            #expect(tree <= 50, "the tree grew to \(tree) runs")
+            // Within the bound, the same workflow completes.
+            let small = try await h.engine.start(
+                definition: definition, input: ["rows": [0, 1, 2], "cols": [0, 1, 2]])
+            #expect(try await h.waitForRun(small.id, timeout: .seconds(60)).status == .completed)
+        }
+    }
+
     /// A run whose stored rows cannot be read (a poison task) is failed with internal_error; the node carries on
     /// with everyone else's work.
     @Test(arguments: TestDriver.all) func aPoisonRunIsFailedAndTheNodeCarriesOn(_ driver: TestDriver) async throws {
