@@ -34,6 +34,9 @@ public enum StoreContract {
         Case(name: "leases: renew per owner, release, expire others", body: leases),
         Case(name: "claim: writes of onClaim are applied, finished work is not returned", body: claimWrites),
         Case(name: "fencing: a worker whose lease was taken over cannot record its result", body: fencing),
+        Case(name: "run trees: descendants counted and listed by their root, unfinished only, bounded", body: trees),
+        Case(name: "definitions: retire and activate, delete only without runs, tenants isolated", body: definitionLifecycle),
+        Case(name: "queue: steps a transition queues are interleaved with newcomers (fair_at)", body: fairQueue),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -301,5 +304,57 @@ public enum StoreContract {
         try expect(result.claimed.isEmpty, "work the claim finished is not handed out")
         try expect(try await store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .failed, "onClaim's writes were applied")
         try expect(try await store.taskCount(runID: nil) == 0, "the task is gone")
+    }
+
+    static func trees(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let (root, _) = try await insertRun(store, definition: d, at: t0)
+        let (other, _) = try await insertRun(store, definition: d, at: t0)
+        var children: [RunInsertParams] = []
+        for i in 0..<4 {
+            let child = RunRecord(
+                id: RecordID.make(now: t0.addingTimeInterval(Double(i))), tenantID: defaultTenantID, definitionID: d.id,
+                workflowName: d.name, workflowVersion: d.version, status: i == 0 ? .completed : .pending, input: [:],
+                parentRunID: root.id, rootRunID: root.id, createdAt: t0, updatedAt: t0)
+            children.append(RunInsertParams(run: child, initial: RunMutation(events: [NewEvent("run_created")])))
+        }
+        _ = try await store.runInsert(children, now: t0)
+        try expect(try await store.runTreeCount(rootRunID: root.id) == 4, "the root's descendants are counted")
+        try expect(try await store.runTreeCount(rootRunID: other.id) == 0, "another tree is empty")
+        let unfinished = try await store.runTreeUnfinished(rootRunID: root.id, limit: 10)
+        try expect(Set(unfinished.map(\.id)) == Set(children.dropFirst().map(\.run.id)), "unfinished descendants only")
+        try expect(try await store.runTreeUnfinished(rootRunID: root.id, limit: 2).count == 2, "bounded by the limit")
+    }
+
+    static func definitionLifecycle(_ store: any WorkflowStore) async throws {
+        let used = try await insertDefinition(store, definition(version: "1.0.0"))
+        let unused = try await insertDefinition(store, definition(version: "2.0.0"))
+        try expect(used.status == .active, "a new version is active")
+        let retired = try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .retired)
+        try expect(retired?.status == .retired, "retire returns the record: \(String(describing: retired))")
+        try expect(try await store.definitionGet(tenantID: defaultTenantID, id: used.id)?.status == .retired, "retired is stored")
+        try expect(try await store.definitionSetStatus(tenantID: "other", id: used.id, status: .active) == nil, "tenants are isolated")
+        try expect(try await store.definitionSetStatus(tenantID: defaultTenantID, id: "missing", status: .active) == nil, "missing")
+        try expect(
+            try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .active)?.status == .active, "activate")
+
+        _ = try await insertRun(store, definition: used, at: t0)
+        try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: used.id) == .inUse(runs: 1), "a version with runs stays")
+        try expect(try await store.definitionDelete(tenantID: "other", id: unused.id) == .notFound, "tenants are isolated")
+        try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: unused.id) == .deleted, "an unused version is erased")
+        try expect(try await store.definitionGet(tenantID: defaultTenantID, id: unused.id) == nil, "and is gone")
+        try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: unused.id) == .notFound, "twice is not found")
+    }
+
+    static func fairQueue(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        // A wide run queues 50 steps at once; a newcomer arrives a second later.
+        let (wide, _) = try await insertRun(store, definition: d, at: t0, steps: (0..<50).map { "s\($0)" })
+        let (newcomer, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(1))
+        let first = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: 3)
+        try expect(first.claimed.map(\.run.id) == [wide.id, newcomer.id, wide.id],
+                   "the newcomer lands behind the head, not behind 50 steps: \(first.claimed.map { $0.run.id == wide.id ? "wide" : "new" })")
+        let rest = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: 100)
+        try expect(rest.claimed.count == 48 && rest.claimed.allSatisfy { $0.run.id == wide.id }, "the wide run keeps its places")
     }
 }

@@ -138,4 +138,34 @@ import WorkflowTestSupport
             #expect(elapsed < 4_500, "the server closed the half-open connection after \(elapsed) ms")
         }
     }
+
+    /// A body that starts and then stalls is answered 408 (`request_timeout`) once --request-timeout-seconds passes,
+    /// even though the connection is not idle long enough for the idle timeout.
+    @Test func aStalledBodyIsAnswered408() async throws {
+        try await withServer(["--request-timeout-seconds", "1", "--idle-timeout-seconds", "30"]) { server in
+            let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
+            let script = """
+                exec 3<>/dev/tcp/127.0.0.1/\(port)
+                printf 'POST /api/v1/workflows HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: 100\\r\\n\\r\\n{"name"' >&3
+                start=$(date +%s%N)
+                timeout 6 head -c 400 <&3
+                echo
+                echo "elapsed=$(( ($(date +%s%N) - start) / 1000000 ))"
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", script]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(output.hasPrefix("HTTP/1.1 408"), "\(output)")
+            #expect(output.contains("request_timeout"), "\(output)")
+            let elapsed = Int(output.split(separator: "elapsed=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 99_999
+            #expect(elapsed < 5_000, "answered after \(elapsed) ms")
+            // The server is still up for everyone else.
+            #expect(try await send(server, .GET, "/health").status == 200)
+        }
+    }
 }
