@@ -308,10 +308,12 @@ public final class WorkflowEngine: Service, Sendable {
     /// Where this node sends the steps it unblocks: to itself while it has room and runs, else to the shared queue.
     private func dispatchTarget(now: Date) -> RunStateMachine.Dispatch? {
         let (running, held) = local.withLock { ($0.batchingStarts && !$0.stopping, $0.held.count) }
-        let room = configuration.maxConcurrentSteps * 2 - held
-        guard running, room > 0 else { return nil }
+        guard running, held < configuration.maxConcurrentSteps * 2 else { return nil }
+        // One transition takes at most a worker pool's worth: the usual few steps stay on this node (no claim round
+        // trip), and a run that readies thousands at once queues the rest behind the fair queue's head.
         return RunStateMachine.Dispatch(
-            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), capacity: room)
+            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
+            capacity: configuration.maxConcurrentSteps)
     }
 
     /// Commits queued starts in batches until shutdown, then what is left.

@@ -613,7 +613,7 @@ public final class SQLiteStore: WorkflowStore {
         var inserted: [TaskRecord] = []
         // The queue's head places the queued steps (RunMutation.queueTimes).
         let head = m.newTasks.contains { $0.leaseOwner == nil && $0.kind == .step }
-            ? try Int64.fetchOne(db, sql: "SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1")
+            ? try Int64.fetchOne(db.cached("SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1"))
             : nil
         for (t, fairAt) in zip(m.newTasks, m.queueTimes(now: now, head: SQLiteCoding.date(head))) {
             let token: Int64 = t.leaseOwner == nil ? 0 : 1
