@@ -140,14 +140,14 @@ public final class SQLiteStore: WorkflowStore {
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await pool.read { db in
-            try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id])
+            try Row.fetchOne(try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND id = ?"), arguments: [tenantID, id])
                 .map { try SQLiteCoding.run($0, inputs: inputs) }
         }
     }
 
     public func runList(_ params: RunListParams) async throws -> [RunRecord] {
         try await pool.read { db in
-            var sql = "SELECT * FROM runs WHERE tenant_id = ?"
+            var sql = "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ?"
             var arguments: StatementArguments = [params.tenantID]
             if let status = params.status {
                 sql += " AND status = ?"
@@ -176,13 +176,13 @@ public final class SQLiteStore: WorkflowStore {
 
     public func stepList(runID: String) async throws -> [StepRunRecord] {
         try await pool.read { db in
-            try Row.fetchAll(try db.cached("SELECT * FROM step_runs WHERE run_id = ?"), arguments: [runID]).map(SQLiteCoding.step)
+            try Row.fetchAll(try db.cached("SELECT \(SQLiteCoding.stepColumns) FROM step_runs WHERE run_id = ?"), arguments: [runID]).map(SQLiteCoding.step)
         }
     }
 
     public func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord] {
         try await pool.read { db in
-            var sql = "SELECT * FROM runs WHERE parent_run_id = ?"
+            var sql = "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE parent_run_id = ?"
             var arguments: StatementArguments = [parentRunID]
             if let stepID {
                 sql += " AND parent_step_id = ?"
@@ -205,7 +205,7 @@ public final class SQLiteStore: WorkflowStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM runs WHERE root_run_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
+                    SELECT \(SQLiteCoding.runColumns) FROM runs WHERE root_run_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
                     ORDER BY id LIMIT ?
                     """, arguments: [rootRunID, limit]
             ).map { try SQLiteCoding.run($0) }
@@ -235,7 +235,7 @@ public final class SQLiteStore: WorkflowStore {
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
         try await pool.read { db in
             try Row.fetchOne(
-                try db.cached("SELECT * FROM runs WHERE tenant_id = ? AND idempotency_key = ?"), arguments: [tenantID, key]
+                try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND idempotency_key = ?"), arguments: [tenantID, key]
             ).map { try SQLiteCoding.run($0) }
         }
     }
@@ -251,7 +251,7 @@ public final class SQLiteStore: WorkflowStore {
 
     public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
         try await pool.read { db in
-            var sql = "SELECT * FROM runs WHERE tenant_id = ? AND dead_letter = 1"
+            var sql = "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND dead_letter = 1"
             var arguments: StatementArguments = [tenantID]
             if let before {
                 sql += " AND id < ?"
@@ -332,7 +332,7 @@ public final class SQLiteStore: WorkflowStore {
             var rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM tasks WHERE lease_owner IS NULL AND available_at <= ?
+                    SELECT \(SQLiteCoding.taskColumns) FROM tasks WHERE lease_owner IS NULL AND available_at <= ?
                     ORDER BY priority DESC, fair_at, id LIMIT ?
                     """,
                 arguments: [now, params.limit])
@@ -340,7 +340,7 @@ public final class SQLiteStore: WorkflowStore {
                 rows += try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT * FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND available_at <= ?
+                        SELECT \(SQLiteCoding.taskColumns) FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND available_at <= ?
                         ORDER BY priority DESC, available_at, id LIMIT ?
                         """,
                     arguments: [now, now, params.limit - rows.count])
@@ -551,14 +551,14 @@ public final class SQLiteStore: WorkflowStore {
     }
 
     private static func snapshot(_ db: Database, runID: String, inputs: RunInputCache) throws -> RunSnapshot? {
-        guard let row = try Row.fetchOne(try db.cached("SELECT * FROM runs WHERE id = ?"), arguments: [runID]) else { return nil }
+        guard let row = try Row.fetchOne(try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?"), arguments: [runID]) else { return nil }
         let run = try SQLiteCoding.run(row, inputs: inputs)
         var steps: [String: StepRunRecord] = [:]
-        for stepRow in try Row.fetchAll(try db.cached("SELECT * FROM step_runs WHERE run_id = ?"), arguments: [runID]) {
+        for stepRow in try Row.fetchAll(try db.cached("SELECT \(SQLiteCoding.stepColumns) FROM step_runs WHERE run_id = ?"), arguments: [runID]) {
             let step = try SQLiteCoding.step(stepRow)
             steps[step.stepID] = step
         }
-        return RunSnapshot(run: run, steps: steps, nextEventSeq: row["next_event_seq"])
+        return RunSnapshot(run: run, steps: steps, nextEventSeq: row[SQLiteCoding.runNextEventSeq])
     }
 
     /// Writes a mutation; returns the tasks it inserted.
