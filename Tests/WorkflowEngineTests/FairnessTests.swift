@@ -55,10 +55,16 @@ import WorkflowTestSupport
         let times = mutation.queueTimes(now: now, head: head)
         #expect(times[0] == head)
         #expect(times[1] == now, "a leased task is not queued")
-        #expect(times[2] == head.addingTimeInterval(RunMutation.queueSpacing))
+        #expect(times[2] == head, "the first steps of a burst stay together")
         #expect(times[3] == now.addingTimeInterval(5), "a delayed step waits at its time")
         #expect(times[4] == now)
         #expect(mutation.queueTimes(now: now, head: nil)[0] == now, "an empty queue places at now")
+        var wide = RunMutation()
+        wide.newTasks = (0..<40).map { NewTask(stepID: "s\($0)", kind: .step, availableAt: now) }
+        let spread = wide.queueTimes(now: now, head: head)
+        #expect(spread[RunMutation.queueBurst - 1] == head)
+        #expect(spread[RunMutation.queueBurst] == head.addingTimeInterval(RunMutation.queueSpacing), "a wide burst is spread")
+        #expect(spread[39] == head.addingTimeInterval(Double(40 - RunMutation.queueBurst) * RunMutation.queueSpacing))
         #expect(mutation.queueTimes(now: now, head: now.addingTimeInterval(60))[0] == now, "a head in the future does not push back")
     }
 }
