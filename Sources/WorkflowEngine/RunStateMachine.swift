@@ -259,6 +259,12 @@ public struct RunStateMachine {
             events.append(NewEvent("step_suspended", stepID: stepID, data: [
                 "until_ms": .number((until.timeIntervalSince1970 * 1000).rounded()),
             ]))
+        case .startChild(let child) where treeBudget < 1:
+            // Counted again as the start is recorded (the worker's count can be passed by concurrent starts).
+            fail(step, planned, StepFailure(
+                code: "run_tree_too_large", message: "a run tree may hold at most \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)",
+                retriable: false))
+            _ = child
         case .startChild(let child):
             step.status = .waiting
             step.state = ["child_run_id": .string(child.run.id), "awaits_children": true]

@@ -711,8 +711,8 @@ public final class WorkflowEngine: Service, Sendable {
                 continue
             }
             targets.append(parent)
-            if counts[parent.id] == nil { counts[parent.id] = await treeRuns(of: parent, plan: plan) ?? -1 }
-            let counted = counts[parent.id].flatMap { $0 < 0 ? nil : $0 }
+            if counts[parent.treeRootID] == nil { counts[parent.treeRootID] = await treeRuns(of: parent, plan: plan) ?? -1 }
+            let counted = counts[parent.treeRootID].flatMap { $0 < 0 ? nil : $0 }
             requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
                 var snapshot = snapshot
                 snapshot.treeRuns = counted
@@ -839,9 +839,9 @@ public final class WorkflowEngine: Service, Sendable {
         for completion in batch where plans[key(completion.work.run)] == nil {
             plans[key(completion.work.run)] = try? await plan(for: completion.work.run)
         }
-        var counts: [String: Int] = [:]  // tree sizes of runs that can start foreach items
-        for completion in batch where counts[completion.work.run.id] == nil {
-            if let n = await treeRuns(of: completion.work.run, plan: plans[key(completion.work.run)]) { counts[completion.work.run.id] = n }
+        var counts: [String: Int] = [:]  // by tree root: sizes of trees whose runs can start runs (one count per tree)
+        for completion in batch where counts[completion.work.run.treeRootID] == nil {
+            counts[completion.work.run.treeRootID] = await treeRuns(of: completion.work.run, plan: plans[key(completion.work.run)]) ?? -1
         }
         let now = clock.now()
         let target = dispatchTarget(now: now)
@@ -850,7 +850,7 @@ public final class WorkflowEngine: Service, Sendable {
             let stepID = completion.work.step.stepID
             let result = completion.result
             let random = Double.random(in: 0..<1)
-            let counted = counts[completion.work.run.id]
+            let counted = counts[completion.work.run.treeRootID].flatMap { $0 < 0 ? nil : $0 }
             return RunTransitionRequest(runID: completion.work.run.id, fence: completion.work.task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
                 var snapshot = snapshot
@@ -876,6 +876,8 @@ public final class WorkflowEngine: Service, Sendable {
                 outcomes = try await store.runTransitions(requests, now: now)
                 storeAnswered()
                 break
+            } catch is CancellationError {
+                break  // cancelled past the shutdown grace: the leases lapse and the steps run again
             } catch {
                 let unavailable = (error as? WorkflowError)?.code == .unavailable
                 if unavailable {

@@ -62,6 +62,12 @@ public final class PostgresStore: WorkflowStore {
         }
     }
 
+    /// The deadline of a write of `runs` runs: the operation timeout, plus a millisecond per run beyond a thousand (a
+    /// foreach of 100,000 items is one transaction and may legitimately take a while on a loaded server).
+    private func timeout(forRuns runs: Int) -> Duration {
+        configuration.operationTimeout + .milliseconds(max(0, runs - 1000))
+    }
+
     /// Errors that say the database is unreachable or went away, not that a statement is wrong.
     static func isConnectionFailure(_ error: any Error) -> Bool {
         if let transaction = error as? PostgresTransactionError {
@@ -203,7 +209,7 @@ public final class PostgresStore: WorkflowStore {
     private static let taskColumns = "id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token"
 
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
-        try await guarded { [self] in
+        try await guarded(timeout: timeout(forRuns: params.reduce(params.count) { $0 + $1.initial.spawnedRuns })) { [self] in
             guard !params.isEmpty else { return [] }
             do {
                 return try await client.withTransaction(logger: logger) { conn in
@@ -378,7 +384,8 @@ public final class PostgresStore: WorkflowStore {
     }
 
     public func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome] {
-        try await guarded { [self] in
+        // The runs a transition spawns (a foreach's items) are unknown until it is decided: allow twice the time.
+        try await guarded(timeout: configuration.operationTimeout * 2) { [self] in
             let runIDs = Array(Set(requests.map(\.runID))).sorted()
             let fenceIDs = requests.compactMap { $0.fence?.taskID }
             return try await client.withTransaction(logger: logger) { conn in
