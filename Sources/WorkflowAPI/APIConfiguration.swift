@@ -17,8 +17,12 @@ public struct APIConfiguration: Sendable {
     public var requestTimeout: Duration
 
     public init(
-        maxBodyBytes: Int = 1 << 20, defaultPageSize: Int = 50, maxPageSize: Int = 500, nodeTimeout: Duration = .seconds(30),
-        limits: WorkflowLimits = .default, requestTimeout: Duration = .seconds(30)
+        maxBodyBytes: Int = 1 << 20,
+        defaultPageSize: Int = 50,
+        maxPageSize: Int = 500,
+        nodeTimeout: Duration = .seconds(30),
+        limits: WorkflowLimits = .default,
+        requestTimeout: Duration = .seconds(30)
     ) {
         self.limits = limits
         self.requestTimeout = requestTimeout

@@ -23,7 +23,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound: return Self.problem(WorkflowError(.notFound, "no such resource: \(request.uri.path)"))
-            case .methodNotAllowed: return Self.problem(WorkflowError(.notFound, "\(request.method) is not allowed on \(request.uri.path)"), status: .methodNotAllowed)
+            case .methodNotAllowed:
+                return Self.problem(WorkflowError(.notFound, "\(request.method) is not allowed on \(request.uri.path)"), status: .methodNotAllowed)
             case .contentTooLarge: return Self.problem(WorkflowError(.payloadTooLarge, "the request body is larger than the server accepts"))
             default: return Self.problem(WorkflowError(.invalidRequest, error.body ?? error.status.reasonPhrase), status: error.status)
             }
@@ -61,7 +62,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             body["errors"] = .array(error.issues.map { ["pointer": .string($0.pointer), "message": .string($0.message)] })
         }
         return Response(
-            status: status, headers: [.contentType: "application/problem+json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).canonicalData())))
+            status: status,
+            headers: [.contentType: "application/problem+json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).canonicalData()))
+        )
     }
 }

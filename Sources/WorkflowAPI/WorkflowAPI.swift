@@ -108,14 +108,21 @@ public struct WorkflowAPI: Sendable {
         let document: JSONValue
         do {
             document = try WorkflowDocument.decode(
-                data, format: format, maxDepth: configuration.limits.maxDefinitionDepth + 2, limits: configuration.limits)
+                data,
+                format: format,
+                maxDepth: configuration.limits.maxDefinitionDepth + 2,
+                limits: configuration.limits
+            )
         } catch {
             throw WorkflowError(.malformedBody, error.message)
         }
         switch try await registry.register(document: document, now: Date()) {
         case .created(let definition):
-            return json(Representation.definition(definition.record), status: .created,
-                        location: "/api/v1/workflows/\(definition.record.id)")
+            return json(
+                Representation.definition(definition.record),
+                status: .created,
+                location: "/api/v1/workflows/\(definition.record.id)"
+            )
         case .existing(let definition):
             return json(Representation.definition(definition.record), status: .ok)
         }
@@ -123,8 +130,13 @@ public struct WorkflowAPI: Sendable {
 
     private func listWorkflows(_ request: Request) async throws -> Response {
         let limit = try pageSize(request)
-        let records = try await registry.list(DefinitionListParams(
-            name: request.uri.queryParameters.get("name"), limit: limit + 1, after: request.uri.queryParameters.get("cursor")))
+        let records = try await registry.list(
+            DefinitionListParams(
+                name: request.uri.queryParameters.get("name"),
+                limit: limit + 1,
+                after: request.uri.queryParameters.get("cursor")
+            )
+        )
         let page = Array(records.prefix(limit))
         return json([
             "workflows": .array(page.map(Representation.definition)),
@@ -177,7 +189,9 @@ public struct WorkflowAPI: Sendable {
         if target == nil {
             target = string("workflow_id") ?? string("workflow_name")
             if target == nil, issues.isEmpty {
-                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("workflow_id"), message: "workflow_id or workflow_name is required"))
+                issues.append(
+                    ValidationIssue(pointer: JSONPointer.root.appending("workflow_id"), message: "workflow_id or workflow_name is required")
+                )
             }
         }
         if fields["input"] != nil, fields["input_data"] != nil {
@@ -190,7 +204,9 @@ public struct WorkflowAPI: Sendable {
         }
         var priority = 0
         if let p = fields["priority"] {
-            if let n = p.numberValue, n.rounded() == n, abs(n) <= 1000 { priority = Int(n) } else {
+            if let n = p.numberValue, n.rounded() == n, abs(n) <= 1000 {
+                priority = Int(n)
+            } else {
                 issues.append(ValidationIssue(pointer: JSONPointer.root.appending("priority"), message: "must be an integer between -1000 and 1000"))
             }
         }
@@ -200,7 +216,8 @@ public struct WorkflowAPI: Sendable {
         if input.boundedSize(limit: configuration.limits.maxInputBytes, maxDepth: configuration.limits.maxOutputDepth) == nil {
             throw WorkflowError(
                 .inputTooLarge,
-                "the run input is larger than \(configuration.limits.maxInputBytes) bytes or nests deeper than \(configuration.limits.maxOutputDepth) levels")
+                "the run input is larger than \(configuration.limits.maxInputBytes) bytes or nests deeper than \(configuration.limits.maxOutputDepth) levels"
+            )
         }
         let definition = try await registry.resolveStartable(target, version: version)
         let run: RunRecord
@@ -220,11 +237,15 @@ public struct WorkflowAPI: Sendable {
     }
 
     private func accepted(_ run: RunRecord, created: Bool = true) -> Response {
-        json([
-            "run_id": .string(run.id), "status": .string(run.status.rawValue), "workflow_id": .string(run.definitionID),
-            "workflow_name": .string(run.workflowName), "workflow_version": .string(run.workflowVersion),
-            "created_at": Representation.time(run.createdAt),
-        ], status: created ? .accepted : .ok, location: "/api/v1/executions/\(run.id)")
+        json(
+            [
+                "run_id": .string(run.id), "status": .string(run.status.rawValue), "workflow_id": .string(run.definitionID),
+                "workflow_name": .string(run.workflowName), "workflow_version": .string(run.workflowVersion),
+                "created_at": Representation.time(run.createdAt),
+            ],
+            status: created ? .accepted : .ok,
+            location: "/api/v1/executions/\(run.id)"
+        )
     }
 
     private static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
@@ -263,14 +284,22 @@ public struct WorkflowAPI: Sendable {
     private func rerun(_ request: Request, runID: String) async throws -> Response {
         let fields = try await jsonObject(request, allowEmpty: true)
         for key in fields.keys.sorted() where key != "input" {
-            throw WorkflowError(.invalidRequest, "the request is invalid", issues: [
-                ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key)'; expected input")
-            ])
+            throw WorkflowError(
+                .invalidRequest,
+                "the request is invalid",
+                issues: [
+                    ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key)'; expected input")
+                ]
+            )
         }
         if let input = fields["input"], input.objectValue == nil {
-            throw WorkflowError(.invalidRequest, "the request is invalid", issues: [
-                ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
-            ])
+            throw WorkflowError(
+                .invalidRequest,
+                "the request is invalid",
+                issues: [
+                    ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
+                ]
+            )
         }
         let run = try await engine.rerun(runID: runID, input: fields["input"])
         var body = [String: JSONValue]()
@@ -285,14 +314,16 @@ public struct WorkflowAPI: Sendable {
         let runs = try await store.deadLetterList(tenantID: defaultTenantID, before: request.uri.queryParameters.get("cursor"), limit: limit + 1)
         let page = Array(runs.prefix(limit))
         return json([
-            "dead_letters": .array(page.map { run in
-                [
-                    "run_id": .string(run.id), "workflow_id": .string(run.definitionID), "workflow_name": .string(run.workflowName),
-                    "workflow_version": .string(run.workflowVersion), "failed_step": run.error?["step_id"] ?? .null,
-                    "error": run.error ?? .null, "failed_at": Representation.time(run.completedAt),
-                    "compensated": run.compensated.map(JSONValue.bool) ?? .null,
-                ]
-            }),
+            "dead_letters": .array(
+                page.map { run in
+                    [
+                        "run_id": .string(run.id), "workflow_id": .string(run.definitionID), "workflow_name": .string(run.workflowName),
+                        "workflow_version": .string(run.workflowVersion), "failed_step": run.error?["step_id"] ?? .null,
+                        "error": run.error ?? .null, "failed_at": Representation.time(run.completedAt),
+                        "compensated": run.compensated.map(JSONValue.bool) ?? .null,
+                    ]
+                }
+            ),
             "next_cursor": runs.count > limit ? .string(page.last!.id) : .null,
         ])
     }
@@ -307,7 +338,12 @@ public struct WorkflowAPI: Sendable {
         return Response(status: .noContent)
     }
 
-    private func listRuns(_ request: Request, definitionIDs: [String]?, key: String, parentRunID: String? = nil) async throws
+    private func listRuns(
+        _ request: Request,
+        definitionIDs: [String]?,
+        key: String,
+        parentRunID: String? = nil
+    ) async throws
         -> Response
     {
         let query = request.uri.queryParameters
@@ -323,9 +359,15 @@ public struct WorkflowAPI: Sendable {
         if ids == nil, let workflow = query.get("workflow_id") {
             ids = try await self.definitionIDs(matching: workflow)
         }
-        let runs = try await store.runList(RunListParams(
-            status: status, definitionIDs: ids, parentRunID: parentRunID ?? query.get("parent_run_id"), limit: limit + 1,
-            before: query.get("cursor")))
+        let runs = try await store.runList(
+            RunListParams(
+                status: status,
+                definitionIDs: ids,
+                parentRunID: parentRunID ?? query.get("parent_run_id"),
+                limit: limit + 1,
+                before: query.get("cursor")
+            )
+        )
         let page = Array(runs.prefix(limit))
         return json([
             key: .array(page.map { .object(Representation.runSummary($0)) }),
@@ -390,14 +432,16 @@ public struct WorkflowAPI: Sendable {
         let leader = try await store.leaderGet(name: LeaderElector.sweeper).flatMap { $0.expiresAt > now ? $0.owner : nil }
         let nodes = try await store.nodeList()
         return json([
-            "nodes": .array(nodes.map { node in
-                [
-                    "id": .string(node.id), "host": .string(node.host), "started_at": Representation.time(node.startedAt),
-                    "last_heartbeat_at": Representation.time(node.heartbeatAt), "held_tasks": .number(Double(node.heldTasks)),
-                    "alive": .bool(now.timeIntervalSince(node.heartbeatAt) < configuration.nodeTimeout.seconds),
-                    "leader": .bool(node.id == leader),
-                ]
-            }),
+            "nodes": .array(
+                nodes.map { node in
+                    [
+                        "id": .string(node.id), "host": .string(node.host), "started_at": Representation.time(node.startedAt),
+                        "last_heartbeat_at": Representation.time(node.heartbeatAt), "held_tasks": .number(Double(node.heldTasks)),
+                        "alive": .bool(now.timeIntervalSince(node.heartbeatAt) < configuration.nodeTimeout.seconds),
+                        "leader": .bool(node.id == leader),
+                    ]
+                }
+            ),
             "leader": leader.map(JSONValue.string) ?? .null,
         ])
     }
@@ -453,7 +497,8 @@ public struct WorkflowAPI: Sendable {
             .unsupportedMediaType,
             header.isEmpty
                 ? "the request body needs a Content-Type: \(accepted) (curl: -H 'Content-Type: application/json')"
-                : "Content-Type '\(header.prefix(100))' is not accepted here; send \(accepted)")
+                : "Content-Type '\(header.prefix(100))' is not accepted here; send \(accepted)"
+        )
     }
 
     private func jsonObject(_ request: Request, allowEmpty: Bool) async throws -> [String: JSONValue] {
@@ -470,9 +515,13 @@ public struct WorkflowAPI: Sendable {
             throw WorkflowError(.malformedBody, error.message)
         }
         guard case .object(let fields) = value else {
-            throw WorkflowError(.invalidRequest, "the body must be a JSON object", issues: [
-                ValidationIssue(pointer: .root, message: "must be an object, got \(value.typeName)")
-            ])
+            throw WorkflowError(
+                .invalidRequest,
+                "the body must be a JSON object",
+                issues: [
+                    ValidationIssue(pointer: .root, message: "must be an object, got \(value.typeName)")
+                ]
+            )
         }
         return fields
     }

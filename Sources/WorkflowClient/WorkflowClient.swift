@@ -24,7 +24,11 @@ public struct WorkflowClient: Sendable {
     /// Registers a definition from JSON or YAML text; `created` is false when it was already registered identically.
     public func registerWorkflow(_ document: Data, yaml: Bool) async throws -> (workflow: WorkflowInfo, created: Bool) {
         let (status, body) = try await send(
-            .POST, "/api/v1/workflows", body: document, contentType: yaml ? "application/yaml" : "application/json")
+            .POST,
+            "/api/v1/workflows",
+            body: document,
+            contentType: yaml ? "application/yaml" : "application/json"
+        )
         return (try decode(WorkflowInfo.self, body), status == 201)
     }
 
@@ -45,8 +49,11 @@ public struct WorkflowClient: Sendable {
         var body: [String: JSONValue] = ["input": input]
         if let version { body["version"] = .string(version) }
         let (_, response) = try await send(
-            .POST, "/api/v1/workflows/\(escape(workflow))/execute", body: JSONValue.object(body).canonicalData(),
-            contentType: "application/json")
+            .POST,
+            "/api/v1/workflows/\(escape(workflow))/execute",
+            body: JSONValue.object(body).canonicalData(),
+            contentType: "application/json"
+        )
         return try decode(RunStarted.self, response)
     }
 
@@ -57,14 +64,17 @@ public struct WorkflowClient: Sendable {
     public func runs(status: String? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunInfo> {
         let value = try await getJSON(
             "/api/v1/executions",
-            query: ["status": status, "workflow_id": workflow, "limit": limit.map(String.init), "cursor": cursor])
+            query: ["status": status, "workflow_id": workflow, "limit": limit.map(String.init), "cursor": cursor]
+        )
         return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
     }
 
     /// The child runs a run started (`sub_workflow` children and `foreach` items), newest first.
     public func children(_ runID: String, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunInfo> {
         let value = try await getJSON(
-            "/api/v1/executions/\(escape(runID))/children", query: ["limit": limit.map(String.init), "cursor": cursor])
+            "/api/v1/executions/\(escape(runID))/children",
+            query: ["limit": limit.map(String.init), "cursor": cursor]
+        )
         return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
     }
 
@@ -79,8 +89,11 @@ public struct WorkflowClient: Sendable {
     /// Sends signal `name` with `payload` to a run (a waiting step completes with it, or the run keeps it).
     public func signal(_ runID: String, name: String, payload: JSONValue = .object([:])) async throws {
         _ = try await send(
-            .POST, "/api/v1/executions/\(escape(runID))/signals/\(escape(name))", body: payload.canonicalData(),
-            contentType: "application/json")
+            .POST,
+            "/api/v1/executions/\(escape(runID))/signals/\(escape(name))",
+            body: payload.canonicalData(),
+            contentType: "application/json"
+        )
     }
 
     /// Resumes a FAILED or CANCELLED run in place.
@@ -92,7 +105,11 @@ public struct WorkflowClient: Sendable {
     public func rerun(_ runID: String, input: JSONValue? = nil) async throws -> RunStarted {
         let body: JSONValue = input.map { ["input": $0] } ?? .object([:])
         let (_, response) = try await send(
-            .POST, "/api/v1/executions/\(escape(runID))/rerun", body: body.canonicalData(), contentType: "application/json")
+            .POST,
+            "/api/v1/executions/\(escape(runID))/rerun",
+            body: body.canonicalData(),
+            contentType: "application/json"
+        )
         return try decode(RunStarted.self, response)
     }
 
@@ -106,7 +123,11 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Polls the run until it finishes or `timeout` passes, and returns it as last seen.
-    public func wait(for runID: String, timeout: Duration = .seconds(300), pollInterval: Duration = .milliseconds(200)) async throws
+    public func wait(
+        for runID: String,
+        timeout: Duration = .seconds(300),
+        pollInterval: Duration = .milliseconds(200)
+    ) async throws
         -> RunInfo
     {
         let deadline = ContinuousClock.now + timeout
@@ -128,7 +149,8 @@ public struct WorkflowClient: Sendable {
     }
 
     private func getJSON(_ path: String, query: [String: String?] = [:]) async throws -> JSONValue {
-        let items = query.compactMap { key, value in value.map { "\(key)=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } }
+        let items = query.compactMap { key, value in value.map { "\(key)=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" }
+        }
         let (_, body) = try await send(.GET, items.isEmpty ? path : path + "?" + items.sorted().joined(separator: "&"), body: nil, contentType: nil)
         return body
     }
@@ -151,7 +173,9 @@ public struct WorkflowClient: Sendable {
         } catch {
             // Connection refused and friends come from NIO: say what it means for the user.
             throw WorkflowError(
-                .unavailable, "cannot reach the uwf server at \(baseURL): is `uwf serve` running there? (--server or UWF_SERVER)")
+                .unavailable,
+                "cannot reach the uwf server at \(baseURL): is `uwf serve` running there? (--server or UWF_SERVER)"
+            )
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
@@ -163,7 +187,10 @@ public struct WorkflowClient: Sendable {
                 return ValidationIssue(pointerText: pointer, message: message)
             }
             throw WorkflowError(
-                WorkflowError.Code(rawValue: code), value["detail"]?.stringValue ?? "HTTP \(response.status.code)", issues: issues)
+                WorkflowError.Code(rawValue: code),
+                value["detail"]?.stringValue ?? "HTTP \(response.status.code)",
+                issues: issues
+            )
         }
         return (Int(response.status.code), value)
     }

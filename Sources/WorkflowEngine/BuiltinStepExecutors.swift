@@ -23,9 +23,13 @@ public struct TransformStepExecutor: StepExecutor {
 public struct FailStepExecutor: StepExecutor {
     public init() {}
     public func execute(_ execution: StepExecution) async -> StepResult {
-        .failure(StepFailure(
-            code: "step_failed", message: execution.input["message"]?.stringValue ?? "step failed",
-            retriable: execution.input["retriable"]?.boolValue ?? false))
+        .failure(
+            StepFailure(
+                code: "step_failed",
+                message: execution.input["message"]?.stringValue ?? "step failed",
+                retriable: execution.input["retriable"]?.boolValue ?? false
+            )
+        )
     }
 }
 

@@ -22,9 +22,14 @@ public struct EngineConfiguration: Sendable {
     public var idempotencyKeyRetention: Duration = .seconds(24 * 3600)
 
     public init(
-        nodeID: String = EngineConfiguration.makeNodeID(), maxConcurrentSteps: Int = 64, claimBatchSize: Int = 128,
-        commitBatchSize: Int = 256, leaseDuration: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(10),
-        pollInterval: Duration = .seconds(1), defaultStepTimeout: Duration = .seconds(300)
+        nodeID: String = EngineConfiguration.makeNodeID(),
+        maxConcurrentSteps: Int = 64,
+        claimBatchSize: Int = 128,
+        commitBatchSize: Int = 256,
+        leaseDuration: Duration = .seconds(30),
+        heartbeatInterval: Duration = .seconds(10),
+        pollInterval: Duration = .seconds(1),
+        defaultStepTimeout: Duration = .seconds(300)
     ) {
         self.nodeID = nodeID
         self.maxConcurrentSteps = maxConcurrentSteps

@@ -51,13 +51,23 @@ public struct HTTPRequestStepExecutor: StepExecutor {
             case 200..<300:
                 return .success(output)
             case 500..<600, 408, 429:
-                return .failure(StepFailure(
-                    code: "http_error", message: "\(request.method.rawValue) \(url) answered \(response.status.code)",
-                    retriable: true, details: output))
+                return .failure(
+                    StepFailure(
+                        code: "http_error",
+                        message: "\(request.method.rawValue) \(url) answered \(response.status.code)",
+                        retriable: true,
+                        details: output
+                    )
+                )
             default:
-                return .failure(StepFailure(
-                    code: "http_error", message: "\(request.method.rawValue) \(url) answered \(response.status.code)",
-                    retriable: false, details: output))
+                return .failure(
+                    StepFailure(
+                        code: "http_error",
+                        message: "\(request.method.rawValue) \(url) answered \(response.status.code)",
+                        retriable: false,
+                        details: output
+                    )
+                )
             }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return .failure(StepFailure(code: "timeout", message: "\(url) did not answer within \(timeoutMs) ms", retriable: true))
@@ -66,8 +76,13 @@ public struct HTTPRequestStepExecutor: StepExecutor {
         } catch let error as HTTPClientError where error == .cancelled {
             return .failure(StepFailure(code: "cancelled", message: "cancelled", retriable: false))
         } catch let error as NIOTooManyBytesError {
-            return .failure(StepFailure(
-                code: "response_too_large", message: "response larger than \(error.maxBytes ?? maxResponseBytes) bytes", retriable: false))
+            return .failure(
+                StepFailure(
+                    code: "response_too_large",
+                    message: "response larger than \(error.maxBytes ?? maxResponseBytes) bytes",
+                    retriable: false
+                )
+            )
         } catch {
             return .failure(StepFailure(code: "connection_error", message: "\(url): \(error)", retriable: true))
         }

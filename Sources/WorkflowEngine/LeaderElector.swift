@@ -23,7 +23,9 @@ public final class LeaderElector: Service, Sendable {
         public var idempotencyKeyRetention: Duration
 
         public init(
-            ttl: Duration = .seconds(10), checkInterval: Duration = .seconds(2), nodeRetention: Duration = .seconds(3600),
+            ttl: Duration = .seconds(10),
+            checkInterval: Duration = .seconds(2),
+            nodeRetention: Duration = .seconds(3600),
             idempotencyKeyRetention: Duration = .seconds(24 * 3600)
         ) {
             self.ttl = ttl
@@ -69,8 +71,14 @@ public final class LeaderElector: Service, Sendable {
     private func check() async {
         let now = clock.now()
         do {
-            let elected = try await store.leaderAttemptElect(LeaderElectParams(
-                name: Self.sweeper, owner: nodeID, expiresAt: now.addingTimeInterval(configuration.ttl.seconds), now: now))
+            let elected = try await store.leaderAttemptElect(
+                LeaderElectParams(
+                    name: Self.sweeper,
+                    owner: nodeID,
+                    expiresAt: now.addingTimeInterval(configuration.ttl.seconds),
+                    now: now
+                )
+            )
             let was = leading.withLock { value in
                 defer { value = elected }
                 return value

@@ -52,7 +52,12 @@ public struct RunStateMachine {
     private var treeBudget: Int
 
     private init(
-        plan: WorkflowPlan?, run: RunRecord, steps: [String: StepRunRecord], now: Date, dispatch: Dispatch?, treeRuns: Int? = nil,
+        plan: WorkflowPlan?,
+        run: RunRecord,
+        steps: [String: StepRunRecord],
+        now: Date,
+        dispatch: Dispatch?,
+        treeRuns: Int? = nil,
         treeBudget: Int? = nil
     ) {
         self.plan = plan
@@ -70,7 +75,12 @@ public struct RunStateMachine {
     /// With `dispatch`, the root steps are claimed at once by that node (it runs them without polling).
     /// A `parked` run (a `foreach` item beyond `max_concurrency`) gets its tasks only when its parent releases it.
     public static func start(
-        run: RunRecord, plan: WorkflowPlan, now: Date, dispatch: Dispatch? = nil, parked: Bool = false, treeBudget: Int? = nil
+        run: RunRecord,
+        plan: WorkflowPlan,
+        now: Date,
+        dispatch: Dispatch? = nil,
+        parked: Bool = false,
+        treeBudget: Int? = nil
     ) -> RunMutation {
         var machine = RunStateMachine(plan: plan, run: run, steps: [:], now: now, dispatch: parked ? nil : dispatch, treeBudget: treeBudget)
         var data: [String: JSONValue] = [
@@ -101,8 +111,14 @@ public struct RunStateMachine {
 
     private mutating func begin() {
         if let timeout = plan.timeoutMs {
-            newTasks.append(NewTask(
-                stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
+            newTasks.append(
+                NewTask(
+                    stepID: nil,
+                    kind: .runTimeout,
+                    availableAt: now.addingTimeInterval(Double(timeout) / 1000),
+                    priority: run.priority
+                )
+            )
         }
         for step in plan.steps where step.dependencies.isEmpty {
             activate(step)
@@ -121,7 +137,12 @@ public struct RunStateMachine {
 
     /// The writes that record how an attempt of `stepID` ended, and everything that follows from it.
     public static func complete(
-        snapshot: RunSnapshot, plan: WorkflowPlan, stepID: String, result: StepResult, now: Date, dispatch: Dispatch?,
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        stepID: String,
+        result: StepResult,
+        now: Date,
+        dispatch: Dispatch?,
         random: Double
     ) -> RunMutation {
         var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
@@ -133,7 +154,12 @@ public struct RunStateMachine {
     /// Children it waits for are cancelled by a control task; its parent hears of it unless `notifyParent` is false
     /// (the parent is the one cancelling).
     /// - Throws: `run_not_cancellable` when the run has already finished.
-    public static func cancel(snapshot: RunSnapshot, reason: String, now: Date, notifyParent: Bool = true) throws(WorkflowError)
+    public static func cancel(
+        snapshot: RunSnapshot,
+        reason: String,
+        now: Date,
+        notifyParent: Bool = true
+    ) throws(WorkflowError)
         -> RunMutation
     {
         guard !snapshot.run.status.isTerminal else {
@@ -147,7 +173,12 @@ public struct RunStateMachine {
     /// Delivers signal `name`: the step waiting for it completes with `payload`; if none waits yet, the run keeps it.
     /// - Throws: `run_finished` when the run has finished, `too_many_signals` when too many are kept already.
     public static func signal(
-        snapshot: RunSnapshot, plan: WorkflowPlan, name: String, payload: JSONValue, now: Date, dispatch: Dispatch?
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        name: String,
+        payload: JSONValue,
+        now: Date,
+        dispatch: Dispatch?
     ) throws(WorkflowError) -> RunMutation {
         var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
         try machine.signal(name: name, payload: payload)
@@ -155,7 +186,13 @@ public struct RunStateMachine {
     }
 
     /// A child run of this run has finished: the `sub_workflow` step waiting for it ends, or the `foreach` counts it.
-    public static func childFinished(snapshot: RunSnapshot, plan: WorkflowPlan, child: RunRecord, now: Date, dispatch: Dispatch?)
+    public static func childFinished(
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        child: RunRecord,
+        now: Date,
+        dispatch: Dispatch?
+    )
         -> RunMutation
     {
         var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
@@ -165,7 +202,13 @@ public struct RunStateMachine {
 
     /// The run's `timeout_ms` ran out (`deadline` is when): it fails, and compensates like any failure. A run that
     /// is already failing finishes its compensations.
-    public static func timeout(snapshot: RunSnapshot, plan: WorkflowPlan, deadline: Date, now: Date, dispatch: Dispatch?)
+    public static func timeout(
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        deadline: Date,
+        now: Date,
+        dispatch: Dispatch?
+    )
         -> RunMutation
     {
         var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
@@ -180,7 +223,12 @@ public struct RunStateMachine {
     /// Resumes a FAILED or CANCELLED run in place: successful steps keep their outputs, failed, cancelled and
     /// compensated steps run again, and so does everything after them.
     /// - Throws: `run_not_retryable` when the run is not FAILED or CANCELLED, or is a `foreach` item.
-    public static func resume(snapshot: RunSnapshot, plan: WorkflowPlan, now: Date, dispatch: Dispatch?) throws(WorkflowError)
+    public static func resume(
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        now: Date,
+        dispatch: Dispatch?
+    ) throws(WorkflowError)
         -> RunMutation
     {
         var machine = RunStateMachine(plan: plan, run: snapshot.run, steps: snapshot.steps, now: now, dispatch: dispatch, treeRuns: snapshot.treeRuns)
@@ -244,11 +292,23 @@ public struct RunStateMachine {
                 let delay = planned.retry.delayMs(afterAttempt: step.attempt, random: random)
                 step.status = .queued
                 put(step)
-                newTasks.append(NewTask(
-                    stepID: stepID, kind: .step, availableAt: now.addingTimeInterval(Double(delay) / 1000), priority: run.priority))
-                events.append(NewEvent("step_retrying", stepID: stepID, data: [
-                    "attempt": .number(Double(step.attempt)), "delay_ms": .number(Double(delay)), "error": failure.json,
-                ]))
+                newTasks.append(
+                    NewTask(
+                        stepID: stepID,
+                        kind: .step,
+                        availableAt: now.addingTimeInterval(Double(delay) / 1000),
+                        priority: run.priority
+                    )
+                )
+                events.append(
+                    NewEvent(
+                        "step_retrying",
+                        stepID: stepID,
+                        data: [
+                            "attempt": .number(Double(step.attempt)), "delay_ms": .number(Double(delay)), "error": failure.json,
+                        ]
+                    )
+                )
             } else {
                 fail(step, planned, failure)
             }
@@ -256,14 +316,26 @@ public struct RunStateMachine {
             step.state = state
             put(step)
             newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: until, priority: run.priority))
-            events.append(NewEvent("step_suspended", stepID: stepID, data: [
-                "until_ms": .number((until.timeIntervalSince1970 * 1000).rounded()),
-            ]))
+            events.append(
+                NewEvent(
+                    "step_suspended",
+                    stepID: stepID,
+                    data: [
+                        "until_ms": .number((until.timeIntervalSince1970 * 1000).rounded())
+                    ]
+                )
+            )
         case .startChild(let child) where treeBudget < 1:
             // Counted again as the start is recorded (the worker's count can be passed by concurrent starts).
-            fail(step, planned, StepFailure(
-                code: "run_tree_too_large", message: "a run tree may hold at most \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)",
-                retriable: false))
+            fail(
+                step,
+                planned,
+                StepFailure(
+                    code: "run_tree_too_large",
+                    message: "a run tree may hold at most \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)",
+                    retriable: false
+                )
+            )
             _ = child
         case .startChild(let child):
             step.status = .waiting
@@ -275,10 +347,16 @@ public struct RunStateMachine {
             let inserted = initial.run ?? child.run
             initial.run = nil
             spawn.append(RunInsertParams(run: inserted, initial: initial))
-            events.append(NewEvent("child_run_started", stepID: stepID, data: [
-                "child_run_id": .string(child.run.id), "workflow": .string(child.run.workflowName),
-                "version": .string(child.run.workflowVersion),
-            ]))
+            events.append(
+                NewEvent(
+                    "child_run_started",
+                    stepID: stepID,
+                    data: [
+                        "child_run_id": .string(child.run.id), "workflow": .string(child.run.workflowName),
+                        "version": .string(child.run.workflowVersion),
+                    ]
+                )
+            )
         }
     }
 
@@ -305,9 +383,15 @@ public struct RunStateMachine {
         step.completedAt = now
         step.updatedAt = now
         put(step)
-        events.append(NewEvent("step_failed", stepID: step.stepID, data: [
-            "attempt": .number(Double(step.attempt)), "error": failure.json,
-        ]))
+        events.append(
+            NewEvent(
+                "step_failed",
+                stepID: step.stepID,
+                data: [
+                    "attempt": .number(Double(step.attempt)), "error": failure.json,
+                ]
+            )
+        )
         if planned.index < 0 {
             continueFailure()
         } else if planned.continueOnError {
@@ -361,9 +445,16 @@ public struct RunStateMachine {
             step.status = .executing
             step.attempt = 1
             step.startedAt = now
-            newTasks.append(NewTask(
-                stepID: stepID, kind: .step, availableAt: now, priority: run.priority, leaseOwner: dispatch.owner,
-                leaseExpiresAt: dispatch.leaseExpiresAt))
+            newTasks.append(
+                NewTask(
+                    stepID: stepID,
+                    kind: .step,
+                    availableAt: now,
+                    priority: run.priority,
+                    leaseOwner: dispatch.owner,
+                    leaseExpiresAt: dispatch.leaseExpiresAt
+                )
+            )
             events.append(NewEvent("step_started", stepID: stepID, data: ["attempt": 1, "node": .string(dispatch.owner)]))
         } else {
             newTasks.append(NewTask(stepID: stepID, kind: .step, availableAt: now, priority: run.priority))
@@ -387,9 +478,18 @@ public struct RunStateMachine {
         }
         startRunIfPending()
         let branch: JSONValue = taken.map { .number(Double($0)) } ?? "default"
-        put(StepRunRecord(
-            runID: run.id, stepID: planned.id, status: .success, attempt: 1, output: ["branch": branch], startedAt: now,
-            completedAt: now, updatedAt: now))
+        put(
+            StepRunRecord(
+                runID: run.id,
+                stepID: planned.id,
+                status: .success,
+                attempt: 1,
+                output: ["branch": branch],
+                startedAt: now,
+                completedAt: now,
+                updatedAt: now
+            )
+        )
         events.append(NewEvent("step_succeeded", stepID: planned.id, data: ["attempt": 1, "branch": branch]))
         stepSettled(planned)
     }
@@ -402,8 +502,15 @@ public struct RunStateMachine {
         }
         startRunIfPending()
         var step = StepRunRecord(
-            runID: run.id, stepID: planned.id, status: .waiting, attempt: 1, input: input, state: ["signal": .string(name)],
-            startedAt: now, updatedAt: now)
+            runID: run.id,
+            stepID: planned.id,
+            status: .waiting,
+            attempt: 1,
+            input: input,
+            state: ["signal": .string(name)],
+            startedAt: now,
+            updatedAt: now
+        )
         if let payload = takeSignal(name, stepID: planned.id) {
             step.status = .executing
             steps[planned.id] = step
@@ -424,7 +531,11 @@ public struct RunStateMachine {
     /// them) and releases `max_concurrency` of them; each finished item releases the next.
     private mutating func activateForeach(_ planned: WorkflowPlan.Step, input: JSONValue) {
         guard let items = input["items"]?.arrayValue else {
-            failUnstarted(planned, code: "template_error", message: "config.items must render to an array, got \(input["items"]?.typeName ?? "nothing")")
+            failUnstarted(
+                planned,
+                code: "template_error",
+                message: "config.items must render to an array, got \(input["items"]?.typeName ?? "nothing")"
+            )
             return
         }
         guard var body = planned.body?.plan else {
@@ -440,8 +551,10 @@ public struct RunStateMachine {
         // Nested fan-out multiplies: the items count against the whole tree's bound, not only this foreach's.
         guard items.count <= treeBudget else {
             failUnstarted(
-                planned, code: "run_tree_too_large",
-                message: "\(items.count) items would take the run tree past \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)")
+                planned,
+                code: "run_tree_too_large",
+                message: "\(items.count) items would take the run tree past \(plan.limits.maxRunsPerTree) runs (--max-runs-per-tree)"
+            )
             return
         }
         treeBudget -= items.count
@@ -452,7 +565,14 @@ public struct RunStateMachine {
         stored["items"] = nil
         stored["item_count"] = .number(Double(items.count))
         var step = StepRunRecord(
-            runID: run.id, stepID: planned.id, status: .waiting, attempt: 1, input: .object(stored), startedAt: now, updatedAt: now)
+            runID: run.id,
+            stepID: planned.id,
+            status: .waiting,
+            attempt: 1,
+            input: .object(stored),
+            startedAt: now,
+            updatedAt: now
+        )
         if items.isEmpty {
             step.status = .executing
             steps[planned.id] = step
@@ -475,13 +595,32 @@ public struct RunStateMachine {
         let bodyPath = (run.bodyPath.map { $0 + "/" } ?? "") + planned.id
         for (index, item) in items.enumerated() {
             let child = RunRecord(
-                id: RecordID.item(base: base, index: index), tenantID: run.tenantID, definitionID: run.definitionID,
-                workflowName: run.workflowName, workflowVersion: run.workflowVersion, status: .pending,
-                input: shared.map { ["item": item, "index": .number(Double(index)), "input": $0] } ?? ["item": item, "index": .number(Double(index))],
-                parentRunID: run.id, parentStepID: planned.id,
-                itemIndex: index, bodyPath: bodyPath, rootRunID: run.treeRootID, priority: run.priority, createdAt: now, updatedAt: now)
+                id: RecordID.item(base: base, index: index),
+                tenantID: run.tenantID,
+                definitionID: run.definitionID,
+                workflowName: run.workflowName,
+                workflowVersion: run.workflowVersion,
+                status: .pending,
+                input: shared.map { ["item": item, "index": .number(Double(index)), "input": $0] } ?? [
+                    "item": item, "index": .number(Double(index)),
+                ],
+                parentRunID: run.id,
+                parentStepID: planned.id,
+                itemIndex: index,
+                bodyPath: bodyPath,
+                rootRunID: run.treeRootID,
+                priority: run.priority,
+                createdAt: now,
+                updatedAt: now
+            )
             var initial = RunStateMachine.start(
-                run: child, plan: body, now: now, dispatch: nil, parked: index >= released, treeBudget: treeBudget)
+                run: child,
+                plan: body,
+                now: now,
+                dispatch: nil,
+                parked: index >= released,
+                treeBudget: treeBudget
+            )
             treeBudget -= initial.spawnedRuns
             let inserted = initial.run ?? child
             initial.run = nil
@@ -493,9 +632,15 @@ public struct RunStateMachine {
             "awaits_children": true,
         ]
         put(step)
-        events.append(NewEvent("foreach_started", stepID: planned.id, data: [
-            "items": .number(Double(items.count)), "max_concurrency": .number(Double(limit)),
-        ]))
+        events.append(
+            NewEvent(
+                "foreach_started",
+                stepID: planned.id,
+                data: [
+                    "items": .number(Double(items.count)), "max_concurrency": .number(Double(limit)),
+                ]
+            )
+        )
     }
 
     private mutating func childFinished(_ child: RunRecord) {
@@ -507,15 +652,30 @@ public struct RunStateMachine {
             guard step.state?["child_run_id"]?.stringValue == child.id else { return }
             step.status = .executing
             steps[stepID] = step
-            events.append(NewEvent("child_run_finished", stepID: stepID, data: [
-                "child_run_id": .string(child.id), "status": .string(child.status.rawValue),
-            ]))
+            events.append(
+                NewEvent(
+                    "child_run_finished",
+                    stepID: stepID,
+                    data: [
+                        "child_run_id": .string(child.id), "status": .string(child.status.rawValue),
+                    ]
+                )
+            )
             if child.status == .completed {
                 complete(stepID: stepID, result: .success(child.output ?? .object([:])), random: 0.5)
             } else {
-                complete(stepID: stepID, result: .failure(StepFailure(
-                    code: "child_run_failed", message: "child run \(child.id) ended \(child.status.rawValue)",
-                    retriable: child.status == .failed, details: child.error ?? .null)), random: 0.5)
+                complete(
+                    stepID: stepID,
+                    result: .failure(
+                        StepFailure(
+                            code: "child_run_failed",
+                            message: "child run \(child.id) ended \(child.status.rawValue)",
+                            retriable: child.status == .failed,
+                            details: child.error ?? .null
+                        )
+                    ),
+                    random: 0.5
+                )
             }
         case .foreach:
             guard var state = step.state?.objectValue, let base = state["base"]?.stringValue, let index = child.itemIndex,
@@ -528,9 +688,15 @@ public struct RunStateMachine {
             state["active"] = .number(Double(max(0, count("active") - 1)))
             if child.status != .completed {
                 state["failed"] = .number(Double(count("failed") + 1))
-                events.append(NewEvent("foreach_item_failed", stepID: stepID, data: [
-                    "index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null,
-                ]))
+                events.append(
+                    NewEvent(
+                        "foreach_item_failed",
+                        stepID: stepID,
+                        data: [
+                            "index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null,
+                        ]
+                    )
+                )
                 if state["continue_on_error"]?.boolValue != true {
                     step.state = .object(state)
                     step.status = .executing
@@ -538,10 +704,18 @@ public struct RunStateMachine {
                     if next < total || count("active") > 0 {
                         newTasks.append(NewTask(stepID: stepID, kind: .cancelChildren, availableAt: now, priority: run.priority))
                     }
-                    complete(stepID: stepID, result: .failure(StepFailure(
-                        code: "item_failed", message: "item \(index) failed", retriable: false,
-                        details: ["index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null])),
-                        random: 0.5)
+                    complete(
+                        stepID: stepID,
+                        result: .failure(
+                            StepFailure(
+                                code: "item_failed",
+                                message: "item \(index) failed",
+                                retriable: false,
+                                details: ["index": .number(Double(index)), "child_run_id": .string(child.id), "error": child.error ?? .null]
+                            )
+                        ),
+                        random: 0.5
+                    )
                     return
                 }
             }
@@ -620,7 +794,8 @@ public struct RunStateMachine {
         }
         var reset: [String] = []
         for (id, step) in steps.sorted(by: { $0.key < $1.key }) {
-            let keep = (step.status == .success || step.status == .skipped) && !compensated.contains(id)
+            let keep =
+                (step.status == .success || step.status == .skipped) && !compensated.contains(id)
                 && !id.hasSuffix(".compensate") && id != "on_failure"
             if !keep {
                 reset.append(id)
@@ -637,14 +812,25 @@ public struct RunStateMachine {
         run.deadLetter = false
         run.updatedAt = now
         runChanged = true
-        events.append(NewEvent("run_resumed", data: [
-            "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
-            "new_idempotency_keys": .array(bumped.sorted().map { .string($0) }),
-        ]))
+        events.append(
+            NewEvent(
+                "run_resumed",
+                data: [
+                    "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
+                    "new_idempotency_keys": .array(bumped.sorted().map { .string($0) }),
+                ]
+            )
+        )
         deleteTasks = .all
         if let timeout = plan.timeoutMs {
-            newTasks.append(NewTask(
-                stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority))
+            newTasks.append(
+                NewTask(
+                    stepID: nil,
+                    kind: .runTimeout,
+                    availableAt: now.addingTimeInterval(Double(timeout) / 1000),
+                    priority: run.priority
+                )
+            )
         }
         for i in plan.topologicalOrder {
             guard !run.status.isTerminal, !isFailing else { break }
@@ -674,7 +860,10 @@ public struct RunStateMachine {
             return ("invalid_config", "config.\(field) \(message)")
         }
         if input.boundedSize(limit: plan.limits.maxOutputBytes, maxDepth: plan.limits.maxOutputDepth) == nil {
-            return ("config_too_large", "the rendered config is larger than \(plan.limits.maxOutputBytes) bytes or nests deeper than \(plan.limits.maxOutputDepth) levels")
+            return (
+                "config_too_large",
+                "the rendered config is larger than \(plan.limits.maxOutputBytes) bytes or nests deeper than \(plan.limits.maxOutputDepth) levels"
+            )
         }
         return nil
     }
@@ -687,7 +876,9 @@ public struct RunStateMachine {
             code: deep ? "output_too_deep" : "output_too_large",
             message: deep
                 ? "\(what) nests deeper than \(plan.limits.maxOutputDepth) levels"
-                : "\(what) is larger than \(plan.limits.maxOutputBytes) bytes", retriable: false)
+                : "\(what) is larger than \(plan.limits.maxOutputBytes) bytes",
+            retriable: false
+        )
     }
 
     private mutating func failUnstarted(_ planned: WorkflowPlan.Step, code: String, message: String) {
@@ -849,9 +1040,16 @@ public struct RunStateMachine {
         deleteTasks = .all
         if notifyParent, run.parentRunID != nil {
             // Leased to the node that finished the run when there is one, so it tells the parent without a claim.
-            newTasks.append(NewTask(
-                stepID: nil, kind: .notifyParent, availableAt: now, priority: run.priority, leaseOwner: dispatch?.owner,
-                leaseExpiresAt: dispatch?.leaseExpiresAt))
+            newTasks.append(
+                NewTask(
+                    stepID: nil,
+                    kind: .notifyParent,
+                    availableAt: now,
+                    priority: run.priority,
+                    leaseOwner: dispatch?.owner,
+                    leaseExpiresAt: dispatch?.leaseExpiresAt
+                )
+            )
         }
         var data: [String: JSONValue] = ["status": .string(status.rawValue)]
         if let error { data["error"] = error }
@@ -925,8 +1123,14 @@ public struct RunStateMachine {
 
     private func mutation() -> RunMutation {
         RunMutation(
-            run: runChanged ? run : nil, steps: changedStepIDs.compactMap { steps[$0] },
-            deleteSteps: deletedStepIDs.filter { steps[$0] == nil }, events: events, deleteTasks: deleteTasks,
-            newTasks: newTasks, spawn: spawn, releaseRuns: releaseRuns)
+            run: runChanged ? run : nil,
+            steps: changedStepIDs.compactMap { steps[$0] },
+            deleteSteps: deletedStepIDs.filter { steps[$0] == nil },
+            events: events,
+            deleteTasks: deleteTasks,
+            newTasks: newTasks,
+            spawn: spawn,
+            releaseRuns: releaseRuns
+        )
     }
 }

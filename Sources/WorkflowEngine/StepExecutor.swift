@@ -28,7 +28,13 @@ public struct StepExecution: Sendable {
     public var keyGeneration: Int
 
     public init(
-        runID: String, stepID: String, type: StepType, input: JSONValue, attempt: Int, state: JSONValue?, now: Date,
+        runID: String,
+        stepID: String,
+        type: StepType,
+        input: JSONValue,
+        attempt: Int,
+        state: JSONValue?,
+        now: Date,
         keyGeneration: Int = 0
     ) {
         self.runID = runID

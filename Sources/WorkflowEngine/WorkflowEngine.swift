@@ -71,8 +71,12 @@ public final class WorkflowEngine: Service, Sendable {
     private let startedAt: Date
 
     public init(
-        configuration: EngineConfiguration, store: any WorkflowStore, registry: WorkflowRegistry, executors: StepExecutors,
-        clock: any WorkflowClock = SystemClock(), logger: Logger
+        configuration: EngineConfiguration,
+        store: any WorkflowStore,
+        registry: WorkflowRegistry,
+        executors: StepExecutors,
+        clock: any WorkflowClock = SystemClock(),
+        logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
@@ -125,21 +129,41 @@ public final class WorkflowEngine: Service, Sendable {
     /// Starts a run of `definition`. Returns once the run and its first tasks are committed.
     /// - Throws: `invalid_input` when `input` is not a JSON object.
     public func start(
-        definition: CompiledDefinition, input: JSONValue, tenantID: String = defaultTenantID, idempotencyKey: String? = nil,
-        requestHash: String? = nil, priority: Int = 0, parentRunID: String? = nil
+        definition: CompiledDefinition,
+        input: JSONValue,
+        tenantID: String = defaultTenantID,
+        idempotencyKey: String? = nil,
+        requestHash: String? = nil,
+        priority: Int = 0,
+        parentRunID: String? = nil
     ) async throws -> RunRecord {
         let input = input.isNull ? .object([:]) : input
         guard case .object = input else {
-            throw WorkflowError(.invalidInput, "the run input must be a JSON object", issues: [
-                ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
-            ])
+            throw WorkflowError(
+                .invalidInput,
+                "the run input must be a JSON object",
+                issues: [
+                    ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
+                ]
+            )
         }
         let now = clock.now()
         let record = definition.record
         let run = RunRecord(
-            id: RecordID.make(now: now), tenantID: tenantID, definitionID: record.id, workflowName: record.name,
-            workflowVersion: record.version, status: .pending, input: input, idempotencyKey: idempotencyKey,
-            requestHash: requestHash, parentRunID: parentRunID, priority: priority, createdAt: now, updatedAt: now)
+            id: RecordID.make(now: now),
+            tenantID: tenantID,
+            definitionID: record.id,
+            workflowName: record.name,
+            workflowVersion: record.version,
+            status: .pending,
+            input: input,
+            idempotencyKey: idempotencyKey,
+            requestHash: requestHash,
+            parentRunID: parentRunID,
+            priority: priority,
+            createdAt: now,
+            updatedAt: now
+        )
         var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil
@@ -163,8 +187,12 @@ public final class WorkflowEngine: Service, Sendable {
     /// (`requestHash`) gets the same run back with `created == false`. Keys older than the retention are reused.
     /// - Throws: `idempotency_key_reused` when the key was used with a different request.
     public func start(
-        definition: CompiledDefinition, input: JSONValue, idempotencyKey key: String, requestHash: String,
-        tenantID: String = defaultTenantID, priority: Int = 0
+        definition: CompiledDefinition,
+        input: JSONValue,
+        idempotencyKey key: String,
+        requestHash: String,
+        tenantID: String = defaultTenantID,
+        priority: Int = 0
     ) async throws -> (run: RunRecord, created: Bool) {
         for _ in 0..<3 {
             if let existing = try await store.runFindByIdempotencyKey(tenantID: tenantID, key: key) {
@@ -173,7 +201,8 @@ public final class WorkflowEngine: Service, Sendable {
                     guard existing.requestHash == requestHash else {
                         throw WorkflowError(
                             .idempotencyKeyReused,
-                            "Idempotency-Key '\(key)' was used for run \(existing.id) with a different request; use a new key")
+                            "Idempotency-Key '\(key)' was used for run \(existing.id) with a different request; use a new key"
+                        )
                     }
                     return (existing, false)
                 }
@@ -181,8 +210,13 @@ public final class WorkflowEngine: Service, Sendable {
             }
             do {
                 let run = try await start(
-                    definition: definition, input: input, tenantID: tenantID, idempotencyKey: key, requestHash: requestHash,
-                    priority: priority)
+                    definition: definition,
+                    input: input,
+                    tenantID: tenantID,
+                    idempotencyKey: key,
+                    requestHash: requestHash,
+                    priority: priority
+                )
                 return (run, true)
             } catch let error as WorkflowError where error.code == .idempotencyKeyTaken {
                 continue  // a concurrent request with the same key won: answer with its run
@@ -229,7 +263,8 @@ public final class WorkflowEngine: Service, Sendable {
 
     /// Applies one plan-aware transition to a run outside any task (signals, retries) and runs what it unblocked.
     private func transition(
-        runID: String, tenantID: String,
+        runID: String,
+        tenantID: String,
         decide: @escaping @Sendable (RunSnapshot, WorkflowPlan, Date, RunStateMachine.Dispatch?) throws -> RunMutation
     ) async throws -> RunRecord {
         guard let run = try await store.runGet(tenantID: tenantID, id: runID) else { throw WorkflowError(.runNotFound, "no run \(runID)") }
@@ -257,7 +292,11 @@ public final class WorkflowEngine: Service, Sendable {
     /// Applies transitions that no worker's completion carries (signals, retries, control tasks) and runs what they
     /// unblocked; `runs[i]` is request `i`'s run as last read.
     @discardableResult
-    private func applyAndDispatch(_ requests: [RunTransitionRequest], runs: [RunRecord], now: Date) async throws
+    private func applyAndDispatch(
+        _ requests: [RunTransitionRequest],
+        runs: [RunRecord],
+        now: Date
+    ) async throws
         -> [RunTransitionOutcome]
     {
         let outcomes = try await store.runTransitions(requests, now: now)
@@ -299,7 +338,7 @@ public final class WorkflowEngine: Service, Sendable {
         }
         enqueue(mine)
         if !control.isEmpty {
-            local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
+            local.withLock { s in for claimed in control { s.held.insert(claimed.task.id) } }
             if !controls.push(control) { releaseCapacity(control.map(\.task.id)) }
         }
         if queued { wake.signal() }
@@ -312,8 +351,10 @@ public final class WorkflowEngine: Service, Sendable {
         // One transition takes at most a worker pool's worth: the usual few steps stay on this node (no claim round
         // trip), and a run that readies thousands at once queues the rest behind the fair queue's head.
         return RunStateMachine.Dispatch(
-            owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
-            capacity: configuration.maxConcurrentSteps)
+            owner: configuration.nodeID,
+            leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
+            capacity: configuration.maxConcurrentSteps
+        )
     }
 
     /// Commits queued starts in batches until shutdown, then what is left.
@@ -341,7 +382,11 @@ public final class WorkflowEngine: Service, Sendable {
 
     /// Cancels a run: queued steps become CANCELLED at once, executing ones are stopped cooperatively.
     /// - Throws: `run_not_found`, or `run_not_cancellable` when the run has already finished.
-    public func cancel(runID: String, tenantID: String = defaultTenantID, reason: String = "cancelled by request") async throws
+    public func cancel(
+        runID: String,
+        tenantID: String = defaultTenantID,
+        reason: String = "cancelled by request"
+    ) async throws
         -> RunRecord
     {
         guard try await store.runGet(tenantID: tenantID, id: runID) != nil else {
@@ -429,7 +474,7 @@ public final class WorkflowEngine: Service, Sendable {
         wake.close()
         let ids = ready.close().map(\.task.id)
         local.withLock { s in
-            ids.forEach { s.held.remove($0) }
+            for id in ids { s.held.remove(id) }
             s.unstarted = ids
         }
     }
@@ -450,17 +495,22 @@ public final class WorkflowEngine: Service, Sendable {
                 do {
                     let now = clock.now()
                     let owner = configuration.nodeID
-                    let result = try await store.taskClaim(TaskClaimParams(
-                        owner: owner, limit: min(capacity, configuration.claimBatchSize),
-                        leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now,
-                        onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }))
+                    let result = try await store.taskClaim(
+                        TaskClaimParams(
+                            owner: owner,
+                            limit: min(capacity, configuration.claimBatchSize),
+                            leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
+                            now: now,
+                            onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }
+                        )
+                    )
                     let work = result.claimed.filter { $0.task.kind == .step }.compactMap { c in
                         c.step.map { Work(task: c.task, run: c.run, step: $0) }
                     }
                     enqueue(work)
                     let control = result.claimed.filter { $0.task.kind != .step }
                     if !control.isEmpty {
-                        local.withLock { s in control.forEach { s.held.insert($0.task.id) } }
+                        local.withLock { s in for claimed in control { s.held.insert(claimed.task.id) } }
                         controls.push(control)
                     }
                     storeAnswered()
@@ -515,7 +565,11 @@ public final class WorkflowEngine: Service, Sendable {
 
     private func nodeHeartbeat() -> NodeHeartbeatParams {
         NodeHeartbeatParams(
-            id: configuration.nodeID, host: ProcessInfo.processInfo.hostName, startedAt: startedAt, now: clock.now())
+            id: configuration.nodeID,
+            host: ProcessInfo.processInfo.hostName,
+            startedAt: startedAt,
+            now: clock.now()
+        )
     }
 
     private func heartbeatLoop() async {
@@ -531,7 +585,7 @@ public final class WorkflowEngine: Service, Sendable {
     /// Forgets finished tasks and wakes the claimer if it was waiting for room.
     private func releaseCapacity(_ ids: [Int64]) {
         let wakeClaimer = local.withLock { s in
-            ids.forEach { s.held.remove($0) }
+            for id in ids { s.held.remove(id) }
             defer { s.claimerWaitsForCapacity = false }
             return s.claimerWaitsForCapacity
         }
@@ -540,7 +594,7 @@ public final class WorkflowEngine: Service, Sendable {
 
     private func enqueue(_ work: [Work]) {
         guard !work.isEmpty else { return }
-        local.withLock { s in work.forEach { s.held.insert($0.task.id) } }
+        local.withLock { s in for item in work { s.held.insert(item.task.id) } }
         ready.push(work)
     }
 
@@ -563,10 +617,17 @@ public final class WorkflowEngine: Service, Sendable {
         }
         let owner = planned.id.hasSuffix(".compensate") ? String(planned.id.dropLast(".compensate".count)) : planned.id
         let execution = StepExecution(
-            runID: work.run.id, stepID: planned.id, type: planned.type, input: work.step.input ?? .object([:]),
-            attempt: work.step.attempt, state: work.step.state, now: clock.now(),
-            keyGeneration: work.run.keyGenerations[owner] ?? 0)
-        let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) }
+            runID: work.run.id,
+            stepID: planned.id,
+            type: planned.type,
+            input: work.step.input ?? .object([:]),
+            attempt: work.step.attempt,
+            state: work.step.state,
+            now: clock.now(),
+            keyGeneration: work.run.keyGenerations[owner] ?? 0
+        )
+        let timeout: Duration? =
+            planned.timeoutMs.map { .milliseconds($0) }
             ?? (configuration.defaultStepTimeout > .zero ? configuration.defaultStepTimeout : nil)
         // An unstructured task only so that cancellation, lost leases and the timeout watcher can stop this execution;
         // it is awaited here. Timeouts are enforced by one watcher per node rather than a sleeping timer per step:
@@ -610,15 +671,24 @@ public final class WorkflowEngine: Service, Sendable {
                     ancestor = try await store.runGet(tenantID: work.run.tenantID, id: id)?.parentRunID
                 }
                 if depth >= Self.maxNesting {
-                    return .failure(StepFailure(
-                        code: "nesting_too_deep", message: "sub_workflow runs nest at most \(Self.maxNesting) deep", retriable: false))
+                    return .failure(
+                        StepFailure(
+                            code: "nesting_too_deep",
+                            message: "sub_workflow runs nest at most \(Self.maxNesting) deep",
+                            retriable: false
+                        )
+                    )
                 }
                 // A workflow that starts itself twice per level multiplies: bound the whole tree, not only its depth.
                 let limit = registry.limits.maxRunsPerTree
                 if try await store.runTreeCount(rootRunID: work.run.treeRootID) >= limit {
-                    return .failure(StepFailure(
-                        code: "run_tree_too_large", message: "a run tree may hold at most \(limit) runs (--max-runs-per-tree)",
-                        retriable: false))
+                    return .failure(
+                        StepFailure(
+                            code: "run_tree_too_large",
+                            message: "a run tree may hold at most \(limit) runs (--max-runs-per-tree)",
+                            retriable: false
+                        )
+                    )
                 }
                 child = try await registry.resolveStartable(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
             } catch let error as WorkflowError where error.code == .workflowNotFound || error.code == .workflowRetired {
@@ -628,10 +698,20 @@ public final class WorkflowEngine: Service, Sendable {
             }
             let now = clock.now()
             let run = RunRecord(
-                id: RecordID.make(now: now), tenantID: work.run.tenantID, definitionID: child.record.id, workflowName: child.record.name,
-                workflowVersion: child.record.version, status: .pending, input: childInput, parentRunID: work.run.id,
-                parentStepID: work.step.stepID, rootRunID: work.run.treeRootID, priority: work.run.priority, createdAt: now,
-                updatedAt: now)
+                id: RecordID.make(now: now),
+                tenantID: work.run.tenantID,
+                definitionID: child.record.id,
+                workflowName: child.record.name,
+                workflowVersion: child.record.version,
+                status: .pending,
+                input: childInput,
+                parentRunID: work.run.id,
+                parentStepID: work.step.stepID,
+                rootRunID: work.run.treeRootID,
+                priority: work.run.priority,
+                createdAt: now,
+                updatedAt: now
+            )
             return .startChild(ChildRun(run: run, plan: child.plan))
         case .foreach:
             // Every item has finished: collect their results in item order (one read, once per foreach).
@@ -648,8 +728,13 @@ public final class WorkflowEngine: Service, Sendable {
             }
             let items = children.filter { $0.itemIndex.map { RecordID.item(base: base, index: $0) } == $0.id }
             guard items.count == total else {
-                return .failure(StepFailure(
-                    code: "internal_error", message: "found \(items.count) of the foreach's \(total) items", retriable: true))
+                return .failure(
+                    StepFailure(
+                        code: "internal_error",
+                        message: "found \(items.count) of the foreach's \(total) items",
+                        retriable: true
+                    )
+                )
             }
             return .success(["results": .array(items.map { $0.status == .completed ? $0.output ?? .null : ["error": $0.error ?? .null] })])
         case .waitForSignal:
@@ -713,11 +798,13 @@ public final class WorkflowEngine: Service, Sendable {
             targets.append(parent)
             if counts[parent.treeRootID] == nil { counts[parent.treeRootID] = await treeRuns(of: parent, plan: plan) ?? -1 }
             let counted = counts[parent.treeRootID].flatMap { $0 < 0 ? nil : $0 }
-            requests.append(RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
-                var snapshot = snapshot
-                snapshot.treeRuns = counted
-                return RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
-            })
+            requests.append(
+                RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
+                    var snapshot = snapshot
+                    snapshot.treeRuns = counted
+                    return RunStateMachine.childFinished(snapshot: snapshot, plan: plan, child: child, now: now, dispatch: target)
+                }
+            )
         }
         if !unreadable.isEmpty {
             logger.warning("could not read parent runs; will retry", metadata: ["count": "\(unreadable.count)"])
@@ -753,7 +840,8 @@ public final class WorkflowEngine: Service, Sendable {
     /// tasks are handed back so that they run again.
     @discardableResult
     private func applyOwnRunTransitions(
-        _ batch: [ClaimedTask], failure: String,
+        _ batch: [ClaimedTask],
+        failure: String,
         decide: @escaping @Sendable (RunSnapshot, WorkflowPlan, TaskRecord, Date, RunStateMachine.Dispatch?) -> RunMutation
     ) async -> [RunTransitionOutcome] {
         let now = clock.now()
@@ -763,12 +851,14 @@ public final class WorkflowEngine: Service, Sendable {
             let plan = try? await plan(for: claimed.run)
             let counted = await treeRuns(of: claimed.run, plan: plan)
             let task = claimed.task
-            requests.append(RunTransitionRequest(runID: claimed.run.id, fence: task.fence) { snapshot in
-                guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
-                var snapshot = snapshot
-                snapshot.treeRuns = counted
-                return decide(snapshot, plan, task, now, target)
-            })
+            requests.append(
+                RunTransitionRequest(runID: claimed.run.id, fence: task.fence) { snapshot in
+                    guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
+                    var snapshot = snapshot
+                    snapshot.treeRuns = counted
+                    return decide(snapshot, plan, task, now, target)
+                }
+            )
         }
         do {
             return try await applyAndDispatch(requests, runs: batch.map(\.run), now: now)
@@ -786,7 +876,8 @@ public final class WorkflowEngine: Service, Sendable {
             // A stopped top-level run stops its whole tree at once (one indexed query), not one level per task round:
             // a tree that multiplies would otherwise outgrow a cancellation that walks it level by level.
             let stopsTree = claimed.run.parentRunID == nil && claimed.run.status.isTerminal
-            let children = stopsTree
+            let children =
+                stopsTree
                 ? try await store.runTreeUnfinished(rootRunID: parentID, limit: 100_000)
                 : try await store.runChildren(parentRunID: parentID, stepID: claimed.task.stepID, unfinishedOnly: true)
             var start = 0
@@ -796,7 +887,12 @@ public final class WorkflowEngine: Service, Sendable {
                 let now = clock.now()
                 let requests = chunk.map { child in
                     RunTransitionRequest(runID: child.id) { snapshot in
-                        try RunStateMachine.cancel(snapshot: snapshot, reason: "its parent run \(parentID) stopped waiting for it", now: now, notifyParent: false)
+                        try RunStateMachine.cancel(
+                            snapshot: snapshot,
+                            reason: "its parent run \(parentID) stopped waiting for it",
+                            now: now,
+                            notifyParent: false
+                        )
                     }
                 }
                 let outcomes = try await applyAndDispatch(Array(requests), runs: Array(chunk), now: now)
@@ -804,7 +900,10 @@ public final class WorkflowEngine: Service, Sendable {
                     if case .applied = outcome { stopExecutions(of: child.id) }
                 }
             }
-            _ = try await store.runTransitions([RunTransitionRequest(runID: parentID, fence: claimed.task.fence) { _ in RunMutation() }], now: clock.now())
+            _ = try await store.runTransitions(
+                [RunTransitionRequest(runID: parentID, fence: claimed.task.fence) { _ in RunMutation() }],
+                now: clock.now()
+            )
             if !children.isEmpty {
                 logger.info("cancelled child runs", metadata: [LogKey.run: .string(parentID), "count": "\(children.count)"])
             }
@@ -856,7 +955,14 @@ public final class WorkflowEngine: Service, Sendable {
                 var snapshot = snapshot
                 snapshot.treeRuns = counted
                 return RunStateMachine.complete(
-                    snapshot: snapshot, plan: plan, stepID: stepID, result: result, now: now, dispatch: target, random: random)
+                    snapshot: snapshot,
+                    plan: plan,
+                    stepID: stepID,
+                    result: result,
+                    now: now,
+                    dispatch: target,
+                    random: random
+                )
             }
         }
 
@@ -910,7 +1016,8 @@ public final class WorkflowEngine: Service, Sendable {
             case .fenced:
                 logger.notice(
                     "step result discarded: this node no longer holds the task (run cancelled, or lease taken over)",
-                    metadata: [LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID)])
+                    metadata: [LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID)]
+                )
             case .runNotFound:
                 logger.error("step result for a missing run", metadata: [LogKey.run: .string(completion.work.run.id)])
             case .rejected(let error):
@@ -921,10 +1028,13 @@ public final class WorkflowEngine: Service, Sendable {
 
     private func logStep(_ completion: Completion, _ mutation: RunMutation) {
         guard logger.logLevel <= .debug else { return }
-        logger.debug("step attempt recorded", metadata: [
-            LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID),
-            "events": .string(mutation.events.map(\.type).joined(separator: ",")),
-        ])
+        logger.debug(
+            "step attempt recorded",
+            metadata: [
+                LogKey.run: .string(completion.work.run.id), LogKey.step: .string(completion.work.step.stepID),
+                "events": .string(mutation.events.map(\.type).joined(separator: ",")),
+            ]
+        )
     }
 
     private func heartbeat() async {
@@ -933,8 +1043,13 @@ public final class WorkflowEngine: Service, Sendable {
             try await store.nodeHeartbeat(nodeHeartbeat())
             // Only tasks held before the renewal began can be judged by it: work claimed meanwhile is not in its answer.
             let heldBefore = local.withLock { $0.held }
-            let held = try await store.leaseRenew(LeaseRenewParams(
-                owner: configuration.nodeID, leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds), now: now))
+            let held = try await store.leaseRenew(
+                LeaseRenewParams(
+                    owner: configuration.nodeID,
+                    leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
+                    now: now
+                )
+            )
             let (lost, release) = local.withLock { s -> ([Task<StepResult, Never>], [Int64]) in
                 // Held here but no longer ours in the database: our lease expired and another node took the task over.
                 let lostIDs = heldBefore.subtracting(held).intersection(s.held)

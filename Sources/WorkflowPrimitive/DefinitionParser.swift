@@ -44,7 +44,11 @@ struct DefinitionParser {
         guard let spec else { return nil }
         // Returned even when fields were invalid, so the DAG checks can still report their problems too.
         return WorkflowDefinition(
-            name: name ?? "", version: version ?? SemanticVersion("0.0.0")!, description: description, spec: spec)
+            name: name ?? "",
+            version: version ?? SemanticVersion("0.0.0")!,
+            description: description,
+            spec: spec
+        )
     }
 
     mutating func parseSpec(_ value: JSONValue, at pointer: JSONPointer) -> WorkflowSpec? {
@@ -78,7 +82,12 @@ struct DefinitionParser {
     /// Always returns a step, so that step indices (and the pointers built from them) stay aligned; an invalid id or
     /// type is replaced by a placeholder that nothing can reference, and the problem is recorded.
     /// With `attachedID`, parses a step that belongs to another (a compensation, `on_failure`): no id, no DAG fields.
-    private mutating func parseStep(_ value: JSONValue, at pointer: JSONPointer, index: Int, attachedID: String? = nil)
+    private mutating func parseStep(
+        _ value: JSONValue,
+        at pointer: JSONPointer,
+        index: Int,
+        attachedID: String? = nil
+    )
         -> StepDefinition
     {
         let placeholderID = attachedID ?? "#\(index)"
@@ -101,8 +110,10 @@ struct DefinitionParser {
             id = nil
         }
         if attachedID == nil, let candidate = id, !Self.isValidStepID(candidate) {
-            issue(pointer.appending(fields["id"] != nil ? "id" : "name"),
-                  "must start with a letter or '_' and contain only letters, digits, '_' or '-'")
+            issue(
+                pointer.appending(fields["id"] != nil ? "id" : "name"),
+                "must start with a letter or '_' and contain only letters, digits, '_' or '-'"
+            )
             id = nil
         }
 
@@ -110,8 +121,10 @@ struct DefinitionParser {
         if let text = requiredString(fields, "type", at: pointer) {
             type = StepType(rawValue: text)
             if type == nil {
-                issue(pointer.appending("type"),
-                      "unknown step type '\(text)'; known types: \(StepType.allCases.map(\.rawValue).joined(separator: ", "))")
+                issue(
+                    pointer.appending("type"),
+                    "unknown step type '\(text)'; known types: \(StepType.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
 
@@ -154,7 +167,11 @@ struct DefinitionParser {
         var compensate: StepDefinition?
         if let value = fields["compensate"] {
             compensate = parseStep(
-                value, at: pointer.appending("compensate"), index: index, attachedID: "\(id ?? placeholderID).compensate")
+                value,
+                at: pointer.appending("compensate"),
+                index: index,
+                attachedID: "\(id ?? placeholderID).compensate"
+            )
         }
         var body: [StepDefinition]?
         if type == .foreach, case .object(let configFields) = config, let nested = configFields["steps"] {
@@ -162,8 +179,18 @@ struct DefinitionParser {
         }
 
         return StepDefinition(
-            id: id ?? placeholderID, type: type ?? .noop, description: description, dependsOn: dependsOn, when: when, config: config,
-            retry: retry, timeoutMs: timeout, continueOnError: continueOnError, compensate: compensate, body: body)
+            id: id ?? placeholderID,
+            type: type ?? .noop,
+            description: description,
+            dependsOn: dependsOn,
+            when: when,
+            config: config,
+            retry: retry,
+            timeoutMs: timeout,
+            continueOnError: continueOnError,
+            compensate: compensate,
+            body: body
+        )
     }
 
     /// Checks the config values that are not templates; templated values are checked when rendered
@@ -240,7 +267,9 @@ struct DefinitionParser {
         case .subWorkflow:
             if let w = config["workflow"], w.stringValue == nil { issue(pointer.appending("workflow"), "must be a workflow name or id") }
             if let v = config["version"], !isTemplate(v) {
-                if v.stringValue.flatMap(SemanticVersion.init) == nil { issue(pointer.appending("version"), "must be a semantic version such as 1.2.0") }
+                if v.stringValue.flatMap(SemanticVersion.init) == nil {
+                    issue(pointer.appending("version"), "must be a semantic version such as 1.2.0")
+                }
             }
             if let input = config["input"], !isTemplate(input), input.objectValue == nil {
                 issue(pointer.appending("input"), "must be an object")
@@ -265,7 +294,9 @@ struct DefinitionParser {
         var policy = RetryPolicy(maxAttempts: 3)
         if let n = optionalInt(fields, "max_attempts", at: pointer, minimum: 1, maximum: 1000) { policy.maxAttempts = n }
         if let text = optionalString(fields, "backoff", at: pointer) {
-            if let b = RetryPolicy.Backoff(rawValue: text) { policy.backoff = b } else {
+            if let b = RetryPolicy.Backoff(rawValue: text) {
+                policy.backoff = b
+            } else {
                 issue(pointer.appending("backoff"), "must be 'fixed' or 'exponential', got '\(text)'")
             }
         }
@@ -279,7 +310,9 @@ struct DefinitionParser {
             issue(pointer.appending("max_interval_ms"), "must not be less than initial_interval_ms")
         }
         if let m = fields["multiplier"] {
-            if let x = m.numberValue, x >= 1, x <= 100 { policy.multiplier = x } else {
+            if let x = m.numberValue, x >= 1, x <= 100 {
+                policy.multiplier = x
+            } else {
                 issue(pointer.appending("multiplier"), "must be a number from 1 to 100")
             }
         }
@@ -316,7 +349,10 @@ struct DefinitionParser {
     }
 
     private mutating func rejectUnknown(
-        _ fields: [String: JSONValue], allowed: Set<String>, at pointer: JSONPointer, what: String = "field"
+        _ fields: [String: JSONValue],
+        allowed: Set<String>,
+        at pointer: JSONPointer,
+        what: String = "field"
     ) {
         for key in fields.keys.sorted() where !allowed.contains(key) {
             let known = allowed.isEmpty ? "none are accepted" : "expected one of \(allowed.sorted().joined(separator: ", "))"
@@ -344,7 +380,11 @@ struct DefinitionParser {
     }
 
     private mutating func optionalInt(
-        _ fields: [String: JSONValue], _ key: String, at pointer: JSONPointer, minimum: Int, maximum: Int
+        _ fields: [String: JSONValue],
+        _ key: String,
+        at pointer: JSONPointer,
+        minimum: Int,
+        maximum: Int
     ) -> Int? {
         guard let value = fields[key], !value.isNull else { return nil }
         guard let n = value.integer(in: minimum...maximum) else {

@@ -17,11 +17,20 @@ public indirect enum Expression: Sendable, Hashable {
     }
 
     public enum BinaryOperator: String, Sendable {
-        case or = "||", and = "&&"
-        case equal = "==", notEqual = "!="
-        case less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
+        case or = "||"
+        case and = "&&"
+        case equal = "=="
+        case notEqual = "!="
+        case less = "<"
+        case lessOrEqual = "<="
+        case greater = ">"
+        case greaterOrEqual = ">="
         case `in`
-        case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+        case add = "+"
+        case subtract = "-"
+        case multiply = "*"
+        case divide = "/"
+        case remainder = "%"
     }
 
     /// The names that may start a path: `input`, `steps`, `run` (and, inside loops, `item` and `index`).
@@ -95,12 +104,14 @@ public indirect enum Expression: Sendable, Hashable {
         case .index(let base, let index):
             base.visit(body)
             index.visit(body)
-        case .array(let items): items.forEach { $0.visit(body) }
+        case .array(let items):
+            for item in items { item.visit(body) }
         case .unary(_, let operand): operand.visit(body)
         case .binary(_, let lhs, let rhs):
             lhs.visit(body)
             rhs.visit(body)
-        case .call(_, let args): args.forEach { $0.visit(body) }
+        case .call(_, let args):
+            for arg in args { arg.visit(body) }
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a failed step attempt is retried.
 public struct RetryPolicy: Sendable, Hashable {
     public enum Backoff: String, Sendable, Hashable {
@@ -18,8 +20,12 @@ public struct RetryPolicy: Sendable, Hashable {
     public static let none = RetryPolicy(maxAttempts: 1)
 
     public init(
-        maxAttempts: Int, backoff: Backoff = .exponential, initialIntervalMs: Int = 1000, maxIntervalMs: Int = 60_000,
-        multiplier: Double = 2, jitter: Bool = false
+        maxAttempts: Int,
+        backoff: Backoff = .exponential,
+        initialIntervalMs: Int = 1000,
+        maxIntervalMs: Int = 60_000,
+        multiplier: Double = 2,
+        jitter: Bool = false
     ) {
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -43,5 +49,3 @@ public struct RetryPolicy: Sendable, Hashable {
         return Int(interval.rounded())
     }
 }
-
-import Foundation

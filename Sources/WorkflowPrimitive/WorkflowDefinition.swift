@@ -53,9 +53,17 @@ public struct StepDefinition: Sendable, Hashable {
     public var body: [StepDefinition]?
 
     public init(
-        id: String, type: StepType, description: String? = nil, dependsOn: [String] = [], when: String? = nil,
-        config: JSONValue = .object([:]), retry: RetryPolicy = .none, timeoutMs: Int? = nil, continueOnError: Bool = false,
-        compensate: StepDefinition? = nil, body: [StepDefinition]? = nil
+        id: String,
+        type: StepType,
+        description: String? = nil,
+        dependsOn: [String] = [],
+        when: String? = nil,
+        config: JSONValue = .object([:]),
+        retry: RetryPolicy = .none,
+        timeoutMs: Int? = nil,
+        continueOnError: Bool = false,
+        compensate: StepDefinition? = nil,
+        body: [StepDefinition]? = nil
     ) {
         self.continueOnError = continueOnError
         self.compensate = compensate.map(StepDefinitionBox.init)

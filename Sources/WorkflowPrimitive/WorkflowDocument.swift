@@ -11,7 +11,12 @@ public enum WorkflowDocument {
 
     /// Decodes JSON or YAML text into a ``JSONValue``; throws ``DocumentError`` when the text is malformed, nests
     /// deeper than `maxDepth` or (YAML) expands to more than `limits.maxDocumentNodes` nodes through its aliases.
-    public static func decode(_ data: Data, format: Format, maxDepth: Int? = nil, limits: WorkflowLimits = .default)
+    public static func decode(
+        _ data: Data,
+        format: Format,
+        maxDepth: Int? = nil,
+        limits: WorkflowLimits = .default
+    )
         throws(DocumentError) -> JSONValue
     {
         let value: JSONValue
@@ -82,7 +87,10 @@ public enum WorkflowDocument {
     }
 
     /// Validates a decoded document and compiles its plan, reporting every problem at once.
-    public static func validate(_ document: JSONValue, limits: WorkflowLimits = .default) throws(ValidationError)
+    public static func validate(
+        _ document: JSONValue,
+        limits: WorkflowLimits = .default
+    ) throws(ValidationError)
         -> (WorkflowDefinition, WorkflowPlan)
     {
         var parser = DefinitionParser(limits: limits)

@@ -85,7 +85,9 @@ public struct WorkflowPlan: Sendable {
 
     /// Compiles and validates the DAG; throws ``ValidationError`` listing every problem.
     public init(
-        spec: WorkflowSpec, pointer: JSONPointer = JSONPointer.root.appending("definition"), context: Context = .workflow
+        spec: WorkflowSpec,
+        pointer: JSONPointer = JSONPointer.root.appending("definition"),
+        context: Context = .workflow
     ) throws(ValidationError) {
         var issues: [ValidationIssue] = []
         let roots = context.rootNames
@@ -93,8 +95,12 @@ public struct WorkflowPlan: Sendable {
         var index: [String: Int] = [:]
         for (i, step) in spec.steps.enumerated() {
             if let first = index[step.id] {
-                issues.append(ValidationIssue(pointer: stepsPointer.appending(i).appending("id"),
-                                              message: "duplicate step id '\(step.id)' (first used by step \(first))"))
+                issues.append(
+                    ValidationIssue(
+                        pointer: stepsPointer.appending(i).appending("id"),
+                        message: "duplicate step id '\(step.id)' (first used by step \(first))"
+                    )
+                )
             } else {
                 index[step.id] = i
             }
@@ -121,8 +127,12 @@ public struct WorkflowPlan: Sendable {
         if order.count < spec.steps.count {
             let cycle = Self.findCycle(dependencies, excluding: Set(order))
             let names = cycle.map { spec.steps[$0].id } + [spec.steps[cycle[0]].id]
-            issues.append(ValidationIssue(pointer: stepsPointer.appending(cycle[0]).appending("depends_on"),
-                                          message: "dependency cycle: \(names.joined(separator: " -> "))"))
+            issues.append(
+                ValidationIssue(
+                    pointer: stepsPointer.appending(cycle[0]).appending("depends_on"),
+                    message: "dependency cycle: \(names.joined(separator: " -> "))"
+                )
+            )
         }
         let ancestors = Self.ancestors(dependencies, order: order)
 
@@ -160,9 +170,12 @@ public struct WorkflowPlan: Sendable {
                         expressions.append(e)
                         switchCases.append((e, next))
                     } catch {
-                        issues.append(ValidationIssue(
-                            pointer: at.appending("config").appending("cases").appending(c).appending("when"),
-                            message: "invalid expression: \(error.description)"))
+                        issues.append(
+                            ValidationIssue(
+                                pointer: at.appending("config").appending("cases").appending(c).appending("when"),
+                                message: "invalid expression: \(error.description)"
+                            )
+                        )
                     }
                 }
                 switchDefault = (step.config["default"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -170,8 +183,13 @@ public struct WorkflowPlan: Sendable {
             var body: PlanBox?
             if let nested = step.body {
                 do {
-                    body = PlanBox(try WorkflowPlan(
-                        spec: WorkflowSpec(steps: nested), pointer: at.appending("config"), context: .foreachBody))
+                    body = PlanBox(
+                        try WorkflowPlan(
+                            spec: WorkflowSpec(steps: nested),
+                            pointer: at.appending("config"),
+                            context: .foreachBody
+                        )
+                    )
                 } catch {
                     issues += error.issues
                 }
@@ -189,15 +207,27 @@ public struct WorkflowPlan: Sendable {
                     continue
                 }
                 if order.count == spec.steps.count, !ancestors[i].contains(r) {
-                    issues.append(ValidationIssue(
-                        pointer: at,
-                        message: "reads step '\(referenced)', which is not among its dependencies (add it to depends_on)"))
+                    issues.append(
+                        ValidationIssue(
+                            pointer: at,
+                            message: "reads step '\(referenced)', which is not among its dependencies (add it to depends_on)"
+                        )
+                    )
                 }
                 reads.insert(r)
             }
-            var planned = Step(index: i, id: step.id, type: step.type, dependencies: dependencies[i], dependents: [],
-                               when: when, config: config, retry: step.retry, timeoutMs: step.timeoutMs,
-                               reads: reads.sorted())
+            var planned = Step(
+                index: i,
+                id: step.id,
+                type: step.type,
+                dependencies: dependencies[i],
+                dependents: [],
+                when: when,
+                config: config,
+                retry: step.retry,
+                timeoutMs: step.timeoutMs,
+                reads: reads.sorted()
+            )
             planned.continueOnError = step.continueOnError
             planned.compensation = compensation
             planned.switchCases = switchCases
@@ -208,9 +238,10 @@ public struct WorkflowPlan: Sendable {
 
         // A switch's branches name steps that depend on it: those are the steps it can skip.
         for (i, step) in steps.enumerated() where step.type == .switch {
-            let branches = step.switchCases.enumerated().map { c, branch in
-                (branch.next, stepsPointer.appending(i).appending("config").appending("cases").appending(c).appending("next"))
-            } + [(step.switchDefault, stepsPointer.appending(i).appending("config").appending("default"))]
+            let branches =
+                step.switchCases.enumerated().map { c, branch in
+                    (branch.next, stepsPointer.appending(i).appending("config").appending("cases").appending(c).appending("next"))
+                } + [(step.switchDefault, stepsPointer.appending(i).appending("config").appending("default"))]
             for (targets, at) in branches {
                 for (j, target) in targets.enumerated() {
                     guard let t = index[target] else {
@@ -218,8 +249,12 @@ public struct WorkflowPlan: Sendable {
                         continue
                     }
                     if !dependencies[t].contains(i) {
-                        issues.append(ValidationIssue(
-                            pointer: at.appending(j), message: "step '\(target)' must depend on '\(step.id)' to be one of its branches"))
+                        issues.append(
+                            ValidationIssue(
+                                pointer: at.appending(j),
+                                message: "step '\(target)' must depend on '\(step.id)' to be one of its branches"
+                            )
+                        )
                     }
                 }
             }
@@ -247,8 +282,17 @@ public struct WorkflowPlan: Sendable {
         for step in steps { for d in step.dependencies { dependents[d].append(step.index) } }
         self.steps = steps.map {
             var step = Step(
-                index: $0.index, id: $0.id, type: $0.type, dependencies: $0.dependencies, dependents: dependents[$0.index],
-                when: $0.when, config: $0.config, retry: $0.retry, timeoutMs: $0.timeoutMs, reads: $0.reads)
+                index: $0.index,
+                id: $0.id,
+                type: $0.type,
+                dependencies: $0.dependencies,
+                dependents: dependents[$0.index],
+                when: $0.when,
+                config: $0.config,
+                retry: $0.retry,
+                timeoutMs: $0.timeoutMs,
+                reads: $0.reads
+            )
             step.continueOnError = $0.continueOnError
             step.compensation = $0.compensation
             step.switchCases = $0.switchCases
@@ -268,38 +312,62 @@ public struct WorkflowPlan: Sendable {
 
     /// Compiles a step attached to the workflow or to another step (a compensation, `on_failure`): it may read any step.
     private static func attached(
-        _ definition: StepDefinition, at pointer: JSONPointer, index: [String: Int], roots: Set<String>,
+        _ definition: StepDefinition,
+        at pointer: JSONPointer,
+        index: [String: Int],
+        roots: Set<String>,
         issues: inout [ValidationIssue]
     ) -> Step? {
         if definition.type.isEngineManaged {
-            issues.append(ValidationIssue(
-                pointer: pointer.appending("type"), message: "a \(definition.type.rawValue) step cannot be used here"))
+            issues.append(
+                ValidationIssue(
+                    pointer: pointer.appending("type"),
+                    message: "a \(definition.type.rawValue) step cannot be used here"
+                )
+            )
             return nil
         }
         let (config, configIssues) = Template.compile(definition.config, at: pointer.appending("config"))
         issues += configIssues
         var reads: Set<Int> = []
         for referenced in check(config.expressions, at: pointer, roots: roots, issues: &issues) {
-            if let r = index[referenced] { reads.insert(r) } else {
+            if let r = index[referenced] {
+                reads.insert(r)
+            } else {
                 issues.append(ValidationIssue(pointer: pointer, message: "reads unknown step '\(referenced)'"))
             }
         }
         return Step(
-            index: -1, id: definition.id, type: definition.type, dependencies: [], dependents: [], when: nil, config: config,
-            retry: definition.retry, timeoutMs: definition.timeoutMs, reads: reads.sorted())
+            index: -1,
+            id: definition.id,
+            type: definition.type,
+            dependencies: [],
+            dependents: [],
+            when: nil,
+            config: config,
+            retry: definition.retry,
+            timeoutMs: definition.timeoutMs,
+            reads: reads.sorted()
+        )
     }
 
     /// Checks the names expressions start from, and returns the step ids they read.
     private static func check(
-        _ expressions: [Expression], at pointer: JSONPointer, roots: Set<String>, issues: inout [ValidationIssue]
+        _ expressions: [Expression],
+        at pointer: JSONPointer,
+        roots: Set<String>,
+        issues: inout [ValidationIssue]
     ) -> Set<String> {
         var referenced: Set<String> = []
         for e in expressions {
             for name in e.rootIdentifiers.sorted() where !roots.contains(name) {
                 let hint = ""
-                issues.append(ValidationIssue(
-                    pointer: pointer,
-                    message: "unknown name '\(name)' in expression; expected one of \(roots.sorted().joined(separator: ", "))\(hint)"))
+                issues.append(
+                    ValidationIssue(
+                        pointer: pointer,
+                        message: "unknown name '\(name)' in expression; expected one of \(roots.sorted().joined(separator: ", "))\(hint)"
+                    )
+                )
             }
             referenced.formUnion(e.referencedSteps)
         }

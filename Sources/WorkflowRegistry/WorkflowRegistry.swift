@@ -35,7 +35,10 @@ public final class WorkflowRegistry: Sendable {
     /// - Throws: ``WorkflowError`` `invalid_definition` with every problem, or `version_conflict` when the same name
     ///   and version is registered with other content.
     public func register(
-        document: JSONValue, tenantID: String = defaultTenantID, createdBy: String? = nil, now: Date
+        document: JSONValue,
+        tenantID: String = defaultTenantID,
+        createdBy: String? = nil,
+        now: Date
     ) async throws -> Registration {
         let definition: WorkflowDefinition
         let plan: WorkflowPlan
@@ -48,7 +51,8 @@ public final class WorkflowRegistry: Sendable {
         guard spec.boundedSize(limit: limits.maxDefinitionBytes, maxDepth: limits.maxDefinitionDepth) != nil else {
             throw WorkflowError(
                 .definitionTooLarge,
-                "the definition is larger than \(limits.maxDefinitionBytes) bytes or nests deeper than \(limits.maxDefinitionDepth) levels")
+                "the definition is larger than \(limits.maxDefinitionBytes) bytes or nests deeper than \(limits.maxDefinitionDepth) levels"
+            )
         }
         let canonical: JSONValue = [
             "name": .string(definition.name), "version": .string(definition.version.description),
@@ -56,8 +60,16 @@ public final class WorkflowRegistry: Sendable {
         ]
         let checksum = SHA256.hash(data: canonical.canonicalData()).map { String(format: "%02x", $0) }.joined()
         let record = DefinitionRecord(
-            id: RecordID.make(now: now), tenantID: tenantID, name: definition.name, version: definition.version.description,
-            description: definition.description, spec: spec, checksum: checksum, createdBy: createdBy, createdAt: now)
+            id: RecordID.make(now: now),
+            tenantID: tenantID,
+            name: definition.name,
+            version: definition.version.description,
+            description: definition.description,
+            spec: spec,
+            checksum: checksum,
+            createdBy: createdBy,
+            createdAt: now
+        )
         switch try await store.definitionInsert(DefinitionInsertParams(record: record)) {
         case .inserted(let r):
             return .created(remember(CompiledDefinition(record: r, plan: plan)))
@@ -66,7 +78,8 @@ public final class WorkflowRegistry: Sendable {
         case .conflict(let r):
             throw WorkflowError(
                 .versionConflict,
-                "\(r.name) \(r.version) is already registered with different content; register a new version instead")
+                "\(r.name) \(r.version) is already registered with different content; register a new version instead"
+            )
         }
     }
 
@@ -85,21 +98,28 @@ public final class WorkflowRegistry: Sendable {
             chosen = versions.first { $0.version == version }
         } else {
             versions.removeAll { $0.status == .retired }
-            chosen = versions.max { (SemanticVersion($0.version) ?? SemanticVersion("0.0.0")!) < (SemanticVersion($1.version) ?? SemanticVersion("0.0.0")!) }
+            chosen = versions.max {
+                (SemanticVersion($0.version) ?? SemanticVersion("0.0.0")!) < (SemanticVersion($1.version) ?? SemanticVersion("0.0.0")!)
+            }
         }
         return try chosen.map(compiled)
     }
 
     /// Resolves a reference to a definition that may start a run: like ``resolve(_:version:tenantID:)``, but a
     /// retired version is refused with `workflow_retired`.
-    public func resolveStartable(_ reference: String, version: String? = nil, tenantID: String = defaultTenantID) async throws
+    public func resolveStartable(
+        _ reference: String,
+        version: String? = nil,
+        tenantID: String = defaultTenantID
+    ) async throws
         -> CompiledDefinition
     {
         let definition = try await resolve(reference, version: version, tenantID: tenantID)
         guard definition.record.status == .active else {
             throw WorkflowError(
                 .workflowRetired,
-                "\(definition.record.name) \(definition.record.version) is retired and starts no new runs; activate it or use another version")
+                "\(definition.record.name) \(definition.record.version) is retired and starts no new runs; activate it or use another version"
+            )
         }
         return definition
     }
@@ -124,7 +144,11 @@ public final class WorkflowRegistry: Sendable {
     }
 
     /// Resolves a user's reference: an id first, then a name (highest active version unless `version` is given).
-    public func resolve(_ reference: String, version: String? = nil, tenantID: String = defaultTenantID) async throws
+    public func resolve(
+        _ reference: String,
+        version: String? = nil,
+        tenantID: String = defaultTenantID
+    ) async throws
         -> CompiledDefinition
     {
         if version == nil, RecordID.looksLikeID(reference), let byID = try await definition(id: reference, tenantID: tenantID) {

@@ -55,8 +55,12 @@ public struct RunListParams: Sendable {
     public var before: String?
 
     public init(
-        tenantID: String = defaultTenantID, status: RunStatus? = nil, definitionIDs: [String]? = nil,
-        parentRunID: String? = nil, limit: Int = 50, before: String? = nil
+        tenantID: String = defaultTenantID,
+        status: RunStatus? = nil,
+        definitionIDs: [String]? = nil,
+        parentRunID: String? = nil,
+        limit: Int = 50,
+        before: String? = nil
     ) {
         self.tenantID = tenantID
         self.status = status
@@ -78,7 +82,10 @@ public struct TaskClaimParams: Sendable {
     public var onClaim: @Sendable (RunSnapshot, TaskRecord) -> RunMutation
 
     public init(
-        owner: String, limit: Int, leaseExpiresAt: Date, now: Date,
+        owner: String,
+        limit: Int,
+        leaseExpiresAt: Date,
+        now: Date,
         onClaim: @escaping @Sendable (RunSnapshot, TaskRecord) -> RunMutation
     ) {
         self.owner = owner

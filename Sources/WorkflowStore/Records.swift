@@ -62,8 +62,16 @@ public struct DefinitionRecord: Sendable, Hashable {
     public var status: DefinitionStatus
 
     public init(
-        id: String, tenantID: String, name: String, version: String, description: String?, spec: JSONValue,
-        checksum: String, createdBy: String?, createdAt: Date, status: DefinitionStatus = .active
+        id: String,
+        tenantID: String,
+        name: String,
+        version: String,
+        description: String?,
+        spec: JSONValue,
+        checksum: String,
+        createdBy: String?,
+        createdAt: Date,
+        status: DefinitionStatus = .active
     ) {
         self.status = status
         self.id = id
@@ -118,12 +126,31 @@ public struct RunRecord: Sendable, Hashable {
     public var updatedAt: Date
 
     public init(
-        id: String, tenantID: String, definitionID: String, workflowName: String, workflowVersion: String,
-        status: RunStatus, input: JSONValue, output: JSONValue? = nil, error: JSONValue? = nil,
-        idempotencyKey: String? = nil, requestHash: String? = nil, parentRunID: String? = nil, parentStepID: String? = nil,
-        itemIndex: Int? = nil, bodyPath: String? = nil, compensated: Bool? = nil, pendingSignals: [PendingSignal] = [],
-        deadLetter: Bool = false, rootRunID: String? = nil, keyGenerations: [String: Int] = [:], priority: Int = 0,
-        createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil, updatedAt: Date
+        id: String,
+        tenantID: String,
+        definitionID: String,
+        workflowName: String,
+        workflowVersion: String,
+        status: RunStatus,
+        input: JSONValue,
+        output: JSONValue? = nil,
+        error: JSONValue? = nil,
+        idempotencyKey: String? = nil,
+        requestHash: String? = nil,
+        parentRunID: String? = nil,
+        parentStepID: String? = nil,
+        itemIndex: Int? = nil,
+        bodyPath: String? = nil,
+        compensated: Bool? = nil,
+        pendingSignals: [PendingSignal] = [],
+        deadLetter: Bool = false,
+        rootRunID: String? = nil,
+        keyGenerations: [String: Int] = [:],
+        priority: Int = 0,
+        createdAt: Date,
+        startedAt: Date? = nil,
+        completedAt: Date? = nil,
+        updatedAt: Date
     ) {
         self.rootRunID = rootRunID
         self.keyGenerations = keyGenerations
@@ -185,9 +212,14 @@ public struct PendingSignal: Sendable, Hashable {
     /// The signals as stored in the run row (`nil` when there are none).
     public static func encode(_ signals: [PendingSignal]) -> JSONValue? {
         guard !signals.isEmpty else { return nil }
-        return .array(signals.map {
-            ["name": .string($0.name), "payload": $0.payload, "received_at_ms": .number((($0.receivedAt.timeIntervalSince1970) * 1000).rounded())]
-        })
+        return .array(
+            signals.map {
+                [
+                    "name": .string($0.name), "payload": $0.payload,
+                    "received_at_ms": .number((($0.receivedAt.timeIntervalSince1970) * 1000).rounded()),
+                ]
+            }
+        )
     }
 
     public static func decode(_ value: JSONValue?) -> [PendingSignal] {
@@ -195,8 +227,10 @@ public struct PendingSignal: Sendable, Hashable {
         return items.compactMap { item in
             guard let name = item["name"]?.stringValue else { return nil }
             return PendingSignal(
-                name: name, payload: item["payload"] ?? .null,
-                receivedAt: Date(timeIntervalSince1970: (item["received_at_ms"]?.numberValue ?? 0) / 1000))
+                name: name,
+                payload: item["payload"] ?? .null,
+                receivedAt: Date(timeIntervalSince1970: (item["received_at_ms"]?.numberValue ?? 0) / 1000)
+            )
         }
     }
 }
@@ -219,9 +253,17 @@ public struct StepRunRecord: Sendable, Hashable {
     public var updatedAt: Date
 
     public init(
-        runID: String, stepID: String, status: StepStatus, attempt: Int = 0, input: JSONValue? = nil,
-        output: JSONValue? = nil, error: JSONValue? = nil, state: JSONValue? = nil, startedAt: Date? = nil,
-        completedAt: Date? = nil, updatedAt: Date
+        runID: String,
+        stepID: String,
+        status: StepStatus,
+        attempt: Int = 0,
+        input: JSONValue? = nil,
+        output: JSONValue? = nil,
+        error: JSONValue? = nil,
+        state: JSONValue? = nil,
+        startedAt: Date? = nil,
+        completedAt: Date? = nil,
+        updatedAt: Date
     ) {
         self.runID = runID
         self.stepID = stepID
@@ -288,8 +330,16 @@ public struct TaskRecord: Sendable, Hashable {
     public var leaseToken: Int64
 
     public init(
-        id: Int64, tenantID: String, runID: String, stepID: String?, kind: TaskKind, availableAt: Date, priority: Int,
-        leaseOwner: String?, leaseExpiresAt: Date?, leaseToken: Int64
+        id: Int64,
+        tenantID: String,
+        runID: String,
+        stepID: String?,
+        kind: TaskKind,
+        availableAt: Date,
+        priority: Int,
+        leaseOwner: String?,
+        leaseExpiresAt: Date?,
+        leaseToken: Int64
     ) {
         self.id = id
         self.tenantID = tenantID

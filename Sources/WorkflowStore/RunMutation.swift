@@ -39,8 +39,14 @@ public struct RunMutation: Sendable {
     public var releaseRuns: [String]
 
     public init(
-        run: RunRecord? = nil, steps: [StepRunRecord] = [], deleteSteps: [String] = [], events: [NewEvent] = [],
-        deleteTasks: TaskDeletion = .none, newTasks: [NewTask] = [], spawn: [RunInsertParams] = [], releaseRuns: [String] = []
+        run: RunRecord? = nil,
+        steps: [StepRunRecord] = [],
+        deleteSteps: [String] = [],
+        events: [NewEvent] = [],
+        deleteTasks: TaskDeletion = .none,
+        newTasks: [NewTask] = [],
+        spawn: [RunInsertParams] = [],
+        releaseRuns: [String] = []
     ) {
         self.run = run
         self.steps = steps
@@ -115,7 +121,11 @@ public struct NewTask: Sendable, Hashable {
     public var leaseExpiresAt: Date?
 
     public init(
-        stepID: String?, kind: TaskKind, availableAt: Date, priority: Int = 0, leaseOwner: String? = nil,
+        stepID: String?,
+        kind: TaskKind,
+        availableAt: Date,
+        priority: Int = 0,
+        leaseOwner: String? = nil,
         leaseExpiresAt: Date? = nil
     ) {
         self.stepID = stepID
@@ -180,7 +190,9 @@ public struct RunTransitionRequest: Sendable {
     public var decide: @Sendable (RunSnapshot) throws -> RunMutation
 
     public init(
-        runID: String, fence: TaskFence? = nil, fenceRunID: String? = nil,
+        runID: String,
+        fence: TaskFence? = nil,
+        fenceRunID: String? = nil,
         decide: @escaping @Sendable (RunSnapshot) throws -> RunMutation
     ) {
         self.runID = runID

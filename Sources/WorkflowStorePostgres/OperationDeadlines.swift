@@ -43,7 +43,9 @@ final class OperationDeadlines: Sendable {
 
     /// Runs `body`, or throws `timeoutError()` once `timeout` has passed without an answer.
     func run<T: Sendable>(
-        within timeout: Duration, timeoutError: @escaping @Sendable () -> any Error, _ body: @escaping @Sendable () async throws -> T
+        within timeout: Duration,
+        timeoutError: @escaping @Sendable () -> any Error,
+        _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let outcome = Outcome<T>()
         let task = Mutex<Task<Void, Never>?>(nil)

@@ -130,28 +130,36 @@ struct PostgresBatchWriter {
                             \(rs.map { $0.rootRunID ?? "" })::text[])
                     AS u(id, tenant, definition, name, version, status, input, output, error, ikey, hash, parent, pstep, item, body,
                          priority, created, started, completed, updated, root)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         if !deleteStepRows.isEmpty {
             try await conn.query(
                 """
                 DELETE FROM step_runs s USING UNNEST(\(deleteStepRows.map(\.runID))::text[], \(deleteStepRows.map(\.stepID))::text[]) AS d(run_id, step_id)
                 WHERE s.run_id = d.run_id AND s.step_id = d.step_id
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         if !deleteTaskIDs.isEmpty {
             try await conn.query("DELETE FROM tasks WHERE id = ANY(\(deleteTaskIDs)::bigint[])", logger: logger)
         }
         if !deleteAllOf.isEmpty {
             try await conn.query(
-                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout', 'start_run')", logger: logger)
+                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout', 'start_run')",
+                logger: logger
+            )
         }
         if !deleteSteps.isEmpty {
             try await conn.query(
                 """
                 DELETE FROM tasks t USING UNNEST(\(deleteSteps.map(\.runID))::text[], \(deleteSteps.map(\.stepID))::text[]) AS d(run_id, step_id)
                 WHERE t.run_id = d.run_id AND t.step_id = d.step_id
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         if !changedRuns.isEmpty {
             let rs = changedRuns.sorted().compactMap { runs[$0] }
@@ -172,7 +180,9 @@ struct PostgresBatchWriter {
                             \(rs.map { text(RunRecord.encodeGenerations($0.keyGenerations)) })::text[])
                     AS u(id, status, output, error, started, completed, updated, priority, seq, compensated, signals, dead, generations)
                 WHERE r.id = u.id
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         if !changedSteps.isEmpty {
             let ss = Array(changedSteps.values)
@@ -192,7 +202,9 @@ struct PostgresBatchWriter {
                 ON CONFLICT (run_id, step_id) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, input = EXCLUDED.input,
                     output = EXCLUDED.output, error = EXCLUDED.error, state = EXCLUDED.state, started_at = EXCLUDED.started_at,
                     completed_at = EXCLUDED.completed_at, updated_at = EXCLUDED.updated_at
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         if !events.isEmpty {
             try await conn.query(
@@ -203,7 +215,9 @@ struct PostgresBatchWriter {
                             \(events.map(\.type))::text[], \(events.map { $0.stepID ?? "" })::text[], \(events.map(\.data))::text[],
                             \(events.map { $0.at.timeIntervalSince1970 })::float8[])
                     AS u(run_id, seq, tenant, type, step_id, data, at)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         var inserted: [Int: [TaskRecord]] = [:]
         let alive = pendingTasks.filter(\.alive)
@@ -211,13 +225,16 @@ struct PostgresBatchWriter {
             // Reserve the ids first so each inserted row is known to belong to its mutation.
             var ids: [Int64] = []
             for try await id in try await conn.query(
-                "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, \(alive.count))", logger: logger
+                "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, \(alive.count))",
+                logger: logger
             ).decode(Int64.self) { ids.append(id) }
             guard ids.count == alive.count else { throw PostgresStoreError("could not reserve task ids") }
             // The queue's head places the queued steps (RunMutation.queueTimes).
-            let head = alive.contains { $0.offset != nil }
+            let head =
+                alive.contains { $0.offset != nil }
                 ? try await conn.query(
-                    "SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1", logger: logger
+                    "SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1",
+                    logger: logger
                 ).collect().first.map { try $0.decode(Date.self) }
                 : nil
             try await conn.query(
@@ -233,13 +250,25 @@ struct PostgresBatchWriter {
                             \(alive.map { time($0.task.leaseExpiresAt) })::float8[], \(alive.map { $0.task.leaseOwner == nil ? Int64(0) : Int64(1) })::int8[],
                             \(alive.map { RunMutation.queueTime(of: $0.task, offset: $0.offset, now: now, head: head).timeIntervalSince1970 })::float8[])
                     AS u(id, tenant, run_id, step_id, kind, available, priority, owner, expires, token, fair)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for (id, pending) in zip(ids, alive) {
                 let t = pending.task
-                inserted[pending.owner, default: []].append(TaskRecord(
-                    id: id, tenantID: pending.tenant, runID: pending.runID, stepID: t.stepID, kind: t.kind, availableAt: t.availableAt,
-                    priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt,
-                    leaseToken: t.leaseOwner == nil ? 0 : 1))
+                inserted[pending.owner, default: []].append(
+                    TaskRecord(
+                        id: id,
+                        tenantID: pending.tenant,
+                        runID: pending.runID,
+                        stepID: t.stepID,
+                        kind: t.kind,
+                        availableAt: t.availableAt,
+                        priority: t.priority,
+                        leaseOwner: t.leaseOwner,
+                        leaseExpiresAt: t.leaseExpiresAt,
+                        leaseToken: t.leaseOwner == nil ? 0 : 1
+                    )
+                )
             }
         }
         if !releaseRuns.isEmpty {
@@ -247,7 +276,9 @@ struct PostgresBatchWriter {
                 """
                 UPDATE tasks SET available_at = \(now)
                 WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = 'start_run'
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         return inserted
     }

@@ -1,122 +1,137 @@
 /// The numbered, append-only migrations of the PostgreSQL driver.
 enum PostgresSchema {
     static let migrations: [(version: Int, name: String, sql: [String])] = [
-        (1, "core", [
-            """
-            CREATE TABLE workflow_definitions (
-                id TEXT PRIMARY KEY,
-                tenant_id TEXT NOT NULL,
-                name TEXT NOT NULL,
-                version TEXT NOT NULL,
-                status TEXT NOT NULL DEFAULT 'active',
-                description TEXT,
-                definition JSONB NOT NULL,
-                checksum TEXT NOT NULL,
-                created_by TEXT,
-                created_at TIMESTAMPTZ NOT NULL,
-                UNIQUE (tenant_id, name, version)
-            )
-            """,
-            "CREATE INDEX workflow_definitions_list ON workflow_definitions (tenant_id, id)",
-            """
-            CREATE TABLE runs (
-                id TEXT PRIMARY KEY,
-                tenant_id TEXT NOT NULL,
-                definition_id TEXT NOT NULL REFERENCES workflow_definitions (id),
-                workflow_name TEXT NOT NULL,
-                workflow_version TEXT NOT NULL,
-                status TEXT NOT NULL,
-                input JSONB NOT NULL,
-                output JSONB,
-                error JSONB,
-                idempotency_key TEXT,
-                parent_run_id TEXT,
-                priority INTEGER NOT NULL DEFAULT 0,
-                created_at TIMESTAMPTZ NOT NULL,
-                started_at TIMESTAMPTZ,
-                completed_at TIMESTAMPTZ,
-                updated_at TIMESTAMPTZ NOT NULL,
-                next_event_seq INTEGER NOT NULL DEFAULT 1
-            )
-            """,
-            "CREATE INDEX runs_list ON runs (tenant_id, id)",
-            "CREATE INDEX runs_by_status ON runs (tenant_id, status, id)",
-            "CREATE INDEX runs_by_definition ON runs (tenant_id, definition_id, id)",
-            "CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
-            """
-            CREATE TABLE step_runs (
-                run_id TEXT NOT NULL REFERENCES runs (id),
-                step_id TEXT NOT NULL,
-                tenant_id TEXT NOT NULL,
-                status TEXT NOT NULL,
-                attempt INTEGER NOT NULL,
-                input JSONB,
-                output JSONB,
-                error JSONB,
-                state JSONB,
-                started_at TIMESTAMPTZ,
-                completed_at TIMESTAMPTZ,
-                updated_at TIMESTAMPTZ NOT NULL,
-                PRIMARY KEY (run_id, step_id)
-            )
-            """,
-            """
-            CREATE TABLE run_events (
-                run_id TEXT NOT NULL REFERENCES runs (id),
-                seq INTEGER NOT NULL,
-                tenant_id TEXT NOT NULL,
-                type TEXT NOT NULL,
-                step_id TEXT,
-                data JSONB NOT NULL,
-                at TIMESTAMPTZ NOT NULL,
-                PRIMARY KEY (run_id, seq)
-            )
-            """,
-            """
-            CREATE TABLE tasks (
-                id BIGSERIAL PRIMARY KEY,
-                tenant_id TEXT NOT NULL,
-                run_id TEXT NOT NULL REFERENCES runs (id),
-                step_id TEXT,
-                kind TEXT NOT NULL,
-                available_at TIMESTAMPTZ NOT NULL,
-                priority INTEGER NOT NULL DEFAULT 0,
-                lease_owner TEXT,
-                lease_expires_at TIMESTAMPTZ,
-                lease_token BIGINT NOT NULL DEFAULT 0,
-                created_at TIMESTAMPTZ NOT NULL
-            )
-            """,
-            "CREATE INDEX tasks_available ON tasks (priority DESC, available_at, id) WHERE lease_owner IS NULL",
-            "CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL",
-            "CREATE INDEX tasks_by_owner ON tasks (lease_owner) WHERE lease_owner IS NOT NULL",
-            "CREATE INDEX tasks_by_run ON tasks (run_id)",
-        ]),
-        (2, "cluster", [
-            "CREATE TABLE nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL)",
-            "CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
-        ]),
-        (3, "language", [
-            """
-            ALTER TABLE runs ADD COLUMN request_hash TEXT, ADD COLUMN parent_step_id TEXT, ADD COLUMN item_index INTEGER,
-                ADD COLUMN body_path TEXT, ADD COLUMN compensated BOOLEAN, ADD COLUMN signals JSONB,
-                ADD COLUMN dead_letter BOOLEAN NOT NULL DEFAULT FALSE
-            """,
-            "CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL",
-            "CREATE INDEX runs_dead_letters ON runs (tenant_id, id) WHERE dead_letter",
-            "CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL",
-        ]),
-        (4, "hardening", [
-            "ALTER TABLE runs ADD COLUMN root_run_id TEXT, ADD COLUMN key_generations JSONB",
-            "CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL",
-        ]),
-        (5, "fair_queue", [
-            // The queue is taken in fair_at order (RunMutation.queueTimes), not in available_at order.
-            "ALTER TABLE tasks ADD COLUMN fair_at TIMESTAMPTZ",
-            "UPDATE tasks SET fair_at = available_at",
-            "ALTER TABLE tasks ALTER COLUMN fair_at SET NOT NULL",
-            "DROP INDEX tasks_available",
-            "CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL",
-        ]),
+        (
+            1, "core",
+            [
+                """
+                CREATE TABLE workflow_definitions (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'active',
+                    description TEXT,
+                    definition JSONB NOT NULL,
+                    checksum TEXT NOT NULL,
+                    created_by TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    UNIQUE (tenant_id, name, version)
+                )
+                """,
+                "CREATE INDEX workflow_definitions_list ON workflow_definitions (tenant_id, id)",
+                """
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    definition_id TEXT NOT NULL REFERENCES workflow_definitions (id),
+                    workflow_name TEXT NOT NULL,
+                    workflow_version TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    input JSONB NOT NULL,
+                    output JSONB,
+                    error JSONB,
+                    idempotency_key TEXT,
+                    parent_run_id TEXT,
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    started_at TIMESTAMPTZ,
+                    completed_at TIMESTAMPTZ,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    next_event_seq INTEGER NOT NULL DEFAULT 1
+                )
+                """,
+                "CREATE INDEX runs_list ON runs (tenant_id, id)",
+                "CREATE INDEX runs_by_status ON runs (tenant_id, status, id)",
+                "CREATE INDEX runs_by_definition ON runs (tenant_id, definition_id, id)",
+                "CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+                """
+                CREATE TABLE step_runs (
+                    run_id TEXT NOT NULL REFERENCES runs (id),
+                    step_id TEXT NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    input JSONB,
+                    output JSONB,
+                    error JSONB,
+                    state JSONB,
+                    started_at TIMESTAMPTZ,
+                    completed_at TIMESTAMPTZ,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    PRIMARY KEY (run_id, step_id)
+                )
+                """,
+                """
+                CREATE TABLE run_events (
+                    run_id TEXT NOT NULL REFERENCES runs (id),
+                    seq INTEGER NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    step_id TEXT,
+                    data JSONB NOT NULL,
+                    at TIMESTAMPTZ NOT NULL,
+                    PRIMARY KEY (run_id, seq)
+                )
+                """,
+                """
+                CREATE TABLE tasks (
+                    id BIGSERIAL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL REFERENCES runs (id),
+                    step_id TEXT,
+                    kind TEXT NOT NULL,
+                    available_at TIMESTAMPTZ NOT NULL,
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    lease_owner TEXT,
+                    lease_expires_at TIMESTAMPTZ,
+                    lease_token BIGINT NOT NULL DEFAULT 0,
+                    created_at TIMESTAMPTZ NOT NULL
+                )
+                """,
+                "CREATE INDEX tasks_available ON tasks (priority DESC, available_at, id) WHERE lease_owner IS NULL",
+                "CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL",
+                "CREATE INDEX tasks_by_owner ON tasks (lease_owner) WHERE lease_owner IS NOT NULL",
+                "CREATE INDEX tasks_by_run ON tasks (run_id)",
+            ]
+        ),
+        (
+            2, "cluster",
+            [
+                "CREATE TABLE nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL)",
+                "CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
+            ]
+        ),
+        (
+            3, "language",
+            [
+                """
+                ALTER TABLE runs ADD COLUMN request_hash TEXT, ADD COLUMN parent_step_id TEXT, ADD COLUMN item_index INTEGER,
+                    ADD COLUMN body_path TEXT, ADD COLUMN compensated BOOLEAN, ADD COLUMN signals JSONB,
+                    ADD COLUMN dead_letter BOOLEAN NOT NULL DEFAULT FALSE
+                """,
+                "CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL",
+                "CREATE INDEX runs_dead_letters ON runs (tenant_id, id) WHERE dead_letter",
+                "CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL",
+            ]
+        ),
+        (
+            4, "hardening",
+            [
+                "ALTER TABLE runs ADD COLUMN root_run_id TEXT, ADD COLUMN key_generations JSONB",
+                "CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL",
+            ]
+        ),
+        (
+            5, "fair_queue",
+            [
+                // The queue is taken in fair_at order (RunMutation.queueTimes), not in available_at order.
+                "ALTER TABLE tasks ADD COLUMN fair_at TIMESTAMPTZ",
+                "UPDATE tasks SET fair_at = available_at",
+                "ALTER TABLE tasks ALTER COLUMN fair_at SET NOT NULL",
+                "DROP INDEX tasks_available",
+                "CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL",
+            ]
+        ),
     ]
 }

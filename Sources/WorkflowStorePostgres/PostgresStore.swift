@@ -43,15 +43,22 @@ public final class PostgresStore: WorkflowStore {
     /// Runs one store operation within `configuration.operationTimeout` and reports a database that cannot be reached
     /// (refused, closed or too slow) as `unavailable`, so that callers retry and the API answers 503, not 500.
     private func guarded<T: Sendable>(
-        timeout: Duration? = nil, _ operation: String = #function, _ body: @escaping @Sendable () async throws -> T
+        timeout: Duration? = nil,
+        _ operation: String = #function,
+        _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let timeout = timeout ?? configuration.operationTimeout
         do {
             return try await deadlines.run(
                 within: timeout,
                 timeoutError: {
-                    WorkflowError(.unavailable, "the database did not answer \(operation) within \(timeout.formatted(.units(allowed: [.seconds, .milliseconds])))")
-                }, body)
+                    WorkflowError(
+                        .unavailable,
+                        "the database did not answer \(operation) within \(timeout.formatted(.units(allowed: [.seconds, .milliseconds])))"
+                    )
+                },
+                body
+            )
         } catch let error as WorkflowError {
             throw error
         } catch {
@@ -110,7 +117,8 @@ public final class PostgresStore: WorkflowStore {
             try await conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
             try await conn.query(
                 "CREATE TABLE IF NOT EXISTS uwf_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-                logger: logger)
+                logger: logger
+            )
             var applied: Set<Int> = []
             for try await version in try await conn.query("SELECT version FROM uwf_migrations", logger: logger).decode(Int.self) {
                 applied.insert(version)
@@ -118,7 +126,9 @@ public final class PostgresStore: WorkflowStore {
             for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
                 for statement in migration.sql { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 try await conn.query(
-                    "INSERT INTO uwf_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                    "INSERT INTO uwf_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                    logger: logger
+                )
                 logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             }
         }
@@ -151,7 +161,8 @@ public final class PostgresStore: WorkflowStore {
                     VALUES (\(r.id), \(r.tenantID), \(r.name), \(r.version), 'active', \(r.description), \(r.spec.canonicalString())::jsonb,
                             \(r.checksum), \(r.createdBy), \(r.createdAt))
                     ON CONFLICT (tenant_id, name, version) DO NOTHING RETURNING id
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect()
                 if !inserted.isEmpty { return .inserted(r) }
                 let rows = try await conn.query(
@@ -168,7 +179,8 @@ public final class PostgresStore: WorkflowStore {
     public func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord? {
         try await guarded { [self] in
             try await client.query(
-                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger
+                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)",
+                logger: logger
             ).collect().first.map(Self.definition)
         }
     }
@@ -176,7 +188,8 @@ public final class PostgresStore: WorkflowStore {
     public func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord] {
         try await guarded { [self] in
             try await client.query(
-                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND name = \(name)", logger: logger
+                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND name = \(name)",
+                logger: logger
             ).collect().map(Self.definition)
         }
     }
@@ -189,7 +202,8 @@ public final class PostgresStore: WorkflowStore {
                 WHERE tenant_id = \(params.tenantID) AND (\(params.name)::text IS NULL OR name = \(params.name))
                   AND (\(params.after)::text IS NULL OR id < \(params.after))
                 ORDER BY id DESC LIMIT \(params.limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map(Self.definition)
         }
     }
@@ -257,7 +271,8 @@ public final class PostgresStore: WorkflowStore {
                   AND (CASE WHEN \(params.parentRunID)::text IS NULL THEN body_path IS NULL ELSE parent_run_id = \(params.parentRunID) END)
                   AND (\(params.before)::text IS NULL OR id < \(params.before))
                 ORDER BY id DESC LIMIT \(params.limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { try Self.run($0) }
         }
     }
@@ -277,7 +292,8 @@ public final class PostgresStore: WorkflowStore {
                 WHERE parent_run_id = \(parentRunID) AND (\(stepID)::text IS NULL OR parent_step_id = \(stepID))
                   AND (NOT \(unfinishedOnly) OR status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
                 ORDER BY item_index, id
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { try Self.run($0) }
         }
     }
@@ -299,7 +315,8 @@ public final class PostgresStore: WorkflowStore {
                 """
                 SELECT \(unescaped: Self.runColumns) FROM runs
                 WHERE root_run_id = \(rootRunID) AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') ORDER BY id LIMIT \(limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { try Self.run($0) }
         }
     }
@@ -310,7 +327,8 @@ public final class PostgresStore: WorkflowStore {
                 """
                 UPDATE workflow_definitions SET status = \(status.rawValue) WHERE tenant_id = \(tenantID) AND id = \(id)
                 RETURNING \(unescaped: Self.definitionColumns)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().first.map { try Self.definition($0) }
         }
     }
@@ -319,7 +337,8 @@ public final class PostgresStore: WorkflowStore {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
                 let exists = try await conn.query(
-                    "SELECT 1 FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE", logger: logger
+                    "SELECT 1 FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
+                    logger: logger
                 ).collect()
                 guard !exists.isEmpty else { return .notFound }
                 var runs = 0
@@ -336,7 +355,8 @@ public final class PostgresStore: WorkflowStore {
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
         try await guarded { [self] in
             try await client.query(
-                "SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND idempotency_key = \(key)", logger: logger
+                "SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND idempotency_key = \(key)",
+                logger: logger
             ).collect().first.map { try Self.run($0) }
         }
     }
@@ -347,7 +367,8 @@ public final class PostgresStore: WorkflowStore {
                 """
                 UPDATE runs SET idempotency_key = NULL, request_hash = NULL
                 WHERE idempotency_key IS NOT NULL AND created_at < \(before) RETURNING id
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().count
         }
     }
@@ -359,7 +380,8 @@ public final class PostgresStore: WorkflowStore {
                 SELECT \(unescaped: Self.runColumns) FROM runs
                 WHERE tenant_id = \(tenantID) AND dead_letter AND (\(before)::text IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { try Self.run($0) }
         }
     }
@@ -367,7 +389,8 @@ public final class PostgresStore: WorkflowStore {
     public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
         try await guarded { [self] in
             !(try await client.query(
-                "UPDATE runs SET dead_letter = FALSE WHERE tenant_id = \(tenantID) AND id = \(runID) AND dead_letter RETURNING id", logger: logger
+                "UPDATE runs SET dead_letter = FALSE WHERE tenant_id = \(tenantID) AND id = \(runID) AND dead_letter RETURNING id",
+                logger: logger
             ).collect().isEmpty)
         }
     }
@@ -378,7 +401,8 @@ public final class PostgresStore: WorkflowStore {
                 """
                 SELECT run_id, seq, type, step_id, data::text AS data, at FROM run_events
                 WHERE run_id = \(runID) AND seq > \(afterSeq) ORDER BY seq LIMIT \(limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map(Self.event)
         }
     }
@@ -394,7 +418,8 @@ public final class PostgresStore: WorkflowStore {
                 var tokens: [Int64: (token: Int64, runID: String)] = [:]
                 if !fenceIDs.isEmpty {
                     for row in try await conn.query(
-                        "SELECT id, lease_token, run_id FROM tasks WHERE id = ANY(\(fenceIDs)::int8[]) FOR UPDATE", logger: logger
+                        "SELECT id, lease_token, run_id FROM tasks WHERE id = ANY(\(fenceIDs)::int8[]) FOR UPDATE",
+                        logger: logger
                     ).collect() {
                         let (id, token, runID) = try row.decode((Int64, Int64, String).self)
                         tokens[id] = (token, runID)
@@ -408,11 +433,13 @@ public final class PostgresStore: WorkflowStore {
                         outcomes.append(
                             poisoned.contains(request.runID)
                                 ? .rejected(WorkflowError(.internalError, "run \(request.runID) cannot be read and was failed"))
-                                : .runNotFound)
+                                : .runNotFound
+                        )
                         continue
                     }
                     if let fence = request.fence {
-                        guard let held = tokens[fence.taskID], held.token == fence.leaseToken, held.runID == (request.fenceRunID ?? request.runID) else {
+                        guard let held = tokens[fence.taskID], held.token == fence.leaseToken, held.runID == (request.fenceRunID ?? request.runID)
+                        else {
                             outcomes.append(.fenced)
                             continue
                         }
@@ -448,7 +475,8 @@ public final class PostgresStore: WorkflowStore {
                     SELECT \(unescaped: Self.taskColumns) FROM tasks
                     WHERE lease_owner IS NULL AND available_at <= \(params.now)
                     ORDER BY priority DESC, fair_at, id LIMIT \(params.limit) FOR UPDATE SKIP LOCKED
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect()
                 if rows.count < params.limit {
                     rows += try await conn.query(
@@ -456,13 +484,18 @@ public final class PostgresStore: WorkflowStore {
                         SELECT \(unescaped: Self.taskColumns) FROM tasks
                         WHERE lease_owner IS NOT NULL AND lease_expires_at < \(params.now) AND available_at <= \(params.now)
                         ORDER BY priority DESC, available_at, id LIMIT \(params.limit - rows.count) FOR UPDATE SKIP LOCKED
-                        """, logger: logger
+                        """,
+                        logger: logger
                     ).collect()
                 }
                 let candidates = try rows.map(Self.task)
                 // Runs busy in another transaction are left for the next claim rather than waited for.
                 var (writer, _) = try await loadBatch(
-                conn, runIDs: Array(Set(candidates.map(\.runID))).sorted(), skipLocked: true, now: params.now)
+                    conn,
+                    runIDs: Array(Set(candidates.map(\.runID))).sorted(),
+                    skipLocked: true,
+                    now: params.now
+                )
                 var claimed: [ClaimedTask] = []
                 var leased: [Int64] = []
                 for (index, previous) in candidates.enumerated() {
@@ -483,7 +516,9 @@ public final class PostgresStore: WorkflowStore {
                         """
                         UPDATE tasks SET lease_owner = \(params.owner), lease_expires_at = \(params.leaseExpiresAt), lease_token = lease_token + 1
                         WHERE id = ANY(\(leased)::int8[])
-                        """, logger: logger)
+                        """,
+                        logger: logger
+                    )
                 }
                 _ = try await writer.flush(conn, now: params.now, logger: logger)
                 let next = try await conn.query(
@@ -491,7 +526,8 @@ public final class PostgresStore: WorkflowStore {
                     SELECT LEAST(
                         (SELECT MIN(fair_at) FROM tasks WHERE lease_owner IS NULL),
                         (SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner <> \(params.owner)))
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect().first.flatMap { try? $0.decode(Date?.self) }
                 return TaskClaimResult(claimed: claimed, nextAvailableAt: next)
             }
@@ -507,9 +543,12 @@ public final class PostgresStore: WorkflowStore {
                 """
                 UPDATE tasks SET lease_expires_at = \(params.leaseExpiresAt)
                 WHERE id IN (SELECT id FROM tasks WHERE lease_owner = \(params.owner) FOR UPDATE SKIP LOCKED)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var held: Set<Int64> = []
-            for try await id in try await client.query("SELECT id FROM tasks WHERE lease_owner = \(params.owner)", logger: logger).decode(Int64.self) {
+            for try await id in try await client.query("SELECT id FROM tasks WHERE lease_owner = \(params.owner)", logger: logger).decode(Int64.self)
+            {
                 held.insert(id)
             }
             return held
@@ -522,7 +561,8 @@ public final class PostgresStore: WorkflowStore {
             try await client.withTransaction(logger: logger) { conn in
                 try await conn.query(
                     "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\(taskIDs)::bigint[]) AND lease_owner = \(owner)",
-                    logger: logger)
+                    logger: logger
+                )
                 try await notify(conn)
             }
         }
@@ -534,7 +574,8 @@ public final class PostgresStore: WorkflowStore {
                 """
                 UPDATE tasks SET lease_expires_at = \(now.addingTimeInterval(-0.001))
                 WHERE lease_owner IS NOT NULL AND lease_owner <> \(owner) RETURNING id
-                """, logger: logger
+                """,
+                logger: logger
             ).collect()
             return rows.count
         }
@@ -543,7 +584,8 @@ public final class PostgresStore: WorkflowStore {
     public func taskCount(runID: String?) async throws -> Int {
         try await guarded { [self] in
             let rows = try await client.query(
-                "SELECT COUNT(*)::bigint FROM tasks WHERE \(runID)::text IS NULL OR run_id = \(runID)", logger: logger
+                "SELECT COUNT(*)::bigint FROM tasks WHERE \(runID)::text IS NULL OR run_id = \(runID)",
+                logger: logger
             ).collect()
             return Int(try rows.first?.decode(Int64.self) ?? 0)
         }
@@ -559,7 +601,7 @@ public final class PostgresStore: WorkflowStore {
                     for try await _ in notifications { onWork() }
                 }
             }
-        } catch where Self.isConnectionFailure(error) {
+        } catch  where Self.isConnectionFailure(error) {
             throw WorkflowError(.unavailable, "the database cannot be reached: \(Self.describe(error))")
         }
     }
@@ -570,7 +612,9 @@ public final class PostgresStore: WorkflowStore {
                 """
                 INSERT INTO nodes (id, host, started_at, heartbeat_at) VALUES (\(params.id), \(params.host), \(params.startedAt), \(params.now))
                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
-                """, logger: logger).collect()
+                """,
+                logger: logger
+            ).collect()
         }
     }
 
@@ -581,13 +625,17 @@ public final class PostgresStore: WorkflowStore {
                 SELECT n.id, n.host, n.started_at, n.heartbeat_at,
                        (SELECT COUNT(*) FROM tasks t WHERE t.lease_owner = n.id)::bigint AS held
                 FROM nodes n ORDER BY n.heartbeat_at DESC
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { row in
                 let r = row.makeRandomAccess()
                 return NodeRecord(
-                    id: try r["id"].decode(String.self), host: try r["host"].decode(String.self),
-                    startedAt: try r["started_at"].decode(Date.self), heartbeatAt: try r["heartbeat_at"].decode(Date.self),
-                    heldTasks: Int(try r["held"].decode(Int64.self)))
+                    id: try r["id"].decode(String.self),
+                    host: try r["host"].decode(String.self),
+                    startedAt: try r["started_at"].decode(Date.self),
+                    heartbeatAt: try r["heartbeat_at"].decode(Date.self),
+                    heldTasks: Int(try r["held"].decode(Int64.self))
+                )
             }
         }
     }
@@ -606,7 +654,8 @@ public final class PostgresStore: WorkflowStore {
                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
                 WHERE leaders.owner = EXCLUDED.owner OR leaders.expires_at < \(params.now)
                 RETURNING owner
-                """, logger: logger
+                """,
+                logger: logger
             ).collect()
             return !rows.isEmpty
         }
@@ -637,7 +686,10 @@ public final class PostgresStore: WorkflowStore {
     /// A run whose stored state cannot be read is failed on the spot (see `quarantine`) and left out of the batch; its id
     /// is in `poisoned`.
     private func loadBatch(
-        _ conn: PostgresConnection, runIDs: [String], skipLocked: Bool, now: Date
+        _ conn: PostgresConnection,
+        runIDs: [String],
+        skipLocked: Bool,
+        now: Date
     ) async throws -> (writer: PostgresBatchWriter, poisoned: Set<String>) {
         var writer = PostgresBatchWriter()
         guard !runIDs.isEmpty else { return (writer, []) }
@@ -646,19 +698,25 @@ public final class PostgresStore: WorkflowStore {
         // KEY SHARE lock on it, which this does not block, so parents and children never wait on each other.
         let lock = skipLocked ? "FOR NO KEY UPDATE SKIP LOCKED" : "FOR NO KEY UPDATE"
         for row in try await conn.query(
-            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id \(unescaped: lock)", logger: logger
+            "SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(runIDs)::text[]) ORDER BY id \(unescaped: lock)",
+            logger: logger
         ).collect() {
             do {
-                writer.load(RunSnapshot(
-                    run: try Self.run(row, inputs: inputs), steps: [:],
-                    nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)))
+                writer.load(
+                    RunSnapshot(
+                        run: try Self.run(row, inputs: inputs),
+                        steps: [:],
+                        nextEventSeq: try row.makeRandomAccess()["next_event_seq"].decode(Int.self)
+                    )
+                )
             } catch let error as JSONSyntaxError {
                 poisoned[try row.makeRandomAccess()["id"].decode(String.self)] = "\(error)"
             }
         }
         var stepsByRun: [String: [String: StepRunRecord]] = [:]
         for row in try await conn.query(
-            "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])", logger: logger
+            "SELECT \(unescaped: Self.stepColumns) FROM step_runs WHERE run_id = ANY(\(runIDs)::text[])",
+            logger: logger
         ).collect() {
             do {
                 let step = try Self.step(row)
@@ -696,8 +754,15 @@ public final class PostgresStore: WorkflowStore {
         ]).canonicalString()
         func repair(_ table: String, _ key: String, _ columns: [String]) async throws {
             for row in try await conn.query(
-                PostgresQuery(unsafeSQL: "SELECT ctid::text, \(columns.map { "\($0)::text" }.joined(separator: ", ")) FROM \(table) WHERE \(key) = $1",
-                binds: { var b = PostgresBindings(); b.append(runID); return b }()), logger: logger
+                PostgresQuery(
+                    unsafeSQL: "SELECT ctid::text, \(columns.map { "\($0)::text" }.joined(separator: ", ")) FROM \(table) WHERE \(key) = $1",
+                    binds: {
+                        var b = PostgresBindings()
+                        b.append(runID)
+                        return b
+                    }()
+                ),
+                logger: logger
             ).collect() {
                 let cells = row.makeRandomAccess()
                 let ctid = try cells[0].decode(String.self)
@@ -707,8 +772,12 @@ public final class PostgresStore: WorkflowStore {
                     binds.append(String(text.prefix(1000)))
                     binds.append(ctid)
                     try await conn.query(
-                        PostgresQuery(unsafeSQL: "UPDATE \(table) SET \(column) = jsonb_build_object('unreadable', $1::text) WHERE ctid = $2::tid", binds: binds),
-                        logger: logger)
+                        PostgresQuery(
+                            unsafeSQL: "UPDATE \(table) SET \(column) = jsonb_build_object('unreadable', $1::text) WHERE ctid = $2::tid",
+                            binds: binds
+                        ),
+                        logger: logger
+                    )
                 }
             }
         }
@@ -720,10 +789,13 @@ public final class PostgresStore: WorkflowStore {
                 dead_letter = (parent_run_id IS NULL), next_event_seq = next_event_seq + 1
             WHERE id = \(runID) AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
             RETURNING tenant_id, next_event_seq - 1
-            """, logger: logger
+            """,
+            logger: logger
         ).collect()
         try await conn.query(
-            "DELETE FROM tasks WHERE run_id = \(runID) AND kind NOT IN ('notify_parent', 'cancel_children')", logger: logger)
+            "DELETE FROM tasks WHERE run_id = \(runID) AND kind NOT IN ('notify_parent', 'cancel_children')",
+            logger: logger
+        )
         guard let row = failed.first else { return }
         let (tenant, seq) = try row.decode((String, Int).self)
         let data = JSONValue.object(["status": "FAILED", "error": try JSONValue.parse(error)]).canonicalString()
@@ -731,7 +803,9 @@ public final class PostgresStore: WorkflowStore {
             """
             INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at)
             VALUES (\(runID), \(seq), \(tenant), 'run_failed', NULL, \(data)::jsonb, \(now))
-            """, logger: logger)
+            """,
+            logger: logger
+        )
     }
 
     // MARK: row mapping
@@ -744,11 +818,17 @@ public final class PostgresStore: WorkflowStore {
     private static func definition(_ row: PostgresRow) throws -> DefinitionRecord {
         let r = row.makeRandomAccess()
         return DefinitionRecord(
-            id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self), name: try r["name"].decode(String.self),
-            version: try r["version"].decode(String.self), description: try r["description"].decode(String?.self),
-            spec: try json(try r["definition"].decode(String.self)) ?? .null, checksum: try r["checksum"].decode(String.self),
-            createdBy: try r["created_by"].decode(String?.self), createdAt: try r["created_at"].decode(Date.self),
-            status: DefinitionStatus(rawValue: try r["status"].decode(String.self)) ?? .active)
+            id: try r["id"].decode(String.self),
+            tenantID: try r["tenant_id"].decode(String.self),
+            name: try r["name"].decode(String.self),
+            version: try r["version"].decode(String.self),
+            description: try r["description"].decode(String?.self),
+            spec: try json(try r["definition"].decode(String.self)) ?? .null,
+            checksum: try r["checksum"].decode(String.self),
+            createdBy: try r["created_by"].decode(String?.self),
+            createdAt: try r["created_at"].decode(Date.self),
+            status: DefinitionStatus(rawValue: try r["status"].decode(String.self)) ?? .active
+        )
     }
 
     /// With `inputs`, a large input parsed before is reused (a run's input never changes).
@@ -758,48 +838,76 @@ public final class PostgresStore: WorkflowStore {
         let inputText = try r["input"].decode(String.self)
         let input = try inputs.map { try $0.input(runID: id, text: inputText) } ?? json(inputText) ?? .null
         return RunRecord(
-            id: id, tenantID: try r["tenant_id"].decode(String.self),
-            definitionID: try r["definition_id"].decode(String.self), workflowName: try r["workflow_name"].decode(String.self),
+            id: id,
+            tenantID: try r["tenant_id"].decode(String.self),
+            definitionID: try r["definition_id"].decode(String.self),
+            workflowName: try r["workflow_name"].decode(String.self),
             workflowVersion: try r["workflow_version"].decode(String.self),
             status: RunStatus(rawValue: try r["status"].decode(String.self)) ?? .failed,
-            input: input, output: try json(try r["output"].decode(String?.self)),
-            error: try json(try r["error"].decode(String?.self)), idempotencyKey: try r["idempotency_key"].decode(String?.self),
-            requestHash: try r["request_hash"].decode(String?.self), parentRunID: try r["parent_run_id"].decode(String?.self),
-            parentStepID: try r["parent_step_id"].decode(String?.self), itemIndex: try r["item_index"].decode(Int?.self),
-            bodyPath: try r["body_path"].decode(String?.self), compensated: try r["compensated"].decode(Bool?.self),
+            input: input,
+            output: try json(try r["output"].decode(String?.self)),
+            error: try json(try r["error"].decode(String?.self)),
+            idempotencyKey: try r["idempotency_key"].decode(String?.self),
+            requestHash: try r["request_hash"].decode(String?.self),
+            parentRunID: try r["parent_run_id"].decode(String?.self),
+            parentStepID: try r["parent_step_id"].decode(String?.self),
+            itemIndex: try r["item_index"].decode(Int?.self),
+            bodyPath: try r["body_path"].decode(String?.self),
+            compensated: try r["compensated"].decode(Bool?.self),
             pendingSignals: PendingSignal.decode(try json(try r["signals"].decode(String?.self))),
-            deadLetter: try r["dead_letter"].decode(Bool.self), rootRunID: try r["root_run_id"].decode(String?.self),
-            keyGenerations: RunRecord.decodeGenerations(try json(try r["key_generations"].decode(String?.self))), priority: try r["priority"].decode(Int.self),
-            createdAt: try r["created_at"].decode(Date.self), startedAt: try r["started_at"].decode(Date?.self),
-            completedAt: try r["completed_at"].decode(Date?.self), updatedAt: try r["updated_at"].decode(Date.self))
+            deadLetter: try r["dead_letter"].decode(Bool.self),
+            rootRunID: try r["root_run_id"].decode(String?.self),
+            keyGenerations: RunRecord.decodeGenerations(try json(try r["key_generations"].decode(String?.self))),
+            priority: try r["priority"].decode(Int.self),
+            createdAt: try r["created_at"].decode(Date.self),
+            startedAt: try r["started_at"].decode(Date?.self),
+            completedAt: try r["completed_at"].decode(Date?.self),
+            updatedAt: try r["updated_at"].decode(Date.self)
+        )
     }
 
     private static func step(_ row: PostgresRow) throws -> StepRunRecord {
         let r = row.makeRandomAccess()
         return StepRunRecord(
-            runID: try r["run_id"].decode(String.self), stepID: try r["step_id"].decode(String.self),
-            status: StepStatus(rawValue: try r["status"].decode(String.self)) ?? .failed, attempt: try r["attempt"].decode(Int.self),
-            input: try json(try r["input"].decode(String?.self)), output: try json(try r["output"].decode(String?.self)),
-            error: try json(try r["error"].decode(String?.self)), state: try json(try r["state"].decode(String?.self)),
-            startedAt: try r["started_at"].decode(Date?.self), completedAt: try r["completed_at"].decode(Date?.self),
-            updatedAt: try r["updated_at"].decode(Date.self))
+            runID: try r["run_id"].decode(String.self),
+            stepID: try r["step_id"].decode(String.self),
+            status: StepStatus(rawValue: try r["status"].decode(String.self)) ?? .failed,
+            attempt: try r["attempt"].decode(Int.self),
+            input: try json(try r["input"].decode(String?.self)),
+            output: try json(try r["output"].decode(String?.self)),
+            error: try json(try r["error"].decode(String?.self)),
+            state: try json(try r["state"].decode(String?.self)),
+            startedAt: try r["started_at"].decode(Date?.self),
+            completedAt: try r["completed_at"].decode(Date?.self),
+            updatedAt: try r["updated_at"].decode(Date.self)
+        )
     }
 
     private static func event(_ row: PostgresRow) throws -> RunEventRecord {
         let r = row.makeRandomAccess()
         return RunEventRecord(
-            runID: try r["run_id"].decode(String.self), seq: try r["seq"].decode(Int.self), type: try r["type"].decode(String.self),
-            stepID: try r["step_id"].decode(String?.self), data: try json(try r["data"].decode(String.self)) ?? .null,
-            at: try r["at"].decode(Date.self))
+            runID: try r["run_id"].decode(String.self),
+            seq: try r["seq"].decode(Int.self),
+            type: try r["type"].decode(String.self),
+            stepID: try r["step_id"].decode(String?.self),
+            data: try json(try r["data"].decode(String.self)) ?? .null,
+            at: try r["at"].decode(Date.self)
+        )
     }
 
     private static func task(_ row: PostgresRow) throws -> TaskRecord {
         let r = row.makeRandomAccess()
         return TaskRecord(
-            id: try r["id"].decode(Int64.self), tenantID: try r["tenant_id"].decode(String.self), runID: try r["run_id"].decode(String.self),
-            stepID: try r["step_id"].decode(String?.self), kind: TaskKind(rawValue: try r["kind"].decode(String.self)) ?? .step,
-            availableAt: try r["available_at"].decode(Date.self), priority: try r["priority"].decode(Int.self),
-            leaseOwner: try r["lease_owner"].decode(String?.self), leaseExpiresAt: try r["lease_expires_at"].decode(Date?.self),
-            leaseToken: try r["lease_token"].decode(Int64.self))
+            id: try r["id"].decode(Int64.self),
+            tenantID: try r["tenant_id"].decode(String.self),
+            runID: try r["run_id"].decode(String.self),
+            stepID: try r["step_id"].decode(String?.self),
+            kind: TaskKind(rawValue: try r["kind"].decode(String.self)) ?? .step,
+            availableAt: try r["available_at"].decode(Date.self),
+            priority: try r["priority"].decode(Int.self),
+            leaseOwner: try r["lease_owner"].decode(String?.self),
+            leaseExpiresAt: try r["lease_expires_at"].decode(Date?.self),
+            leaseToken: try r["lease_token"].decode(Int64.self)
+        )
     }
 }

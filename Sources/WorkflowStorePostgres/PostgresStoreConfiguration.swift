@@ -21,9 +21,16 @@ public struct PostgresStoreConfiguration: Sendable {
     public var operationTimeout: Duration
 
     public init(
-        host: String = "127.0.0.1", port: Int = 5432, username: String = "postgres", password: String? = nil,
-        database: String? = nil, schema: String = "uwf", tlsMode: String = "prefer", maximumConnections: Int = 20,
-        connectTimeout: Duration = .seconds(10), operationTimeout: Duration = .seconds(10)
+        host: String = "127.0.0.1",
+        port: Int = 5432,
+        username: String = "postgres",
+        password: String? = nil,
+        database: String? = nil,
+        schema: String = "uwf",
+        tlsMode: String = "prefer",
+        maximumConnections: Int = 20,
+        connectTimeout: Duration = .seconds(10),
+        operationTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -85,7 +92,13 @@ public struct PostgresStoreConfiguration: Sendable {
         default: tls = .prefer(.makeClientConfiguration())
         }
         var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: tls)
+            host: host,
+            port: port,
+            username: username,
+            password: password,
+            database: database,
+            tls: tls
+        )
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = connectTimeout
         configuration.options.additionalStartupParameters = [("search_path", schema)]

@@ -29,10 +29,17 @@ enum SQLiteCoding {
 
     static func definition(_ row: Row) throws -> DefinitionRecord {
         DefinitionRecord(
-            id: row["id"], tenantID: row["tenant_id"], name: row["name"], version: row["version"],
-            description: row["description"], spec: try json(row["definition"]) ?? .null, checksum: row["checksum"],
-            createdBy: row["created_by"], createdAt: date(row["created_at"] as Int64),
-            status: DefinitionStatus(rawValue: row["status"] ?? "active") ?? .active)
+            id: row["id"],
+            tenantID: row["tenant_id"],
+            name: row["name"],
+            version: row["version"],
+            description: row["description"],
+            spec: try json(row["definition"]) ?? .null,
+            checksum: row["checksum"],
+            createdBy: row["created_by"],
+            createdAt: date(row["created_at"] as Int64),
+            status: DefinitionStatus(rawValue: row["status"] ?? "active") ?? .active
+        )
     }
 
     // Runs, steps and tasks are read by column position from these lists, not by name: GRDB looks a name up by
@@ -57,41 +64,77 @@ enum SQLiteCoding {
             input = try json(row[6]) ?? .null
         }
         return RunRecord(
-            id: id, tenantID: row[1], definitionID: row[2], workflowName: row[3], workflowVersion: row[4],
-            status: RunStatus(rawValue: row[5]) ?? .failed, input: input,
-            output: try json(row[7]), error: try json(row[8]), idempotencyKey: row[9],
-            requestHash: row[10], parentRunID: row[11], parentStepID: row[12],
-            itemIndex: row[13], bodyPath: row[14], compensated: (row[15] as Int64?).map { $0 != 0 },
-            pendingSignals: PendingSignal.decode(try json(row[16])), deadLetter: (row[17] as Int64? ?? 0) != 0,
-            rootRunID: row[18], keyGenerations: RunRecord.decodeGenerations(try json(row[19])),
-            priority: row[20], createdAt: date(row[21] as Int64),
-            startedAt: date(row[22] as Int64?), completedAt: date(row[23] as Int64?),
-            updatedAt: date(row[24] as Int64))
+            id: id,
+            tenantID: row[1],
+            definitionID: row[2],
+            workflowName: row[3],
+            workflowVersion: row[4],
+            status: RunStatus(rawValue: row[5]) ?? .failed,
+            input: input,
+            output: try json(row[7]),
+            error: try json(row[8]),
+            idempotencyKey: row[9],
+            requestHash: row[10],
+            parentRunID: row[11],
+            parentStepID: row[12],
+            itemIndex: row[13],
+            bodyPath: row[14],
+            compensated: (row[15] as Int64?).map { $0 != 0 },
+            pendingSignals: PendingSignal.decode(try json(row[16])),
+            deadLetter: (row[17] as Int64? ?? 0) != 0,
+            rootRunID: row[18],
+            keyGenerations: RunRecord.decodeGenerations(try json(row[19])),
+            priority: row[20],
+            createdAt: date(row[21] as Int64),
+            startedAt: date(row[22] as Int64?),
+            completedAt: date(row[23] as Int64?),
+            updatedAt: date(row[24] as Int64)
+        )
     }
 
     static let stepColumns = "run_id, step_id, status, attempt, input, output, error, state, started_at, completed_at, updated_at"
 
     static func step(_ row: Row) throws -> StepRunRecord {
         StepRunRecord(
-            runID: row[0], stepID: row[1], status: StepStatus(rawValue: row[2]) ?? .failed,
-            attempt: row[3], input: try json(row[4]), output: try json(row[5]),
-            error: try json(row[6]), state: try json(row[7]), startedAt: date(row[8] as Int64?),
-            completedAt: date(row[9] as Int64?), updatedAt: date(row[10] as Int64))
+            runID: row[0],
+            stepID: row[1],
+            status: StepStatus(rawValue: row[2]) ?? .failed,
+            attempt: row[3],
+            input: try json(row[4]),
+            output: try json(row[5]),
+            error: try json(row[6]),
+            state: try json(row[7]),
+            startedAt: date(row[8] as Int64?),
+            completedAt: date(row[9] as Int64?),
+            updatedAt: date(row[10] as Int64)
+        )
     }
 
     static func event(_ row: Row) throws -> RunEventRecord {
         RunEventRecord(
-            runID: row["run_id"], seq: row["seq"], type: row["type"], stepID: row["step_id"],
-            data: try json(row["data"]) ?? .null, at: date(row["at"] as Int64))
+            runID: row["run_id"],
+            seq: row["seq"],
+            type: row["type"],
+            stepID: row["step_id"],
+            data: try json(row["data"]) ?? .null,
+            at: date(row["at"] as Int64)
+        )
     }
 
     static let taskColumns = "id, tenant_id, run_id, step_id, kind, available_at, priority, lease_owner, lease_expires_at, lease_token"
 
     static func task(_ row: Row) -> TaskRecord {
         TaskRecord(
-            id: row[0], tenantID: row[1], runID: row[2], stepID: row[3],
-            kind: TaskKind(rawValue: row[4]) ?? .step, availableAt: date(row[5] as Int64),
-            priority: row[6], leaseOwner: row[7], leaseExpiresAt: date(row[8] as Int64?),
-            leaseToken: row[9])
+            id: row[0],
+            tenantID: row[1],
+            runID: row[2],
+            stepID: row[3],
+            kind: TaskKind(rawValue: row[4]) ?? .step,
+            availableAt: date(row[5] as Int64),
+            priority: row[6],
+            leaseOwner: row[7],
+            leaseExpiresAt: date(row[8] as Int64?),
+            leaseToken: row[9]
+        )
     }
 }

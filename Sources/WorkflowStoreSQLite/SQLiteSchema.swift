@@ -5,136 +5,146 @@ enum SQLiteSchema {
     static func migrator() -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("001_core") { db in
-            try db.execute(sql: """
-                CREATE TABLE workflow_definitions (
-                    id TEXT PRIMARY KEY,
-                    tenant_id TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    version TEXT NOT NULL,
-                    status TEXT NOT NULL DEFAULT 'active',
-                    description TEXT,
-                    definition TEXT NOT NULL,
-                    checksum TEXT NOT NULL,
-                    created_by TEXT,
-                    created_at INTEGER NOT NULL,
-                    UNIQUE (tenant_id, name, version)
-                );
-                CREATE INDEX workflow_definitions_list ON workflow_definitions (tenant_id, id);
+            try db.execute(
+                sql: """
+                    CREATE TABLE workflow_definitions (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        version TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'active',
+                        description TEXT,
+                        definition TEXT NOT NULL,
+                        checksum TEXT NOT NULL,
+                        created_by TEXT,
+                        created_at INTEGER NOT NULL,
+                        UNIQUE (tenant_id, name, version)
+                    );
+                    CREATE INDEX workflow_definitions_list ON workflow_definitions (tenant_id, id);
 
-                CREATE TABLE runs (
-                    id TEXT PRIMARY KEY,
-                    tenant_id TEXT NOT NULL,
-                    definition_id TEXT NOT NULL REFERENCES workflow_definitions (id),
-                    workflow_name TEXT NOT NULL,
-                    workflow_version TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    input TEXT NOT NULL,
-                    output TEXT,
-                    error TEXT,
-                    idempotency_key TEXT,
-                    parent_run_id TEXT,
-                    priority INTEGER NOT NULL DEFAULT 0,
-                    created_at INTEGER NOT NULL,
-                    started_at INTEGER,
-                    completed_at INTEGER,
-                    updated_at INTEGER NOT NULL,
-                    next_event_seq INTEGER NOT NULL DEFAULT 1
-                );
-                CREATE INDEX runs_list ON runs (tenant_id, id);
-                CREATE INDEX runs_by_status ON runs (tenant_id, status, id);
-                CREATE INDEX runs_by_definition ON runs (tenant_id, definition_id, id);
-                CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+                    CREATE TABLE runs (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        definition_id TEXT NOT NULL REFERENCES workflow_definitions (id),
+                        workflow_name TEXT NOT NULL,
+                        workflow_version TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        input TEXT NOT NULL,
+                        output TEXT,
+                        error TEXT,
+                        idempotency_key TEXT,
+                        parent_run_id TEXT,
+                        priority INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        started_at INTEGER,
+                        completed_at INTEGER,
+                        updated_at INTEGER NOT NULL,
+                        next_event_seq INTEGER NOT NULL DEFAULT 1
+                    );
+                    CREATE INDEX runs_list ON runs (tenant_id, id);
+                    CREATE INDEX runs_by_status ON runs (tenant_id, status, id);
+                    CREATE INDEX runs_by_definition ON runs (tenant_id, definition_id, id);
+                    CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
-                CREATE TABLE step_runs (
-                    run_id TEXT NOT NULL REFERENCES runs (id),
-                    step_id TEXT NOT NULL,
-                    tenant_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    input TEXT,
-                    output TEXT,
-                    error TEXT,
-                    state TEXT,
-                    started_at INTEGER,
-                    completed_at INTEGER,
-                    updated_at INTEGER NOT NULL,
-                    PRIMARY KEY (run_id, step_id)
-                ) WITHOUT ROWID;
+                    CREATE TABLE step_runs (
+                        run_id TEXT NOT NULL REFERENCES runs (id),
+                        step_id TEXT NOT NULL,
+                        tenant_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        input TEXT,
+                        output TEXT,
+                        error TEXT,
+                        state TEXT,
+                        started_at INTEGER,
+                        completed_at INTEGER,
+                        updated_at INTEGER NOT NULL,
+                        PRIMARY KEY (run_id, step_id)
+                    ) WITHOUT ROWID;
 
-                CREATE TABLE run_events (
-                    run_id TEXT NOT NULL REFERENCES runs (id),
-                    seq INTEGER NOT NULL,
-                    tenant_id TEXT NOT NULL,
-                    type TEXT NOT NULL,
-                    step_id TEXT,
-                    data TEXT NOT NULL,
-                    at INTEGER NOT NULL,
-                    PRIMARY KEY (run_id, seq)
-                ) WITHOUT ROWID;
+                    CREATE TABLE run_events (
+                        run_id TEXT NOT NULL REFERENCES runs (id),
+                        seq INTEGER NOT NULL,
+                        tenant_id TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        step_id TEXT,
+                        data TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (run_id, seq)
+                    ) WITHOUT ROWID;
 
-                CREATE TABLE tasks (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    tenant_id TEXT NOT NULL,
-                    run_id TEXT NOT NULL REFERENCES runs (id),
-                    step_id TEXT,
-                    kind TEXT NOT NULL,
-                    available_at INTEGER NOT NULL,
-                    priority INTEGER NOT NULL DEFAULT 0,
-                    lease_owner TEXT,
-                    lease_expires_at INTEGER,
-                    lease_token INTEGER NOT NULL DEFAULT 0,
-                    created_at INTEGER NOT NULL
-                );
-                CREATE INDEX tasks_available ON tasks (priority DESC, available_at, id) WHERE lease_owner IS NULL;
-                CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
-                CREATE INDEX tasks_by_owner ON tasks (lease_owner) WHERE lease_owner IS NOT NULL;
-                CREATE INDEX tasks_by_run ON tasks (run_id);
-                """)
+                    CREATE TABLE tasks (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        tenant_id TEXT NOT NULL,
+                        run_id TEXT NOT NULL REFERENCES runs (id),
+                        step_id TEXT,
+                        kind TEXT NOT NULL,
+                        available_at INTEGER NOT NULL,
+                        priority INTEGER NOT NULL DEFAULT 0,
+                        lease_owner TEXT,
+                        lease_expires_at INTEGER,
+                        lease_token INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX tasks_available ON tasks (priority DESC, available_at, id) WHERE lease_owner IS NULL;
+                    CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
+                    CREATE INDEX tasks_by_owner ON tasks (lease_owner) WHERE lease_owner IS NOT NULL;
+                    CREATE INDEX tasks_by_run ON tasks (run_id);
+                    """
+            )
         }
         migrator.registerMigration("002_cluster") { db in
-            try db.execute(sql: """
-                CREATE TABLE nodes (
-                    id TEXT PRIMARY KEY,
-                    host TEXT NOT NULL,
-                    started_at INTEGER NOT NULL,
-                    heartbeat_at INTEGER NOT NULL
-                );
-                CREATE TABLE leaders (
-                    name TEXT PRIMARY KEY,
-                    owner TEXT NOT NULL,
-                    expires_at INTEGER NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE nodes (
+                        id TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        heartbeat_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE leaders (
+                        name TEXT PRIMARY KEY,
+                        owner TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL
+                    );
+                    """
+            )
         }
         migrator.registerMigration("003_language") { db in
-            try db.execute(sql: """
-                ALTER TABLE runs ADD COLUMN request_hash TEXT;
-                ALTER TABLE runs ADD COLUMN parent_step_id TEXT;
-                ALTER TABLE runs ADD COLUMN item_index INTEGER;
-                ALTER TABLE runs ADD COLUMN body_path TEXT;
-                ALTER TABLE runs ADD COLUMN compensated INTEGER;
-                ALTER TABLE runs ADD COLUMN signals TEXT;
-                ALTER TABLE runs ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
-                CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL;
-                CREATE INDEX runs_dead_letters ON runs (tenant_id, completed_at, id) WHERE dead_letter = 1;
-                CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN request_hash TEXT;
+                    ALTER TABLE runs ADD COLUMN parent_step_id TEXT;
+                    ALTER TABLE runs ADD COLUMN item_index INTEGER;
+                    ALTER TABLE runs ADD COLUMN body_path TEXT;
+                    ALTER TABLE runs ADD COLUMN compensated INTEGER;
+                    ALTER TABLE runs ADD COLUMN signals TEXT;
+                    ALTER TABLE runs ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX runs_children ON runs (parent_run_id, parent_step_id, item_index) WHERE parent_run_id IS NOT NULL;
+                    CREATE INDEX runs_dead_letters ON runs (tenant_id, completed_at, id) WHERE dead_letter = 1;
+                    CREATE INDEX runs_idempotency_age ON runs (created_at) WHERE idempotency_key IS NOT NULL;
+                    """
+            )
         }
         migrator.registerMigration("004_hardening") { db in
-            try db.execute(sql: """
-                ALTER TABLE runs ADD COLUMN root_run_id TEXT;
-                ALTER TABLE runs ADD COLUMN key_generations TEXT;
-                CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN root_run_id TEXT;
+                    ALTER TABLE runs ADD COLUMN key_generations TEXT;
+                    CREATE INDEX runs_tree ON runs (root_run_id, status) WHERE root_run_id IS NOT NULL;
+                    """
+            )
         }
         migrator.registerMigration("005_fair_queue") { db in
             // The queue is taken in fair_at order (RunMutation.queueTimes), not in available_at order.
-            try db.execute(sql: """
-                ALTER TABLE tasks ADD COLUMN fair_at INTEGER NOT NULL DEFAULT 0;
-                UPDATE tasks SET fair_at = available_at;
-                DROP INDEX tasks_available;
-                CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN fair_at INTEGER NOT NULL DEFAULT 0;
+                    UPDATE tasks SET fair_at = available_at;
+                    DROP INDEX tasks_available;
+                    CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL;
+                    """
+            )
         }
         return migrator
     }

@@ -69,9 +69,10 @@ public final class SQLiteStore: WorkflowStore {
         let r = params.record
         return try await pool.write { db in
             if let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ? AND version = ?",
-                arguments: [r.tenantID, r.name, r.version])
-            {
+                db,
+                sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND name = ? AND version = ?",
+                arguments: [r.tenantID, r.name, r.version]
+            ) {
                 let existing = try SQLiteCoding.definition(row)
                 return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
             }
@@ -83,7 +84,8 @@ public final class SQLiteStore: WorkflowStore {
                 arguments: [
                     r.id, r.tenantID, r.name, r.version, r.description, SQLiteCoding.text(r.spec), r.checksum, r.createdBy,
                     SQLiteCoding.ms(r.createdAt),
-                ])
+                ]
+            )
             return .inserted(r)
         }
     }
@@ -176,7 +178,9 @@ public final class SQLiteStore: WorkflowStore {
 
     public func stepList(runID: String) async throws -> [StepRunRecord] {
         try await pool.read { db in
-            try Row.fetchAll(try db.cached("SELECT \(SQLiteCoding.stepColumns) FROM step_runs WHERE run_id = ?"), arguments: [runID]).map(SQLiteCoding.step)
+            try Row.fetchAll(try db.cached("SELECT \(SQLiteCoding.stepColumns) FROM step_runs WHERE run_id = ?"), arguments: [runID]).map(
+                SQLiteCoding.step
+            )
         }
     }
 
@@ -207,7 +211,8 @@ public final class SQLiteStore: WorkflowStore {
                 sql: """
                     SELECT \(SQLiteCoding.runColumns) FROM runs WHERE root_run_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
                     ORDER BY id LIMIT ?
-                    """, arguments: [rootRunID, limit]
+                    """,
+                arguments: [rootRunID, limit]
             ).map { try SQLiteCoding.run($0) }
         }
     }
@@ -215,7 +220,9 @@ public final class SQLiteStore: WorkflowStore {
     public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE workflow_definitions SET status = ? WHERE tenant_id = ? AND id = ?", arguments: [status.rawValue, tenantID, id])
+                sql: "UPDATE workflow_definitions SET status = ? WHERE tenant_id = ? AND id = ?",
+                arguments: [status.rawValue, tenantID, id]
+            )
             return try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
                 .map(SQLiteCoding.definition)
         }
@@ -235,7 +242,8 @@ public final class SQLiteStore: WorkflowStore {
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
         try await pool.read { db in
             try Row.fetchOne(
-                try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND idempotency_key = ?"), arguments: [tenantID, key]
+                try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND idempotency_key = ?"),
+                arguments: [tenantID, key]
             ).map { try SQLiteCoding.run($0) }
         }
     }
@@ -244,7 +252,8 @@ public final class SQLiteStore: WorkflowStore {
         try await pool.write { db in
             try db.run(
                 sql: "UPDATE runs SET idempotency_key = NULL, request_hash = NULL WHERE idempotency_key IS NOT NULL AND created_at < ?",
-                arguments: [SQLiteCoding.ms(before)])
+                arguments: [SQLiteCoding.ms(before)]
+            )
             return db.changesCount
         }
     }
@@ -273,7 +282,8 @@ public final class SQLiteStore: WorkflowStore {
     public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db,
+                sql: "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [runID, afterSeq, limit]
             ).map(SQLiteCoding.event)
         }
@@ -289,7 +299,8 @@ public final class SQLiteStore: WorkflowStore {
                     if let fence = request.fence {
                         try db.run(
                             sql: "DELETE FROM tasks WHERE id = ? AND lease_token = ? AND run_id = ?",
-                            arguments: [fence.taskID, fence.leaseToken, request.fenceRunID ?? request.runID])
+                            arguments: [fence.taskID, fence.leaseToken, request.fenceRunID ?? request.runID]
+                        )
                         if db.changesCount == 0 {
                             outcome = .fenced
                             return .rollback
@@ -335,7 +346,8 @@ public final class SQLiteStore: WorkflowStore {
                     SELECT \(SQLiteCoding.taskColumns) FROM tasks WHERE lease_owner IS NULL AND available_at <= ?
                     ORDER BY priority DESC, fair_at, id LIMIT ?
                     """,
-                arguments: [now, params.limit])
+                arguments: [now, params.limit]
+            )
             if rows.count < params.limit {
                 rows += try Row.fetchAll(
                     db,
@@ -343,7 +355,8 @@ public final class SQLiteStore: WorkflowStore {
                         SELECT \(SQLiteCoding.taskColumns) FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND available_at <= ?
                         ORDER BY priority DESC, available_at, id LIMIT ?
                         """,
-                    arguments: [now, now, params.limit - rows.count])
+                    arguments: [now, now, params.limit - rows.count]
+                )
             }
             var claimed: [ClaimedTask] = []
             for row in rows {
@@ -354,7 +367,8 @@ public final class SQLiteStore: WorkflowStore {
                 task.leaseToken += 1
                 try db.run(
                     sql: "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_token = ? WHERE id = ?",
-                    arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id])
+                    arguments: [task.leaseOwner, SQLiteCoding.ms(params.leaseExpiresAt), task.leaseToken, task.id]
+                )
                 let loaded: RunSnapshot?
                 do {
                     loaded = try Self.snapshot(db, runID: task.runID, inputs: inputs)
@@ -382,7 +396,8 @@ public final class SQLiteStore: WorkflowStore {
                         SELECT MIN(lease_expires_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_owner != ?
                     )
                     """,
-                arguments: [params.owner])
+                arguments: [params.owner]
+            )
             return TaskClaimResult(claimed: claimed, nextAvailableAt: SQLiteCoding.date(next))
         }
     }
@@ -391,7 +406,8 @@ public final class SQLiteStore: WorkflowStore {
         try await pool.write { db in
             try db.run(
                 sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ?",
-                arguments: [SQLiteCoding.ms(params.leaseExpiresAt), params.owner])
+                arguments: [SQLiteCoding.ms(params.leaseExpiresAt), params.owner]
+            )
             return Set(try Int64.fetchAll(db, sql: "SELECT id FROM tasks WHERE lease_owner = ?", arguments: [params.owner]))
         }
     }
@@ -402,7 +418,8 @@ public final class SQLiteStore: WorkflowStore {
             for id in taskIDs {
                 try db.run(
                     sql: "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
-                    arguments: [id, owner])
+                    arguments: [id, owner]
+                )
             }
         }
     }
@@ -411,7 +428,8 @@ public final class SQLiteStore: WorkflowStore {
         try await pool.write { db in
             try db.run(
                 sql: "UPDATE tasks SET lease_expires_at = ? WHERE lease_owner IS NOT NULL AND lease_owner != ?",
-                arguments: [SQLiteCoding.ms(now) - 1, owner])
+                arguments: [SQLiteCoding.ms(now) - 1, owner]
+            )
             return db.changesCount
         }
     }
@@ -441,7 +459,8 @@ public final class SQLiteStore: WorkflowStore {
                     INSERT INTO nodes (id, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
                     """,
-                arguments: [params.id, params.host, SQLiteCoding.ms(params.startedAt), SQLiteCoding.ms(params.now)])
+                arguments: [params.id, params.host, SQLiteCoding.ms(params.startedAt), SQLiteCoding.ms(params.now)]
+            )
         }
     }
 
@@ -455,8 +474,12 @@ public final class SQLiteStore: WorkflowStore {
                     """
             ).map { row in
                 NodeRecord(
-                    id: row["id"], host: row["host"], startedAt: SQLiteCoding.date(row["started_at"] as Int64),
-                    heartbeatAt: SQLiteCoding.date(row["heartbeat_at"] as Int64), heldTasks: row["held"])
+                    id: row["id"],
+                    host: row["host"],
+                    startedAt: SQLiteCoding.date(row["started_at"] as Int64),
+                    heartbeatAt: SQLiteCoding.date(row["heartbeat_at"] as Int64),
+                    heldTasks: row["held"]
+                )
             }
         }
     }
@@ -476,7 +499,8 @@ public final class SQLiteStore: WorkflowStore {
                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                     WHERE leaders.owner = excluded.owner OR leaders.expires_at < ?
                     """,
-                arguments: [params.name, params.owner, SQLiteCoding.ms(params.expiresAt), SQLiteCoding.ms(params.now)])
+                arguments: [params.name, params.owner, SQLiteCoding.ms(params.expiresAt), SQLiteCoding.ms(params.now)]
+            )
             return db.changesCount > 0
         }
     }
@@ -509,7 +533,9 @@ public final class SQLiteStore: WorkflowStore {
                 UPDATE runs SET status = 'FAILED', error = ?, completed_at = ?, updated_at = ?,
                     dead_letter = CASE WHEN parent_run_id IS NULL THEN 1 ELSE 0 END
                 WHERE id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')
-                """, arguments: [SQLiteCoding.text(error), ms, ms, runID])
+                """,
+            arguments: [SQLiteCoding.text(error), ms, ms, runID]
+        )
         let failed = db.changesCount > 0
         // Keep what is readable and wrap what is not, so the run can be shown (and its input read) from now on.
         func repair(_ column: String) -> String {
@@ -517,10 +543,12 @@ public final class SQLiteStore: WorkflowStore {
         }
         try db.execute(
             sql: "UPDATE runs SET \(["input", "output", "error", "signals", "key_generations"].map(repair).joined(separator: ", ")) WHERE id = ?",
-            arguments: [runID])
+            arguments: [runID]
+        )
         try db.execute(
             sql: "UPDATE step_runs SET \(["input", "output", "error", "state"].map(repair).joined(separator: ", ")) WHERE run_id = ?",
-            arguments: [runID])
+            arguments: [runID]
+        )
         try db.execute(sql: "DELETE FROM tasks WHERE run_id = ? AND kind NOT IN ('notify_parent', 'cancel_children')", arguments: [runID])
         guard failed else { return }
         try db.execute(
@@ -528,7 +556,8 @@ public final class SQLiteStore: WorkflowStore {
                 INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at)
                 SELECT id, next_event_seq, tenant_id, 'run_failed', NULL, ?, ? FROM runs WHERE id = ?
                 """,
-            arguments: [SQLiteCoding.text(JSONValue.object(["status": "FAILED", "error": error])), ms, runID])
+            arguments: [SQLiteCoding.text(JSONValue.object(["status": "FAILED", "error": error])), ms, runID]
+        )
         try db.execute(sql: "UPDATE runs SET next_event_seq = next_event_seq + 1 WHERE id = ?", arguments: [runID])
     }
 
@@ -547,11 +576,14 @@ public final class SQLiteStore: WorkflowStore {
                 SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
                 r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
                 SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.rootRunID,
-            ])
+            ]
+        )
     }
 
     private static func snapshot(_ db: Database, runID: String, inputs: RunInputCache) throws -> RunSnapshot? {
-        guard let row = try Row.fetchOne(try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?"), arguments: [runID]) else { return nil }
+        guard let row = try Row.fetchOne(try db.cached("SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?"), arguments: [runID]) else {
+            return nil
+        }
         let run = try SQLiteCoding.run(row, inputs: inputs)
         var steps: [String: StepRunRecord] = [:]
         for stepRow in try Row.fetchAll(try db.cached("SELECT \(SQLiteCoding.stepColumns) FROM step_runs WHERE run_id = ?"), arguments: [runID]) {
@@ -578,10 +610,13 @@ public final class SQLiteStore: WorkflowStore {
                     SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.priority, r.compensated.map { $0 ? 1 : 0 },
                     SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
                     SQLiteCoding.text(RunRecord.encodeGenerations(r.keyGenerations)), snapshot.nextEventSeq + m.events.count, runID,
-                ])
+                ]
+            )
         } else if !m.events.isEmpty {
             try db.run(
-                sql: "UPDATE runs SET next_event_seq = ? WHERE id = ?", arguments: [snapshot.nextEventSeq + m.events.count, runID])
+                sql: "UPDATE runs SET next_event_seq = ? WHERE id = ?",
+                arguments: [snapshot.nextEventSeq + m.events.count, runID]
+            )
         }
         for id in m.deleteSteps {
             try db.run(sql: "DELETE FROM step_runs WHERE run_id = ? AND step_id = ?", arguments: [runID, id])
@@ -597,12 +632,14 @@ public final class SQLiteStore: WorkflowStore {
                     runID, s.stepID, tenant, s.status.rawValue, s.attempt, SQLiteCoding.text(s.input), SQLiteCoding.text(s.output),
                     SQLiteCoding.text(s.error), SQLiteCoding.text(s.state), SQLiteCoding.ms(s.startedAt),
                     SQLiteCoding.ms(s.completedAt), SQLiteCoding.ms(s.updatedAt),
-                ])
+                ]
+            )
         }
         for (offset, e) in m.events.enumerated() {
             try db.run(
                 sql: "INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [runID, snapshot.nextEventSeq + offset, tenant, e.type, e.stepID, SQLiteCoding.text(e.data), nowMs])
+                arguments: [runID, snapshot.nextEventSeq + offset, tenant, e.type, e.stepID, SQLiteCoding.text(e.data), nowMs]
+            )
         }
         switch m.deleteTasks {
         case .none: break
@@ -612,7 +649,8 @@ public final class SQLiteStore: WorkflowStore {
         }
         var inserted: [TaskRecord] = []
         // The queue's head places the queued steps (RunMutation.queueTimes).
-        let head = m.newTasks.contains { $0.leaseOwner == nil && $0.kind == .step }
+        let head =
+            m.newTasks.contains { $0.leaseOwner == nil && $0.kind == .step }
             ? try Int64.fetchOne(db.cached("SELECT fair_at FROM tasks WHERE lease_owner IS NULL ORDER BY priority DESC, fair_at, id LIMIT 1"))
             : nil
         for (t, fairAt) in zip(m.newTasks, m.queueTimes(now: now, head: SQLiteCoding.date(head))) {
@@ -626,11 +664,22 @@ public final class SQLiteStore: WorkflowStore {
                 arguments: [
                     tenant, runID, t.stepID, t.kind.rawValue, SQLiteCoding.ms(t.availableAt), t.priority, t.leaseOwner,
                     SQLiteCoding.ms(t.leaseExpiresAt), token, nowMs, SQLiteCoding.ms(fairAt),
-                ])
-            inserted.append(TaskRecord(
-                id: db.lastInsertedRowID, tenantID: tenant, runID: runID, stepID: t.stepID, kind: t.kind,
-                availableAt: t.availableAt, priority: t.priority, leaseOwner: t.leaseOwner, leaseExpiresAt: t.leaseExpiresAt,
-                leaseToken: token))
+                ]
+            )
+            inserted.append(
+                TaskRecord(
+                    id: db.lastInsertedRowID,
+                    tenantID: tenant,
+                    runID: runID,
+                    stepID: t.stepID,
+                    kind: t.kind,
+                    availableAt: t.availableAt,
+                    priority: t.priority,
+                    leaseOwner: t.leaseOwner,
+                    leaseExpiresAt: t.leaseExpiresAt,
+                    leaseToken: token
+                )
+            )
         }
         for child in m.spawn {
             inserted += try insert(db, child, now: now)
@@ -638,7 +687,8 @@ public final class SQLiteStore: WorkflowStore {
         for child in m.releaseRuns {
             try db.run(
                 sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = 'start_run'",
-                arguments: [nowMs, child])
+                arguments: [nowMs, child]
+            )
         }
         return inserted
     }

@@ -49,8 +49,16 @@ public enum StoreContract {
 
     public static func definition(_ name: String = "wf", version: String = "1.0.0", checksum: String = "c1", at: Date = t0) -> DefinitionRecord {
         DefinitionRecord(
-            id: RecordID.make(now: at), tenantID: defaultTenantID, name: name, version: version, description: "d",
-            spec: ["steps": [["id": "a", "type": "noop"]]], checksum: checksum, createdBy: nil, createdAt: at)
+            id: RecordID.make(now: at),
+            tenantID: defaultTenantID,
+            name: name,
+            version: version,
+            description: "d",
+            spec: ["steps": [["id": "a", "type": "noop"]]],
+            checksum: checksum,
+            createdBy: nil,
+            createdAt: at
+        )
     }
 
     static func insertDefinition(_ store: any WorkflowStore, _ record: DefinitionRecord) async throws -> DefinitionRecord {
@@ -62,34 +70,60 @@ public enum StoreContract {
 
     /// A PENDING run with one QUEUED step `a` and its available task.
     static func insertRun(
-        _ store: any WorkflowStore, definition: DefinitionRecord, at: Date, priority: Int = 0, steps: [String] = ["a"]
+        _ store: any WorkflowStore,
+        definition: DefinitionRecord,
+        at: Date,
+        priority: Int = 0,
+        steps: [String] = ["a"]
     ) async throws -> (RunRecord, [TaskRecord]) {
         let run = RunRecord(
-            id: RecordID.make(now: at), tenantID: defaultTenantID, definitionID: definition.id, workflowName: definition.name,
-            workflowVersion: definition.version, status: .pending, input: ["k": 1], priority: priority, createdAt: at, updatedAt: at)
+            id: RecordID.make(now: at),
+            tenantID: defaultTenantID,
+            definitionID: definition.id,
+            workflowName: definition.name,
+            workflowVersion: definition.version,
+            status: .pending,
+            input: ["k": 1],
+            priority: priority,
+            createdAt: at,
+            updatedAt: at
+        )
         let initial = RunMutation(
             steps: steps.map { StepRunRecord(runID: run.id, stepID: $0, status: .queued, input: ["x": 1], updatedAt: at) },
             events: [NewEvent("run_created")] + steps.map { NewEvent("step_queued", stepID: $0) },
-            newTasks: steps.map { NewTask(stepID: $0, kind: .step, availableAt: at, priority: priority) })
+            newTasks: steps.map { NewTask(stepID: $0, kind: .step, availableAt: at, priority: priority) }
+        )
         let tasks = try await store.runInsert([RunInsertParams(run: run, initial: initial)], now: at)
         return (run, tasks[0])
     }
 
     /// A claim that marks the step EXECUTING and records an event, as the engine does.
-    static func claim(_ store: any WorkflowStore, owner: String, now: Date, limit: Int = 10, lease: TimeInterval = 30) async throws
+    static func claim(
+        _ store: any WorkflowStore,
+        owner: String,
+        now: Date,
+        limit: Int = 10,
+        lease: TimeInterval = 30
+    ) async throws
         -> TaskClaimResult
     {
-        try await store.taskClaim(TaskClaimParams(
-            owner: owner, limit: limit, leaseExpiresAt: now.addingTimeInterval(lease), now: now,
-            onClaim: { snapshot, task in
-                guard let id = task.stepID, var step = snapshot.steps[id] else { return RunMutation() }
-                step.status = .executing
-                step.attempt += 1
-                step.updatedAt = now
-                var data: [String: JSONValue] = ["owner": .string(owner)]
-                if let previous = task.leaseOwner { data["taken_over_from"] = .string(previous) }
-                return RunMutation(steps: [step], events: [NewEvent("step_started", stepID: id, data: .object(data))])
-            }))
+        try await store.taskClaim(
+            TaskClaimParams(
+                owner: owner,
+                limit: limit,
+                leaseExpiresAt: now.addingTimeInterval(lease),
+                now: now,
+                onClaim: { snapshot, task in
+                    guard let id = task.stepID, var step = snapshot.steps[id] else { return RunMutation() }
+                    step.status = .executing
+                    step.attempt += 1
+                    step.updatedAt = now
+                    var data: [String: JSONValue] = ["owner": .string(owner)]
+                    if let previous = task.leaseOwner { data["taken_over_from"] = .string(previous) }
+                    return RunMutation(steps: [step], events: [NewEvent("step_started", stepID: id, data: .object(data))])
+                }
+            )
+        )
     }
 
     // MARK: cases
@@ -111,8 +145,10 @@ public enum StoreContract {
         let got = try await store.definitionGet(tenantID: defaultTenantID, id: v2.id)
         try expect(got == v2, "definitionGet returns what was inserted: \(String(describing: got))")
         try expect(try await store.definitionGet(tenantID: "other-tenant", id: v2.id) == nil, "tenants are isolated")
-        try expect(Set(try await store.definitionVersions(tenantID: defaultTenantID, name: "wf").map(\.version)) == ["1.0.0", "1.1.0"],
-                   "definitionVersions lists every version of a name")
+        try expect(
+            Set(try await store.definitionVersions(tenantID: defaultTenantID, name: "wf").map(\.version)) == ["1.0.0", "1.1.0"],
+            "definitionVersions lists every version of a name"
+        )
 
         let first = try await store.definitionList(DefinitionListParams(limit: 2))
         try expect(first.map(\.name) == ["other", "wf"] && first[1].version == "1.1.0", "newest first: \(first.map(\.version))")
@@ -194,9 +230,17 @@ public enum StoreContract {
 
         // Inserting a task leased to an owner (direct dispatch) returns it with its token.
         let (run2, _) = try await insertRun(store, definition: d, at: t1)
-        let direct = try await store.runTransitions([RunTransitionRequest(runID: run2.id) { _ in
-            RunMutation(deleteTasks: .all, newTasks: [NewTask(stepID: "b", kind: .step, availableAt: t1, leaseOwner: "n1", leaseExpiresAt: t1.addingTimeInterval(30))])
-        }], now: t1)
+        let direct = try await store.runTransitions(
+            [
+                RunTransitionRequest(runID: run2.id) { _ in
+                    RunMutation(
+                        deleteTasks: .all,
+                        newTasks: [NewTask(stepID: "b", kind: .step, availableAt: t1, leaseOwner: "n1", leaseExpiresAt: t1.addingTimeInterval(30))]
+                    )
+                }
+            ],
+            now: t1
+        )
         guard case .applied(_, let tasks) = direct[0], tasks.count == 1, tasks[0].leaseOwner == "n1", tasks[0].leaseToken >= 1 else {
             throw Failure(description: "a leased new task must come back with its owner and token")
         }
@@ -212,9 +256,14 @@ public enum StoreContract {
         // A task available only in the future.
         let future = t0.addingTimeInterval(100)
         let (timer, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(3))
-        _ = try await store.runTransitions([RunTransitionRequest(runID: timer.id) { _ in
-            RunMutation(deleteTasks: .all, newTasks: [NewTask(stepID: "a", kind: .step, availableAt: future)])
-        }], now: t0)
+        _ = try await store.runTransitions(
+            [
+                RunTransitionRequest(runID: timer.id) { _ in
+                    RunMutation(deleteTasks: .all, newTasks: [NewTask(stepID: "a", kind: .step, availableAt: future)])
+                }
+            ],
+            now: t0
+        )
 
         let now = t0.addingTimeInterval(10)
         let first = try await claim(store, owner: "n1", now: now, limit: 2)
@@ -222,7 +271,10 @@ public enum StoreContract {
         try expect(first.claimed.allSatisfy { $0.step?.status == .executing && $0.step?.attempt == 1 }, "claimed steps come back as claimed")
         let second = try await claim(store, owner: "n2", now: now, limit: 10)
         try expect(second.claimed.map(\.run.id) == [later.id], "leased tasks are skipped; future tasks wait")
-        try expect(second.nextAvailableAt == future || (second.nextAvailableAt.map { $0 <= future } ?? false), "nextAvailableAt tells when to look again")
+        try expect(
+            second.nextAvailableAt == future || (second.nextAvailableAt.map { $0 <= future } ?? false),
+            "nextAvailableAt tells when to look again"
+        )
         try expect(try await claim(store, owner: "n2", now: now).claimed.isEmpty, "nothing else is available")
 
         // After n1's lease expires, another node takes its tasks over, with a new token.
@@ -253,7 +305,9 @@ public enum StoreContract {
         // At t0+12 n2's lease has expired but n1's was renewed.
         let at12 = try await claim(store, owner: "n3", now: t0.addingTimeInterval(12), limit: 10)
         try expect(at12.claimed.map(\.task.id) == theirs.claimed.map(\.task.id), "only the unrenewed lease is taken over")
-        let heldAfter = try await store.leaseRenew(LeaseRenewParams(owner: "n2", leaseExpiresAt: t0.addingTimeInterval(40), now: t0.addingTimeInterval(12)))
+        let heldAfter = try await store.leaseRenew(
+            LeaseRenewParams(owner: "n2", leaseExpiresAt: t0.addingTimeInterval(40), now: t0.addingTimeInterval(12))
+        )
         try expect(heldAfter.isEmpty, "a node learns at its heartbeat that it lost its tasks")
 
         try await store.leaseRelease(owner: "n1", taskIDs: [mine.claimed[0].task.id])
@@ -294,13 +348,19 @@ public enum StoreContract {
         let d = try await insertDefinition(store, definition())
         let (run, _) = try await insertRun(store, definition: d, at: t0)
         // An onClaim that finishes the run (as a run timeout does) deletes the task: it is not returned.
-        let result = try await store.taskClaim(TaskClaimParams(
-            owner: "n1", limit: 10, leaseExpiresAt: t0.addingTimeInterval(30), now: t0,
-            onClaim: { snapshot, _ in
-                var r = snapshot.run
-                r.status = .failed
-                return RunMutation(run: r, events: [NewEvent("run_timed_out")], deleteTasks: .all)
-            }))
+        let result = try await store.taskClaim(
+            TaskClaimParams(
+                owner: "n1",
+                limit: 10,
+                leaseExpiresAt: t0.addingTimeInterval(30),
+                now: t0,
+                onClaim: { snapshot, _ in
+                    var r = snapshot.run
+                    r.status = .failed
+                    return RunMutation(run: r, events: [NewEvent("run_timed_out")], deleteTasks: .all)
+                }
+            )
+        )
         try expect(result.claimed.isEmpty, "work the claim finished is not handed out")
         try expect(try await store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .failed, "onClaim's writes were applied")
         try expect(try await store.taskCount(runID: nil) == 0, "the task is gone")
@@ -313,9 +373,18 @@ public enum StoreContract {
         var children: [RunInsertParams] = []
         for i in 0..<4 {
             let child = RunRecord(
-                id: RecordID.make(now: t0.addingTimeInterval(Double(i))), tenantID: defaultTenantID, definitionID: d.id,
-                workflowName: d.name, workflowVersion: d.version, status: i == 0 ? .completed : .pending, input: [:],
-                parentRunID: root.id, rootRunID: root.id, createdAt: t0, updatedAt: t0)
+                id: RecordID.make(now: t0.addingTimeInterval(Double(i))),
+                tenantID: defaultTenantID,
+                definitionID: d.id,
+                workflowName: d.name,
+                workflowVersion: d.version,
+                status: i == 0 ? .completed : .pending,
+                input: [:],
+                parentRunID: root.id,
+                rootRunID: root.id,
+                createdAt: t0,
+                updatedAt: t0
+            )
             children.append(RunInsertParams(run: child, initial: RunMutation(events: [NewEvent("run_created")])))
         }
         _ = try await store.runInsert(children, now: t0)
@@ -336,7 +405,9 @@ public enum StoreContract {
         try expect(try await store.definitionSetStatus(tenantID: "other", id: used.id, status: .active) == nil, "tenants are isolated")
         try expect(try await store.definitionSetStatus(tenantID: defaultTenantID, id: "missing", status: .active) == nil, "missing")
         try expect(
-            try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .active)?.status == .active, "activate")
+            try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .active)?.status == .active,
+            "activate"
+        )
 
         _ = try await insertRun(store, definition: used, at: t0)
         try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: used.id) == .inUse(runs: 1), "a version with runs stays")
@@ -354,11 +425,15 @@ public enum StoreContract {
         let (newcomer, _) = try await insertRun(store, definition: d, at: t0.addingTimeInterval(1))
         let first = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: burst + 2)
         let order = first.claimed.map { $0.run.id == wide.id ? "wide" : "new" }
-        try expect(order == Array(repeating: "wide", count: burst) + ["new", "wide"],
-                   "the newcomer waits for the wide run's first burst, not for its 100 steps: \(order)")
+        try expect(
+            order == Array(repeating: "wide", count: burst) + ["new", "wide"],
+            "the newcomer waits for the wide run's first burst, not for its 100 steps: \(order)"
+        )
         let rest = try await claim(store, owner: "n1", now: t0.addingTimeInterval(2), limit: 100)
-        try expect(rest.claimed.count == 100 - burst - 1 && rest.claimed.allSatisfy { $0.run.id == newcomer.id || $0.run.id == wide.id },
-                   "the wide run keeps its places")
+        try expect(
+            rest.claimed.count == 100 - burst - 1 && rest.claimed.allSatisfy { $0.run.id == newcomer.id || $0.run.id == wide.id },
+            "the wide run keeps its places"
+        )
         _ = newcomer
     }
 }

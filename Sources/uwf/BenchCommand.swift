@@ -10,7 +10,8 @@ import WorkflowPrimitive
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark a uwf server (by default a fresh `uwf serve` on embedded SQLite, started for the run).")
+        abstract: "Benchmark a uwf server (by default a fresh `uwf serve` on embedded SQLite, started for the run)."
+    )
 
     @Option(help: "Scenario: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")).") var scenario = "seq3"
     @Option(help: "Benchmark this running server instead of starting one.") var server: String?
@@ -26,7 +27,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard BenchScenario(rawValue: scenario) != nil else { throw ValidationError("unknown scenario '\(scenario)'") }
-        guard count > 0, concurrency > 0, rate > 0, duration > 0, warmup >= 0 else { throw ValidationError("counts, rate and duration must be positive") }
+        guard count > 0, concurrency > 0, rate > 0, duration > 0, warmup >= 0 else {
+            throw ValidationError("counts, rate and duration must be positive")
+        }
     }
 
     func run() async throws {
@@ -48,8 +51,15 @@ struct BenchCommand: AsyncParsableCommand {
         do {
             let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun)
             let report = try await driver.run(
-                scenario: scenario, count: count, concurrency: concurrency, rate: rate, duration: duration, warmup: warmup,
-                database: server == nil ? (database == nil ? "sqlite" : "postgres") : "external", serverPID: spawned?.pid)
+                scenario: scenario,
+                count: count,
+                concurrency: concurrency,
+                rate: rate,
+                duration: duration,
+                warmup: warmup,
+                database: server == nil ? (database == nil ? "sqlite" : "postgres") : "external",
+                serverPID: spawned?.pid
+            )
             try await http.shutdown()
             print(json ? report.jsonText : report.table)
             if report.errors > 0 || report.failedRuns > 0 { throw ExitCode(1) }

@@ -19,7 +19,13 @@ struct BenchDriver {
     }
 
     func run(
-        scenario: BenchScenario, count: Int, concurrency: Int, rate: Double, duration: Double, warmup: Int, database: String,
+        scenario: BenchScenario,
+        count: Int,
+        concurrency: Int,
+        rate: Double,
+        duration: Double,
+        warmup: Int,
+        database: String,
         serverPID: Int32?
     ) async throws -> BenchReport {
         let (status, registered) = try await send(.POST, "/api/v1/workflows", body: Data(scenario.definition.utf8))
@@ -53,16 +59,23 @@ struct BenchDriver {
         let span = (completed.max() ?? Date()).timeIntervalSince(created.min() ?? Date())
         let finished = runs.values.filter { $0.status == "COMPLETED" }
         return BenchReport(
-            scenario: scenario.rawValue, database: database, build: Self.buildMode, count: ids.count, concurrency: concurrency,
-            rate: scenario == .poc ? rate : nil, durationSeconds: loadSeconds,
+            scenario: scenario.rawValue,
+            database: database,
+            build: Self.buildMode,
+            count: ids.count,
+            concurrency: concurrency,
+            rate: scenario == .poc ? rate : nil,
+            durationSeconds: loadSeconds,
             startsPerSecond: Double(ids.count) / max(loadSeconds, 0.001),
             completedPerSecond: Double(finished.count) / max(span, 0.001),
             apiLatencyMs: LatencySummary(samples.map(\.latencyMs)),
             startToFinishMs: LatencySummary(finished.compactMap { run in run.completed.map { $0.timeIntervalSince(run.created) * 1000 } }),
-            readLatencyMs: reads.map(LatencySummary.init), errors: samples.filter { $0.runID == nil }.count,
+            readLatencyMs: reads.map(LatencySummary.init),
+            errors: samples.filter { $0.runID == nil }.count,
             failedRuns: runs.count - finished.count,
             serverCPUSecondsPer1000: zip(cpuBefore, cpuAfter).map { ($1 - $0) / Double(max(ids.count, 1)) * 1000 },
-            serverRSSMiB: serverPID.flatMap(ProcessStats.rssMiB))
+            serverRSSMiB: serverPID.flatMap(ProcessStats.rssMiB)
+        )
     }
 
     static var buildMode: String {
@@ -146,7 +159,10 @@ struct BenchDriver {
                     return ([], latencies)
                 }
             }
-            return try await group.reduce(into: ([], [])) { $0.0 += $1.0; $0.1 += $1.1 }
+            return try await group.reduce(into: ([], [])) {
+                $0.0 += $1.0
+                $0.1 += $1.1
+            }
         }
     }
 
@@ -180,7 +196,9 @@ struct BenchDriver {
         var cursor: String?
         repeat {
             let (_, page) = try await send(
-                .GET, "/api/v1/executions?workflow_id=\(workflowID)&limit=500" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                .GET,
+                "/api/v1/executions?workflow_id=\(workflowID)&limit=500" + (cursor.map { "&cursor=\($0)" } ?? "")
+            )
             for run in page["executions"]?.arrayValue ?? [] {
                 guard let id = run["run_id"]?.stringValue, ids.contains(id), let created = Self.date(run["created_at"]) else { continue }
                 runs[id] = RunTimes(status: run["status"]?.stringValue ?? "", created: created, completed: Self.date(run["completed_at"]))
@@ -226,7 +244,6 @@ struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
 
 private func zip(_ a: Double?, _ b: Double?) -> (Double, Double)? {
     guard let a, let b else { return nil }

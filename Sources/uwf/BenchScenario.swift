@@ -22,7 +22,8 @@ enum BenchScenario: String, CaseIterable {
     var definition: String {
         switch self {
         case .echo1:
-            return #"{"name": "bench-echo1", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "echo", "config": {"i": "${input.i}"}}]}}"#
+            return
+                #"{"name": "bench-echo1", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "echo", "config": {"i": "${input.i}"}}]}}"#
         case .seq3, .poc, .readMix:
             return #"""
                 {"name": "bench-seq3", "version": "1.0.0", "definition": {"steps": [

@@ -6,8 +6,10 @@ import WorkflowPrimitive
 /// `uwf workflow …`: register and list definitions.
 struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "workflow", abstract: "Register and list workflow definitions.",
-        subcommands: [Register.self, List.self, Show.self])
+        commandName: "workflow",
+        abstract: "Register and list workflow definitions.",
+        subcommands: [Register.self, List.self, Show.self]
+    )
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a definition from a JSON or YAML file.")
@@ -21,7 +23,11 @@ struct WorkflowCommand: AsyncParsableCommand {
                 try await WorkflowClient(baseURL: options.baseURL).registerWorkflow(data, yaml: yaml)
             }
             if options.json {
-                print(TableOutput.pretty(["id": .string(workflow.id), "name": .string(workflow.name), "version": .string(workflow.version), "created": .bool(created)]))
+                print(
+                    TableOutput.pretty([
+                        "id": .string(workflow.id), "name": .string(workflow.name), "version": .string(workflow.version), "created": .bool(created),
+                    ])
+                )
             } else {
                 print("\(created ? "registered" : "already registered"): \(workflow.name) \(workflow.version) (id \(workflow.id))")
             }
@@ -36,7 +42,15 @@ struct WorkflowCommand: AsyncParsableCommand {
         func run() async throws {
             let page = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).workflows(limit: limit) }
             if options.json {
-                print(TableOutput.pretty(.array(page.items.map { ["id": .string($0.id), "name": .string($0.name), "version": .string($0.version), "created_at": .string($0.createdAt)] })))
+                print(
+                    TableOutput.pretty(
+                        .array(
+                            page.items.map {
+                                ["id": .string($0.id), "name": .string($0.name), "version": .string($0.version), "created_at": .string($0.createdAt)]
+                            }
+                        )
+                    )
+                )
             } else {
                 print(TableOutput.table(["NAME", "VERSION", "ID", "CREATED"], page.items.map { [$0.name, $0.version, $0.id, $0.createdAt] }))
             }
@@ -50,7 +64,11 @@ struct WorkflowCommand: AsyncParsableCommand {
 
         func run() async throws {
             let info = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).workflow(workflow) }
-            print(TableOutput.pretty(["id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "definition": info.definition]))
+            print(
+                TableOutput.pretty([
+                    "id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "definition": info.definition,
+                ])
+            )
         }
     }
 }
@@ -110,11 +128,25 @@ struct RunsCommand: AsyncParsableCommand {
                 try await WorkflowClient(baseURL: options.baseURL).runs(status: status, workflow: workflow, limit: limit)
             }
             if options.json {
-                print(TableOutput.pretty(.array(page.items.map { ["run_id": .string($0.runId), "status": .string($0.status), "workflow": .string($0.workflowName ?? ""), "created_at": .string($0.createdAt ?? "")] })))
+                print(
+                    TableOutput.pretty(
+                        .array(
+                            page.items.map {
+                                [
+                                    "run_id": .string($0.runId), "status": .string($0.status), "workflow": .string($0.workflowName ?? ""),
+                                    "created_at": .string($0.createdAt ?? ""),
+                                ]
+                            }
+                        )
+                    )
+                )
             } else {
-                print(TableOutput.table(
-                    ["RUN", "WORKFLOW", "VERSION", "STATUS", "CREATED"],
-                    page.items.map { [$0.runId, $0.workflowName ?? "", $0.workflowVersion ?? "", $0.status, $0.createdAt ?? ""] }))
+                print(
+                    TableOutput.table(
+                        ["RUN", "WORKFLOW", "VERSION", "STATUS", "CREATED"],
+                        page.items.map { [$0.runId, $0.workflowName ?? "", $0.workflowVersion ?? "", $0.status, $0.createdAt ?? ""] }
+                    )
+                )
             }
         }
     }
@@ -154,7 +186,9 @@ struct SignalCommand: AsyncParsableCommand {
 /// `uwf retry RUN_ID`.
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "retry", abstract: "Resume a FAILED or CANCELLED run in place, keeping what succeeded.")
+        commandName: "retry",
+        abstract: "Resume a FAILED or CANCELLED run in place, keeping what succeeded."
+    )
     @OptionGroup var options: ClientOptions
     @Argument(help: "Run id.") var runID: String
 
@@ -185,7 +219,9 @@ struct RerunCommand: AsyncParsableCommand {
 /// `uwf dead-letters [--dismiss RUN_ID]`.
 struct DeadLettersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dead-letters", abstract: "List failed runs waiting for an operator, or dismiss one.")
+        commandName: "dead-letters",
+        abstract: "List failed runs waiting for an operator, or dismiss one."
+    )
     @OptionGroup var options: ClientOptions
     @Option(help: "Take this run off the list.") var dismiss: String?
     @Option(help: "Most entries to show.") var limit = 50
@@ -199,14 +235,28 @@ struct DeadLettersCommand: AsyncParsableCommand {
         }
         let page = try await reportingErrors { try await client.deadLetters(limit: limit) }
         if options.json {
-            print(TableOutput.pretty(.array(page.items.map {
-                ["run_id": .string($0.runId), "workflow": .string($0.workflowName ?? $0.workflowId), "failed_step": $0.failedStep.map(JSONValue.string) ?? .null,
-                 "error": $0.error ?? .null, "failed_at": $0.failedAt.map(JSONValue.string) ?? .null]
-            })))
+            print(
+                TableOutput.pretty(
+                    .array(
+                        page.items.map {
+                            [
+                                "run_id": .string($0.runId), "workflow": .string($0.workflowName ?? $0.workflowId),
+                                "failed_step": $0.failedStep.map(JSONValue.string) ?? .null,
+                                "error": $0.error ?? .null, "failed_at": $0.failedAt.map(JSONValue.string) ?? .null,
+                            ]
+                        }
+                    )
+                )
+            )
         } else {
-            print(TableOutput.table(
-                ["RUN", "WORKFLOW", "FAILED STEP", "ERROR", "FAILED AT"],
-                page.items.map { [$0.runId, $0.workflowName ?? $0.workflowId, $0.failedStep ?? "", $0.error?["message"]?.stringValue ?? "", $0.failedAt ?? ""] }))
+            print(
+                TableOutput.table(
+                    ["RUN", "WORKFLOW", "FAILED STEP", "ERROR", "FAILED AT"],
+                    page.items.map {
+                        [$0.runId, $0.workflowName ?? $0.workflowId, $0.failedStep ?? "", $0.error?["message"]?.stringValue ?? "", $0.failedAt ?? ""]
+                    }
+                )
+            )
         }
     }
 }
@@ -220,9 +270,25 @@ struct HistoryCommand: AsyncParsableCommand {
     func run() async throws {
         let events = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).history(runID) }
         if options.json {
-            print(TableOutput.pretty(.array(events.map { ["seq": .number(Double($0.seq)), "type": .string($0.type), "step_id": $0.stepId.map(JSONValue.string) ?? .null, "at": .string($0.at), "data": $0.data ?? .null] })))
+            print(
+                TableOutput.pretty(
+                    .array(
+                        events.map {
+                            [
+                                "seq": .number(Double($0.seq)), "type": .string($0.type), "step_id": $0.stepId.map(JSONValue.string) ?? .null,
+                                "at": .string($0.at), "data": $0.data ?? .null,
+                            ]
+                        }
+                    )
+                )
+            )
         } else {
-            print(TableOutput.table(["SEQ", "AT", "TYPE", "STEP", "DATA"], events.map { [String($0.seq), $0.at, $0.type, $0.stepId ?? "", TableOutput.compact($0.data)] }))
+            print(
+                TableOutput.table(
+                    ["SEQ", "AT", "TYPE", "STEP", "DATA"],
+                    events.map { [String($0.seq), $0.at, $0.type, $0.stepId ?? "", TableOutput.compact($0.data)] }
+                )
+            )
         }
     }
 }
@@ -230,7 +296,10 @@ struct HistoryCommand: AsyncParsableCommand {
 private func printRun(_ run: RunInfo, json: Bool) {
     if json {
         let steps: [JSONValue] = (run.steps ?? []).map {
-            ["id": .string($0.id), "status": .string($0.status), "attempts": .number(Double($0.attempts)), "output": $0.output ?? .null, "error": $0.error ?? .null]
+            [
+                "id": .string($0.id), "status": .string($0.status), "attempts": .number(Double($0.attempts)), "output": $0.output ?? .null,
+                "error": $0.error ?? .null,
+            ]
         }
         var fields: [String: JSONValue] = [
             "run_id": .string(run.runId), "workflow_id": .string(run.workflowId), "status": .string(run.status),
@@ -247,9 +316,14 @@ private func printRun(_ run: RunInfo, json: Bool) {
     if let output = run.output, !output.isNull { print("output    \(output.canonicalString())") }
     if let steps = run.steps, !steps.isEmpty {
         print("")
-        print(TableOutput.table(
-            ["STEP", "STATUS", "ATTEMPTS", "OUTPUT / ERROR"],
-            steps.map { [$0.id, $0.status, String($0.attempts), TableOutput.compact(($0.error?.isNull ?? true) ? $0.output : $0.error?["message"])] }))
+        print(
+            TableOutput.table(
+                ["STEP", "STATUS", "ATTEMPTS", "OUTPUT / ERROR"],
+                steps.map {
+                    [$0.id, $0.status, String($0.attempts), TableOutput.compact(($0.error?.isNull ?? true) ? $0.output : $0.error?["message"])]
+                }
+            )
+        )
     }
 }
 

@@ -16,12 +16,16 @@ import WorkflowStoreSQLite
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the server: REST API and engine, on embedded SQLite or on a shared PostgreSQL (a cluster).")
+        abstract: "Run the server: REST API and engine, on embedded SQLite or on a shared PostgreSQL (a cluster)."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database.") var dataDirectory = "./data"
-    @Option(help: "PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=disable&schema=uwf&pool_size=20); default $DATABASE_URL. Without it: embedded SQLite.")
+    @Option(
+        help:
+            "PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=disable&schema=uwf&pool_size=20); default $DATABASE_URL. Without it: embedded SQLite."
+    )
     var database: String?
     @Option(help: "SQLite commit durability: full (survives power loss) or normal (survives a process crash).")
     var sqliteSynchronous = "full"
@@ -123,8 +127,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
         } else {
             let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
-            let store = try SQLiteStore(configuration: .init(
-                path: path, synchronous: .init(rawValue: sqliteSynchronous.uppercased()) ?? .full))
+            let store = try SQLiteStore(
+                configuration: .init(
+                    path: path,
+                    synchronous: .init(rawValue: sqliteSynchronous.uppercased()) ?? .full
+                )
+            )
             try await serve(store: store, description: path, engine: engineConfiguration, logger: logger)
         }
     }
@@ -134,20 +142,34 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = WorkflowRegistry(store: store, limits: limits)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let engine = WorkflowEngine(
-            configuration: engineConfiguration, store: store, registry: registry,
-            executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
+            configuration: engineConfiguration,
+            store: store,
+            registry: registry,
+            executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+            logger: logger
+        )
         let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))
         let leader = LeaderElector(
-            store: store, nodeID: engineConfiguration.nodeID,
+            store: store,
+            nodeID: engineConfiguration.nodeID,
             configuration: .init(
-                ttl: ttl, checkInterval: min(.seconds(2), ttl / 3),
-                idempotencyKeyRetention: engineConfiguration.idempotencyKeyRetention),
-            logger: logger)
+                ttl: ttl,
+                checkInterval: min(.seconds(2), ttl / 3),
+                idempotencyKeyRetention: engineConfiguration.idempotencyKeyRetention
+            ),
+            logger: logger
+        )
         let api = WorkflowAPI(
-            store: store, registry: registry, engine: engine,
+            store: store,
+            registry: registry,
+            engine: engine,
             configuration: .init(
-                maxBodyBytes: maxBodyBytes, nodeTimeout: engineConfiguration.leaseDuration, limits: limits,
-                requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))))
+                maxBodyBytes: maxBodyBytes,
+                nodeTimeout: engineConfiguration.leaseDuration,
+                limits: limits,
+                requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))
+            )
+        )
         let host = host
         let app = Application(
             router: api.makeRouter(),
@@ -157,9 +179,12 @@ struct ServeCommand: AsyncParsableCommand {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts read this line to learn the port when started with --port 0.
-                FileHandle.standardOutput.write(Data("uwf listening on http://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("uwf listening on http://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8)
+                )
             },
-            logger: logger)
+            logger: logger
+        )
         // Shutdown always finishes: past the grace period, executions are cancelled (their leases lapse and the work
         // runs again), and a task that ignores cancellation for ten more seconds ends the process.
         var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -12,7 +12,8 @@ struct UWF: AsyncParsableCommand {
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
             DeadLettersCommand.self,
-        ])
+        ]
+    )
 }
 
 /// The version `uwf --version` prints.

@@ -60,8 +60,11 @@ public final class LocalHTTPServer: Sendable {
         var logger = Logger(label: "local-http")
         logger.logLevel = .warning
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -85,9 +88,17 @@ public final class LocalHTTPServer: Sendable {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         return log.withLock { log in
-            log.append(Received(
-                method: request.method.rawValue, path: request.uri.path, headers: headers, body: body,
-                arrivedAt: .now, finishedAt: nil, abandoned: false))
+            log.append(
+                Received(
+                    method: request.method.rawValue,
+                    path: request.uri.path,
+                    headers: headers,
+                    body: body,
+                    arrivedAt: .now,
+                    finishedAt: nil,
+                    abandoned: false
+                )
+            )
             return log.count - 1
         }
     }

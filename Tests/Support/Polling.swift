@@ -1,6 +1,8 @@
 /// Polls `condition` every 10 ms until it holds; throws ``PollTimeout`` after `timeout`.
 public func waitUntil(
-    _ what: String = "condition", timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
+    _ what: String = "condition",
+    timeout: Duration = .seconds(30),
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

@@ -30,7 +30,8 @@ public struct PostgresStoreTestError: Error, CustomStringConvertible {
 
 /// A migrated store on a schema of its own, dropped afterwards.
 public func withPostgresStore<T: Sendable>(
-    configuration: PostgresStoreConfiguration? = nil, _ body: (PostgresStore) async throws -> T
+    configuration: PostgresStoreConfiguration? = nil,
+    _ body: (PostgresStore) async throws -> T
 ) async throws -> T {
     let configuration = try configuration ?? PostgresTestDatabase.configuration()
     var logger = Logger(label: "postgres-test")

@@ -14,7 +14,8 @@ import WorkflowStoreSQLite
 
 /// The real application (router, engine, SQLite file) served over a real socket, for one test.
 func withAPI<T: Sendable>(
-    maxBodyBytes: Int = 1 << 20, _ body: @Sendable (any TestClientProtocol) async throws -> T
+    maxBodyBytes: Int = 1 << 20,
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -24,8 +25,12 @@ func withAPI<T: Sendable>(
     logger.logLevel = .warning
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
     let engine = WorkflowEngine(
-        configuration: EngineConfiguration(pollInterval: .milliseconds(200)), store: store, registry: registry,
-        executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
+        configuration: EngineConfiguration(pollInterval: .milliseconds(200)),
+        store: store,
+        registry: registry,
+        executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+        logger: logger
+    )
     let api = WorkflowAPI(store: store, registry: registry, engine: engine, configuration: .init(maxBodyBytes: maxBodyBytes))
     let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
     do {
@@ -42,7 +47,10 @@ extension TestClientProtocol {
     /// Sends JSON (or any text) and returns the status and the parsed JSON body.
     @discardableResult
     func call(
-        _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, contentType: String = "application/json",
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        _ body: String? = nil,
+        contentType: String = "application/json",
         headers extra: [String: String] = [:]
     ) async throws -> (status: HTTPResponse.Status, json: JSONValue, headers: HTTPFields) {
         var headers: HTTPFields = [:]

@@ -1,3 +1,5 @@
+/// A tiny JSON GET over AsyncHTTPClient's shared client.
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Testing
@@ -11,7 +13,9 @@ import WorkflowTestSupport
 struct ClusterTests {
     /// Starts `count` nodes on a fresh schema, runs `body`, then stops them and drops the schema.
     func withCluster(
-        count: Int, extra: [String] = [], _ body: ([UWFProcess], PostgresStoreConfiguration) async throws -> Void
+        count: Int,
+        extra: [String] = [],
+        _ body: ([UWFProcess], PostgresStoreConfiguration) async throws -> Void
     ) async throws {
         let configuration = try PostgresTestDatabase.configuration()
         let url = try #require(PostgresTestDatabase.url) + "&schema=\(configuration.schema)"
@@ -20,9 +24,12 @@ struct ClusterTests {
         try await withPostgresStore(configuration: configuration) { _ in
             var nodes: [UWFProcess] = []
             for i in 0..<count {
-                nodes.append(try await UWFProcess.serve(
-                    dataDirectory: directory.appendingPathComponent("node\(i)"),
-                    extra: ["--database", url, "--node-id", "node\(i)"] + extra))
+                nodes.append(
+                    try await UWFProcess.serve(
+                        dataDirectory: directory.appendingPathComponent("node\(i)"),
+                        extra: ["--database", url, "--node-id", "node\(i)"] + extra
+                    )
+                )
             }
             defer { for node in nodes { _ = node.terminate() } }
             try await body(nodes, configuration)
@@ -38,23 +45,32 @@ struct ClusterTests {
         try await LocalHTTPServer.with({ router, _ in
             router.post("/score") { _, _ in
                 try await Task.sleep(for: .milliseconds(50))
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"score":7}"#)))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"score":7}"#))
+                )
             }
         }) { remote in
             try await withCluster(count: 3, extra: ["--lease-seconds", "3", "--heartbeat-seconds", "1", "--poll-interval-ms", "200"]) { nodes, _ in
                 let clients = nodes.map { WorkflowClient(baseURL: $0.baseURL) }
-                _ = try await clients[0].registerWorkflow(Data("""
-                    {"name": "cluster", "version": "1.0.0", "definition": {"steps": [
-                      {"id": "start", "type": "echo", "config": {"i": "${input.i}"}},
-                      {"id": "score", "type": "http_request", "depends_on": ["start"],
-                       "config": {"url": "\(remote.baseURL)/score", "method": "POST", "body": {"i": "${input.i}"}},
-                       "retry": {"max_attempts": 5, "initial_interval_ms": 100}},
-                      {"id": "cool_off", "type": "delay", "depends_on": ["start"], "config": {"duration_ms": 1500}},
-                      {"id": "check", "type": "transform", "depends_on": ["start"], "config": {"output": "${input.i * 2}"}},
-                      {"id": "join", "type": "echo", "depends_on": ["score", "cool_off", "check"],
-                       "config": {"score": "${steps.score.output.body.score}", "double": "${steps.check.output}"}}
-                    ]}}
-                    """.utf8), yaml: false)
+                _ = try await clients[0].registerWorkflow(
+                    Data(
+                        """
+                        {"name": "cluster", "version": "1.0.0", "definition": {"steps": [
+                          {"id": "start", "type": "echo", "config": {"i": "${input.i}"}},
+                          {"id": "score", "type": "http_request", "depends_on": ["start"],
+                           "config": {"url": "\(remote.baseURL)/score", "method": "POST", "body": {"i": "${input.i}"}},
+                           "retry": {"max_attempts": 5, "initial_interval_ms": 100}},
+                          {"id": "cool_off", "type": "delay", "depends_on": ["start"], "config": {"duration_ms": 1500}},
+                          {"id": "check", "type": "transform", "depends_on": ["start"], "config": {"output": "${input.i * 2}"}},
+                          {"id": "join", "type": "echo", "depends_on": ["score", "cool_off", "check"],
+                           "config": {"score": "${steps.score.output.body.score}", "double": "${steps.check.output}"}}
+                        ]}}
+                        """.utf8
+                    ),
+                    yaml: false
+                )
 
                 var runIDs: [String] = []
                 try await withThrowingTaskGroup(of: [String].self) { group in
@@ -88,7 +104,10 @@ struct ClusterTests {
                 var takeovers = 0
                 for id in runIDs {
                     let run = try await survivor.wait(for: id, timeout: .seconds(120), pollInterval: .milliseconds(50))
-                    #expect(run.status == "COMPLETED", "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps?.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])")
+                    #expect(
+                        run.status == "COMPLETED",
+                        "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps?.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])"
+                    )
                     #expect(run.output?["join"]?["score"] == 7)
                     let history = try await survivor.history(id)
                     for step in ["start", "score", "cool_off", "check", "join"] {
@@ -135,8 +154,6 @@ struct ClusterTests {
     }
 }
 
-/// A tiny JSON GET over AsyncHTTPClient's shared client.
-import AsyncHTTPClient
 struct HTTPClientRequestShim {
     var url: String
     mutating func get() async throws -> JSONValue {

@@ -55,14 +55,19 @@ import WorkflowTestSupport
             try await withDeployment(driver) { start in
                 var server = try await start()
                 let client = WorkflowClient(baseURL: server.baseURL)
-                _ = try await client.registerWorkflow(Data("""
-                    {"name": "payouts", "version": "1.0.0", "definition": {"steps": [
-                      {"id": "pay", "type": "foreach", "config": {"items": "${input.items}", "max_concurrency": 16, "steps": [
-                         {"id": "send", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=40", "method": "POST", "body": {"i": "${index}"}}},
-                         {"id": "receipt", "type": "transform", "depends_on": ["send"], "config": {"output": "${item * 10}"}}
-                      ]}}
-                    ]}}
-                    """.utf8), yaml: false)
+                _ = try await client.registerWorkflow(
+                    Data(
+                        """
+                        {"name": "payouts", "version": "1.0.0", "definition": {"steps": [
+                          {"id": "pay", "type": "foreach", "config": {"items": "${input.items}", "max_concurrency": 16, "steps": [
+                             {"id": "send", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=40", "method": "POST", "body": {"i": "${index}"}}},
+                             {"id": "receipt", "type": "transform", "depends_on": ["send"], "config": {"output": "${item * 10}"}}
+                          ]}}
+                        ]}}
+                        """.utf8
+                    ),
+                    yaml: false
+                )
                 let count = 200
                 let run = try await client.start(workflow: "payouts", input: ["items": .array((0..<count).map { .number(Double($0)) })])
                 try await waitUntil { remote.requests(path: "/slow").count >= 60 }
@@ -84,7 +89,10 @@ import WorkflowTestSupport
                     #expect(item.status == "COMPLETED")
                     let history = try await restarted.history(item.runId)
                     for step in ["send", "receipt"] {
-                        #expect(history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count == 1, "item \(item.itemIndex ?? -1) \(step)")
+                        #expect(
+                            history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count == 1,
+                            "item \(item.itemIndex ?? -1) \(step)"
+                        )
                     }
                 }
                 // A re-sent payment carries the key of its first attempt, so the remote can deduplicate it.
@@ -102,13 +110,18 @@ import WorkflowTestSupport
             try await withDeployment(driver) { start in
                 var server = try await start()
                 let client = WorkflowClient(baseURL: server.baseURL)
-                _ = try await client.registerWorkflow(Data("""
-                    {"name": "transfer", "version": "1.0.0", "definition": {"steps": [
-                      {"id": "debit", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=10", "method": "POST", "body": {"debit": "${run.id}"}},
-                       "compensate": {"type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST", "body": {"refund": "${run.id}"}}}},
-                      {"id": "credit", "type": "http_request", "depends_on": ["debit"], "config": {"url": "\(remote.baseURL)/refuse", "method": "POST"}}
-                    ]}}
-                    """.utf8), yaml: false)
+                _ = try await client.registerWorkflow(
+                    Data(
+                        """
+                        {"name": "transfer", "version": "1.0.0", "definition": {"steps": [
+                          {"id": "debit", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=10", "method": "POST", "body": {"debit": "${run.id}"}},
+                           "compensate": {"type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST", "body": {"refund": "${run.id}"}}}},
+                          {"id": "credit", "type": "http_request", "depends_on": ["debit"], "config": {"url": "\(remote.baseURL)/refuse", "method": "POST"}}
+                        ]}}
+                        """.utf8
+                    ),
+                    yaml: false
+                )
                 var runIDs: [String] = []
                 for i in 0..<20 { runIDs.append(try await client.start(workflow: "transfer", input: ["i": .number(Double(i))]).runId) }
                 // Kill while refunds are in flight.
@@ -138,12 +151,17 @@ import WorkflowTestSupport
         try await withDeployment(driver) { start in
             var server = try await start()
             let client = WorkflowClient(baseURL: server.baseURL)
-            _ = try await client.registerWorkflow(Data("""
-                {"name": "kyc", "version": "1.0.0", "definition": {"steps": [
-                  {"id": "docs", "type": "wait_for_signal", "config": {"signal": "documents_received", "timeout_ms": 600000}},
-                  {"id": "done", "type": "echo", "depends_on": ["docs"], "config": {"files": "${steps.docs.output.files}"}}
-                ]}}
-                """.utf8), yaml: false)
+            _ = try await client.registerWorkflow(
+                Data(
+                    """
+                    {"name": "kyc", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "docs", "type": "wait_for_signal", "config": {"signal": "documents_received", "timeout_ms": 600000}},
+                      {"id": "done", "type": "echo", "depends_on": ["docs"], "config": {"files": "${steps.docs.output.files}"}}
+                    ]}}
+                    """.utf8
+                ),
+                yaml: false
+            )
             var runIDs: [String] = []
             for _ in 0..<20 { runIDs.append(try await client.start(workflow: "kyc").runId) }
             try await waitUntil {

@@ -92,7 +92,8 @@ struct DatabaseOutageTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-outage-\(UUID().uuidString)")
         let node = try await UWFProcess.serve(
             dataDirectory: directory,
-            extra: ["--database", postgres.url + "&schema=outage_\(UInt32.random(in: 0...UInt32.max))", "--lease-seconds", "6"])
+            extra: ["--database", postgres.url + "&schema=outage_\(UInt32.random(in: 0...UInt32.max))", "--lease-seconds", "6"]
+        )
         _ = try await WorkflowClient(baseURL: node.baseURL).registerWorkflow(Data(Self.definition.utf8), yaml: false)
         return node
     }

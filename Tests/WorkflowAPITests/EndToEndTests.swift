@@ -13,20 +13,29 @@ import WorkflowTestSupport
         try await LocalHTTPServer.with({ router, _ in
             router.post("/slow") { _, _ in
                 try await Task.sleep(for: .milliseconds(200))
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"slept":200}"#)))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"slept":200}"#))
+                )
             }
         }) { remote in
             var server = try await UWFProcess.serve(dataDirectory: directory)
             let client = WorkflowClient(baseURL: server.baseURL)
-            _ = try await client.registerWorkflow(Data("""
-                {"name": "durable", "version": "1.0.0", "definition": {"steps": [
-                  {"id": "fetch", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow", "method": "POST", "body": {"run": "${run.id}"}},
-                   "retry": {"max_attempts": 5, "initial_interval_ms": 50}},
-                  {"id": "left", "type": "transform", "depends_on": ["fetch"], "config": {"output": {"v": "${steps.fetch.output.body.slept}"}}},
-                  {"id": "right", "type": "delay", "depends_on": ["fetch"], "config": {"duration_ms": 1500}},
-                  {"id": "join", "type": "echo", "depends_on": ["left", "right"], "config": {"v": "${steps.left.output.v}"}}
-                ]}}
-                """.utf8), yaml: false)
+            _ = try await client.registerWorkflow(
+                Data(
+                    """
+                    {"name": "durable", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "fetch", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow", "method": "POST", "body": {"run": "${run.id}"}},
+                       "retry": {"max_attempts": 5, "initial_interval_ms": 50}},
+                      {"id": "left", "type": "transform", "depends_on": ["fetch"], "config": {"output": {"v": "${steps.fetch.output.body.slept}"}}},
+                      {"id": "right", "type": "delay", "depends_on": ["fetch"], "config": {"duration_ms": 1500}},
+                      {"id": "join", "type": "echo", "depends_on": ["left", "right"], "config": {"v": "${steps.left.output.v}"}}
+                    ]}}
+                    """.utf8
+                ),
+                yaml: false
+            )
             var runIDs: [String] = []
             for i in 0..<40 {
                 runIDs.append(try await client.start(workflow: "durable", input: ["i": .number(Double(i))]).runId)
@@ -34,7 +43,8 @@ import WorkflowTestSupport
             // Kill while some calls are in flight and some runs sleep in their durable delay.
             let deadline = ContinuousClock.now + .seconds(20)
             while remote.requests(path: "/slow").count < 20, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            let unfinished = try await client.runs(status: "RUNNING", limit: 100).items.count + (try await client.runs(status: "PENDING", limit: 100).items.count)
+            let unfinished =
+                try await client.runs(status: "RUNNING", limit: 100).items.count + (try await client.runs(status: "PENDING", limit: 100).items.count)
             server.kill9()
             #expect(unfinished > 0, "the kill must land while runs are executing")
 
@@ -79,19 +89,25 @@ import WorkflowTestSupport
         let again = try UWFProcess.cli(["workflow", "register", examples.appendingPathComponent("loan-approval.yaml").path], server: server.baseURL)
         #expect(again.stdout.hasPrefix("already registered: "))
 
-        let loan = try UWFProcess.cli([
-            "run", "loan-approval", "--wait", "--json", "--input",
-            #"{"amount": 25000, "applicant": {"name": "Ada", "score_a": 700, "score_b": 680, "past_defaults": 0}}"#,
-        ], server: server.baseURL)
+        let loan = try UWFProcess.cli(
+            [
+                "run", "loan-approval", "--wait", "--json", "--input",
+                #"{"amount": 25000, "applicant": {"name": "Ada", "score_a": 700, "score_b": 680, "past_defaults": 0}}"#,
+            ],
+            server: server.baseURL
+        )
         #expect(loan.status == 0, "\(loan.stderr)")
         let result = try JSONValue.parse(loan.stdout)
         #expect(result["status"] == "COMPLETED")
         #expect(result["output"]?["approved"]?["decision"] == "approved")
         #expect(result["steps"]?.arrayValue?.first { $0["id"] == "refer" }?["status"] == "SKIPPED")
 
-        let started = try UWFProcess.cli([
-            "run", "payment-with-delay", "--input", #"{"amount": 5, "currency": "EUR", "payee": "ACME", "cooling_off_ms": 60000}"#,
-        ], server: server.baseURL)
+        let started = try UWFProcess.cli(
+            [
+                "run", "payment-with-delay", "--input", #"{"amount": 5, "currency": "EUR", "payee": "ACME", "cooling_off_ms": 60000}"#,
+            ],
+            server: server.baseURL
+        )
         let runID = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(started.status == 0 && runID.count == 36)
         let listed = try UWFProcess.cli(["runs", "list"], server: server.baseURL)
@@ -143,8 +159,10 @@ extension EndToEndTests {
             }
 
             // The saga: the credit is refused, the debit is refunded, the operator is told.
-            let failed = try cli(["run", "funds-transfer", "--wait", "--json", "--input",
-                                  #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "closed-9", "amount": 250}"#])
+            let failed = try cli([
+                "run", "funds-transfer", "--wait", "--json", "--input",
+                #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "closed-9", "amount": 250}"#,
+            ])
             #expect(failed.status == 1)
             let saga = try JSONValue.parse(failed.stdout)
             #expect(saga["status"] == "FAILED" && saga["compensated"] == true)
@@ -152,15 +170,20 @@ extension EndToEndTests {
             #expect(steps.map { $0["id"] } == ["debit", "credit", "debit.compensate", "on_failure"])
             #expect(steps.first { $0["id"] == "debit.compensate" }?["status"] == "SUCCESS")
             #expect(bank.requests(path: "/accounts/acc-1/refund").count == 1)
-            let ok = try cli(["run", "funds-transfer", "--wait", "--json", "--input",
-                              #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "acc-2", "amount": 250}"#])
+            let ok = try cli([
+                "run", "funds-transfer", "--wait", "--json", "--input",
+                #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "acc-2", "amount": 250}"#,
+            ])
             #expect(ok.status == 0, "\(ok.stdout)")
 
             // The batch: one refused payout is reported, the others are paid.
-            let batch = try cli(["run", "payment-batch", "--wait", "--json", "--input", #"""
+            let batch = try cli([
+                "run", "payment-batch", "--wait", "--json", "--input",
+                #"""
                 {"bank_url": "\#(bank.baseURL)", "beneficiaries": [{"account": "acc-7", "amount": 10},
                  {"account": "closed-3", "amount": 20}, {"account": "acc-8", "amount": 30}]}
-                """#])
+                """#,
+            ])
             #expect(batch.status == 0, "\(batch.stdout) \(batch.stderr)")
             let report = try JSONValue.parse(batch.stdout)["output"]
             #expect(report?["lines"] == 3)
@@ -205,7 +228,8 @@ extension EndToEndTests {
     @Test(arguments: ["seq3", "fanout10", "poc", "read-mix", "foreach100"])
     func benchRunsAndReports(_ scenario: String) throws {
         let small = scenario == "foreach100"  // 100 items per run
-        let arguments = ["bench", "--scenario", scenario, "--json", "--warmup", small ? "1" : "5"]
+        let arguments =
+            ["bench", "--scenario", scenario, "--json", "--warmup", small ? "1" : "5"]
             + (scenario == "poc" || scenario == "read-mix"
                 ? ["--rate", "40", "--duration", "1", "--concurrency", "4"] : ["--count", small ? "4" : "40", "--concurrency", "4"])
         let result = try UWFProcess.cli(arguments, server: "unused")

@@ -37,8 +37,12 @@ import WorkflowPrimitive
             let status = try await client.call(.get, "/api/workflows/status/\(runID)")
             #expect(status.json["status"] == "COMPLETED")
             let data = try await client.call(.get, "/api/workflows/data/\(runID)")
-            #expect(data.json == ["run_id": .string(runID), "status": "COMPLETED", "input": ["name": "Ada"],
-                                  "output": ["message": "HELLO ADA"], "steps": ["hello": ["greeting": "hello Ada"], "shout": "HELLO ADA"]])
+            #expect(
+                data.json == [
+                    "run_id": .string(runID), "status": "COMPLETED", "input": ["name": "Ada"],
+                    "output": ["message": "HELLO ADA"], "steps": ["hello": ["greeting": "hello Ada"], "shout": "HELLO ADA"],
+                ]
+            )
         }
     }
 
@@ -85,12 +89,20 @@ import WorkflowPrimitive
     @Test func listsRunsWithFiltersAndCursor() async throws {
         try await withAPI { client in
             let greet = try #require(try await client.call(.post, "/api/v1/workflows", sequenceWorkflow).json["id"]?.stringValue)
-            try await client.call(.post, "/api/v1/workflows", """
+            try await client.call(
+                .post,
+                "/api/v1/workflows",
+                """
                 {"name": "nap", "version": "1.0.0", "definition": {"steps": [{"id": "z", "type": "delay", "config": {"duration_ms": 60000}}]}}
-                """)
+                """
+            )
             var greetRuns: [String] = []
             for i in 0..<3 {
-                greetRuns.append(try #require(try await client.call(.post, "/api/v1/workflows/greet/execute", #"{"input": {"name": "\#(i)"}}"#).json["run_id"]?.stringValue))
+                greetRuns.append(
+                    try #require(
+                        try await client.call(.post, "/api/v1/workflows/greet/execute", #"{"input": {"name": "\#(i)"}}"#).json["run_id"]?.stringValue
+                    )
+                )
             }
             let napRun = try #require(try await client.call(.post, "/api/v1/workflows/nap/execute").json["run_id"]?.stringValue)
             for id in greetRuns { _ = try await client.waitForRun(id) }
@@ -116,11 +128,15 @@ import WorkflowPrimitive
 
     @Test func cancelARunThenCancellingAgainConflicts() async throws {
         try await withAPI { client in
-            try await client.call(.post, "/api/v1/workflows", """
+            try await client.call(
+                .post,
+                "/api/v1/workflows",
+                """
                 {"name": "nap", "version": "1.0.0", "definition": {"steps": [
                   {"id": "z", "type": "delay", "config": {"duration_ms": 60000}},
                   {"id": "after", "type": "noop", "depends_on": ["z"]}]}}
-                """)
+                """
+            )
             let runID = try #require(try await client.call(.post, "/api/v1/workflows/nap/execute").json["run_id"]?.stringValue)
             let cancelled = try await client.call(.post, "/api/v1/executions/\(runID)/cancel")
             #expect(cancelled.status == .accepted && cancelled.json["status"] == "CANCELLED")

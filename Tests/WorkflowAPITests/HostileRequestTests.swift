@@ -18,7 +18,13 @@ import WorkflowTestSupport
         #expect(server.isRunning, "the server is still up: \(server.log.suffix(2000))")
     }
 
-    func send(_ server: UWFProcess, _ method: HTTPMethod, _ path: String, _ body: String? = nil, type: String? = "application/json")
+    func send(
+        _ server: UWFProcess,
+        _ method: HTTPMethod,
+        _ path: String,
+        _ body: String? = nil,
+        type: String? = "application/json"
+    )
         async throws -> (status: Int, body: JSONValue)
     {
         var request = HTTPClientRequest(url: server.baseURL + path)
@@ -44,21 +50,32 @@ import WorkflowTestSupport
             #expect(server.residentKiB < baseline + 100_000, "memory stayed bounded: \(server.residentKiB) KiB")
 
             // Finding 8: a 600-level definition is refused, and listing keeps working.
-            let deep = "{\"name\": \"deep\", \"version\": \"1.0.0\", \"definition\": {\"steps\": [{\"id\": \"a\", \"type\": \"echo\", \"config\": "
+            let deep =
+                "{\"name\": \"deep\", \"version\": \"1.0.0\", \"definition\": {\"steps\": [{\"id\": \"a\", \"type\": \"echo\", \"config\": "
                 + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}]}}"
             #expect(try await send(server, .POST, "/api/v1/workflows", deep).status == 400)
             #expect(try await send(server, .GET, "/api/v1/workflows").status == 200)
 
             // Finding 4: deep expressions are refused at registration with a pointer.
             let parens = String(repeating: "(", count: 40_000) + "1" + String(repeating: ")", count: 40_000)
-            let expression = try await send(server, .POST, "/api/v1/workflows", """
+            let expression = try await send(
+                server,
+                .POST,
+                "/api/v1/workflows",
+                """
                 {"name": "expr", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop", "when": "\(parens)"}]}}
-                """)
+                """
+            )
             #expect(expression.status == 422)
             #expect(expression.body["errors"]?.arrayValue?.first?["pointer"] == "/definition/steps/0/when")
 
             // Finding 10: duplicate keys, out-of-range numbers and the wrong media type are refused.
-            let duplicate = try await send(server, .POST, "/api/v1/workflows", #"{"name": "d", "name": "e", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#)
+            let duplicate = try await send(
+                server,
+                .POST,
+                "/api/v1/workflows",
+                #"{"name": "d", "name": "e", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#
+            )
             #expect(duplicate.status == 400)
             #expect(try await send(server, .POST, "/api/v1/execute", #"{"workflow_name": "x", "input": {"n": 1e400}}"#).status == 400)
             let plain = try await send(server, .POST, "/api/v1/execute", #"{"workflow_name": "x"}"#, type: "text/plain")
@@ -69,9 +86,14 @@ import WorkflowTestSupport
             // Finding 2: the shipped payment-with-delay, given a delay of Int64.max in its input, fails the step.
             let example = try String(contentsOf: UWFProcess.packageRoot.appendingPathComponent("examples/payment-with-delay.json"), encoding: .utf8)
             #expect(try await send(server, .POST, "/api/v1/workflows", example).status == 201)
-            let started = try await send(server, .POST, "/api/v1/execute", """
+            let started = try await send(
+                server,
+                .POST,
+                "/api/v1/execute",
+                """
                 {"workflow_name": "payment-with-delay", "input": {"amount": 1, "currency": "EUR", "payee": "X", "cooling_off_ms": 9223372036854775807}}
-                """)
+                """
+            )
             #expect(started.status == 202)
             let runID = try #require(started.body["run_id"]?.stringValue)
             try await waitUntil("the run fails") {
@@ -90,7 +112,12 @@ import WorkflowTestSupport
             #expect(refusedStart.status == 409)
             #expect(refusedStart.body["code"] == "workflow_retired")
             #expect(try await send(server, .POST, "/api/v1/workflows/\(workflowID)/activate").body["status"] == "active")
-            let unused = try await send(server, .POST, "/api/v1/workflows", #"{"name": "unused", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#)
+            let unused = try await send(
+                server,
+                .POST,
+                "/api/v1/workflows",
+                #"{"name": "unused", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#
+            )
             let unusedID = try #require(unused.body["id"]?.stringValue)
             #expect(try await send(server, .DELETE, "/api/v1/workflows/\(unusedID)").status == 204)
             #expect(try await send(server, .GET, "/api/v1/workflows/\(unusedID)").status == 404)
@@ -133,8 +160,11 @@ import WorkflowTestSupport
             process.standardOutput = pipe
             try process.run()
             process.waitUntilExit()
-            let elapsed = Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
+            let elapsed =
+                Int(
+                    String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                ) ?? 99_999
             #expect(elapsed < 4_500, "the server closed the half-open connection after \(elapsed) ms")
         }
     }

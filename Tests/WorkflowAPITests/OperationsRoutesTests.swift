@@ -52,7 +52,9 @@ import WorkflowPrimitive
             let letters = try await client.call(.get, "/api/v1/dead-letters")
             let entries = try #require(letters.json["dead_letters"]?.arrayValue)
             #expect(Set(entries.compactMap { $0["run_id"]?.stringValue }) == Set(failed))
-            #expect(entries.allSatisfy { $0["failed_step"] == "reject" && $0["failed_at"]?.stringValue != nil && $0["workflow_id"]?.stringValue != nil })
+            #expect(
+                entries.allSatisfy { $0["failed_step"] == "reject" && $0["failed_at"]?.stringValue != nil && $0["workflow_id"]?.stringValue != nil }
+            )
             #expect(entries.first?["error"]?["code"] == "step_failed")
             #expect(letters.json["next_cursor"] == .null)
             let page = try await client.call(.get, "/api/v1/dead-letters?limit=1")
@@ -94,9 +96,18 @@ import WorkflowPrimitive
             #expect(again.status == .ok)
             #expect(again.json["run_id"] == first.json["run_id"])
             let other = try await client.call(
-                .post, "/api/v1/execute", #"{"workflow_name": "greet", "input": {"name": "Bob"}}"#, headers: ["Idempotency-Key": "order-42"])
+                .post,
+                "/api/v1/execute",
+                #"{"workflow_name": "greet", "input": {"name": "Bob"}}"#,
+                headers: ["Idempotency-Key": "order-42"]
+            )
             #expect(other.status == .unprocessableContent && other.json["code"] == "idempotency_key_reused")
-            let byPath = try await client.call(.post, "/api/v1/workflows/greet/execute", #"{"input": {"name": "Ada"}}"#, headers: ["Idempotency-Key": "order-43"])
+            let byPath = try await client.call(
+                .post,
+                "/api/v1/workflows/greet/execute",
+                #"{"input": {"name": "Ada"}}"#,
+                headers: ["Idempotency-Key": "order-43"]
+            )
             #expect(byPath.status == .accepted && byPath.json["run_id"] != first.json["run_id"])
             let runs = try #require(try await client.call(.get, "/api/v1/executions").json["executions"]?.arrayValue)
             #expect(runs.count == 2)

@@ -60,10 +60,14 @@ import WorkflowPrimitive
 
     @Test func invalidDefinitionsGet422WithPointers() async throws {
         try await withAPI { client in
-            let response = try await client.call(.post, "/api/v1/workflows", """
+            let response = try await client.call(
+                .post,
+                "/api/v1/workflows",
+                """
                 {"name": "bad", "version": "1", "definition": {"steps": [
                   {"id": "a", "type": "nope"}, {"id": "b", "type": "echo", "depends_on": ["a", "ghost"], "when": "input.x ="}]}}
-                """)
+                """
+            )
             #expect(response.status == .unprocessableContent)
             #expect(response.json["code"] == "invalid_definition")
             #expect(response.json["type"] == "urn:uwf:problem:invalid_definition")

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 import Testing
 import WorkflowEngine
 import WorkflowPrimitive
@@ -22,7 +23,11 @@ import WorkflowTestSupport
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"approved":true}"#)))
     }
     router.post("/reject") { _, _ in
-        Response(status: .unprocessableContent, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"reason":"blocked"}"#)))
+        Response(
+            status: .unprocessableContent,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"reason":"blocked"}"#))
+        )
     }
     router.post("/hold") { _, _ in
         // Holds the call for up to 30 s, or until the test releases it (so the server can shut down promptly).
@@ -36,7 +41,8 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func parallelBranchesOverlapInTime(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "fan", "version": "1.0.0", "definition": {"steps": [
                       {"id": "b1", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
                       {"id": "b2", "type": "http_request", "config": {"url": "\(remote.baseURL)/slow?ms=400", "method": "POST"}},
@@ -44,7 +50,8 @@ import WorkflowTestSupport
                       {"id": "join", "type": "echo", "depends_on": ["b1", "b2", "b3"],
                        "config": {"total": "${steps.b1.output.body.slept + steps.b2.output.body.slept + steps.b3.output.body.slept}"}}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let done = try await h.waitForRun(run.id)
                 #expect(done.status == .completed)
@@ -65,12 +72,14 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func retriesWithBackoffAndOneIdempotencyKey(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "flaky", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/flaky?failures=2", "method": "POST", "body": {"n": 1}},
                        "retry": {"max_attempts": 4, "backoff": "exponential", "initial_interval_ms": 150, "max_interval_ms": 1000}}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let done = try await h.waitForRun(run.id)
                 #expect(done.status == .completed)
@@ -96,13 +105,15 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func clientErrorsFailTheStepWithoutRetry(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "reject", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/reject", "method": "POST"},
                        "retry": {"max_attempts": 5, "initial_interval_ms": 10}},
                       {"id": "after", "type": "noop", "depends_on": ["call"]}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let done = try await h.waitForRun(run.id)
                 #expect(done.status == .failed)
@@ -120,7 +131,8 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func falseConditionsSkipAndSkipsCascade(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let flow = try await h.register("""
+            let flow = try await h.register(
+                """
                 {"name": "branching", "version": "1.0.0", "definition": {"steps": [
                   {"id": "score", "type": "transform", "config": {"output": {"high": "${input.amount > 10000}"}}},
                   {"id": "review", "type": "echo", "depends_on": ["score"], "when": "steps.score.output.high"},
@@ -128,7 +140,8 @@ import WorkflowTestSupport
                   {"id": "auto", "type": "echo", "depends_on": ["score"], "when": "!steps.score.output.high"},
                   {"id": "book", "type": "echo", "depends_on": ["review", "auto"], "config": {"via": "${steps.auto.status}"}}
                 ], "output": {"booked": "${steps.book.output.via}"}}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: flow, input: ["amount": 500])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .completed)
@@ -146,13 +159,15 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func cancellationStopsExecutingStepsAndCancelsQueuedOnes(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "long", "version": "1.0.0", "definition": {"steps": [
                       {"id": "hold", "type": "http_request", "timeout_ms": 60000, "config": {"url": "\(remote.baseURL)/hold", "method": "POST", "timeout_ms": 60000}},
                       {"id": "wait", "type": "delay", "config": {"duration_ms": 60000}},
                       {"id": "after", "type": "noop", "depends_on": ["hold", "wait"]}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let deadline = ContinuousClock.now + .seconds(10)
                 while remote.requests(path: "/hold").isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
@@ -186,12 +201,14 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func stepTimeoutIsRetriedThenFails(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "slow", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "timeout_ms": 600, "config": {"url": "\(remote.baseURL)/hold", "method": "POST"},
                        "retry": {"max_attempts": 2, "backoff": "fixed", "initial_interval_ms": 10}}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let done = try await h.waitForRun(run.id)
                 #expect(done.status == .failed)
@@ -206,11 +223,13 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func workflowTimeoutFailsTheRun(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "sleepy", "version": "1.0.0", "definition": {"timeout_ms": 300, "steps": [
                   {"id": "nap", "type": "delay", "config": {"duration_ms": 60000}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -222,14 +241,16 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aFailedStepFailsTheRunAndCancelsTheRest(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "failing", "version": "1.0.0", "definition": {"steps": [
                   {"id": "wait", "type": "delay", "config": {"duration_ms": 60000}},
                   {"id": "gate", "type": "noop"},
                   {"id": "boom", "type": "fail", "depends_on": ["gate"], "config": {"message": "insufficient funds"}},
                   {"id": "never", "type": "noop", "depends_on": ["boom", "wait"]}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -243,12 +264,14 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aTemplateThatCannotRenderFailsItsStep(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "bad-template", "version": "1.0.0", "definition": {"steps": [
                   {"id": "a", "type": "echo", "config": {"n": 0}},
                   {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"x": "${1 / steps.a.output.n}"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -261,12 +284,14 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func failStepMessageReachesTheRun(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "reject-it", "version": "1.0.0", "definition": {"steps": [
                   {"id": "ok", "type": "noop"},
                   {"id": "boom", "type": "fail", "depends_on": ["ok"], "config": {"message": "insufficient funds"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -277,22 +302,33 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aCrashedNodesWorkIsTakenOverAndRecordedOnce(_ driver: TestDriver) async throws {
         let started = Mutex<String?>(nil)
-        try await withEngine(driver, beforeStart: { h in
-            let definition = try await h.register("""
-                {"name": "takeover", "version": "1.0.0", "definition": {"steps": [
-                  {"id": "a", "type": "echo", "config": {"v": 1}},
-                  {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"v": "${steps.a.output.v + 1}"}}
-                ]}}
-                """)
-            let run = try await h.engine.start(definition: definition, input: [:])
-            started.withLock { $0 = run.id }
-            // A node claims the first step and dies before finishing it.
-            let now = Date()
-            let claim = try await h.store.taskClaim(TaskClaimParams(
-                owner: "dead-node", limit: 10, leaseExpiresAt: now.addingTimeInterval(1), now: now,
-                onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: "dead-node", now: now) }))
-            #expect(claim.claimed.count == 1)
-        }) { h in
+        try await withEngine(
+            driver,
+            beforeStart: { h in
+                let definition = try await h.register(
+                    """
+                    {"name": "takeover", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "a", "type": "echo", "config": {"v": 1}},
+                      {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"v": "${steps.a.output.v + 1}"}}
+                    ]}}
+                    """
+                )
+                let run = try await h.engine.start(definition: definition, input: [:])
+                started.withLock { $0 = run.id }
+                // A node claims the first step and dies before finishing it.
+                let now = Date()
+                let claim = try await h.store.taskClaim(
+                    TaskClaimParams(
+                        owner: "dead-node",
+                        limit: 10,
+                        leaseExpiresAt: now.addingTimeInterval(1),
+                        now: now,
+                        onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: "dead-node", now: now) }
+                    )
+                )
+                #expect(claim.claimed.count == 1)
+            }
+        ) { h in
             let runID = try #require(started.withLock { $0 })
             let done = try await h.waitForRun(runID)
             #expect(done.status == .completed)
@@ -306,5 +342,3 @@ import WorkflowTestSupport
         }
     }
 }
-
-import Synchronization

@@ -47,7 +47,9 @@ struct EngineHarness {
         let run = try await store.runGet(tenantID: defaultTenantID, id: id)
         let history = try await events(id).map { "\($0.type)\($0.stepID.map { "(" + $0 + ")" } ?? "") \($0.data.canonicalString())" }
         let tasks = try await store.taskCount(runID: id)
-        Issue.record("run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing"); \(tasks) tasks; history:\n\(history.joined(separator: "\n"))")
+        Issue.record(
+            "run \(id) did not reach \(status?.rawValue ?? "a terminal status") in time; it is \(run?.status.rawValue ?? "missing"); \(tasks) tasks; history:\n\(history.joined(separator: "\n"))"
+        )
         throw CancellationError()
     }
 
@@ -77,13 +79,21 @@ func withEngine<T: Sendable>(
     case .postgres:
         return try await withPostgresStore { store in
             try await withEngine(
-                on: store, directory: URL(fileURLWithPath: "/"), limits: limits, configure: configure, beforeStart: beforeStart, body)
+                on: store,
+                directory: URL(fileURLWithPath: "/"),
+                limits: limits,
+                configure: configure,
+                beforeStart: beforeStart,
+                body
+            )
         }
     }
 }
 
 private func withEngine<T: Sendable>(
-    on store: any WorkflowStore, directory: URL, limits: WorkflowLimits,
+    on store: any WorkflowStore,
+    directory: URL,
+    limits: WorkflowLimits,
     configure: (inout EngineConfiguration) -> Void,
     beforeStart: (EngineHarness) async throws -> Void,
     _ body: (EngineHarness) async throws -> T
@@ -95,8 +105,12 @@ private func withEngine<T: Sendable>(
     logger.logLevel = .warning
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
     let engine = WorkflowEngine(
-        configuration: configuration, store: store, registry: registry,
-        executors: .builtin(http: HTTPRequestStepExecutor(client: http)), logger: logger)
+        configuration: configuration,
+        store: store,
+        registry: registry,
+        executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+        logger: logger
+    )
     let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
     let harness = EngineHarness(store: store, registry: registry, engine: engine, directory: directory)
     do {

@@ -7,7 +7,8 @@ import WorkflowStore
 @Suite struct EngineTests {
     @Test(arguments: TestDriver.all) func sequentialStepsPassOutputsAlong(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "seq", "version": "1.0.0", "definition": {
                   "steps": [
                     {"id": "a", "type": "transform", "config": {"output": {"n": "${input.n}"}}},
@@ -15,7 +16,8 @@ import WorkflowStore
                     {"id": "c", "type": "echo", "depends_on": ["b"], "config": {"doubled": "${steps.b.output}", "text": "n=${input.n}"}}
                   ],
                   "output": {"result": "${steps.c.output}"}}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: ["n": 21])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .completed)

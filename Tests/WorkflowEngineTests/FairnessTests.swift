@@ -19,14 +19,18 @@ import WorkflowTestSupport
         }) { remote in
             // Two workers: the wide run's backlog takes seconds to drain whatever the machine's speed.
             try await withEngine(driver, configure: { $0.maxConcurrentSteps = 2 }) { h in
-                let wide = try await h.register("""
+                let wide = try await h.register(
+                    """
                     {"name": "wide", "version": "1.0.0", "definition": {"steps": [
                     \((0..<steps).map { #"{"id": "s\#($0)", "type": "http_request", "config": {"url": "\#(remote.baseURL)/work", "method": "POST"}}"# }.joined(separator: ",\n"))
                     ]}}
-                    """)
-                let small = try await h.register("""
+                    """
+                )
+                let small = try await h.register(
+                    """
                     {"name": "small", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}
-                    """)
+                    """
+                )
                 let big = try await h.engine.start(definition: wide, input: [:])
                 try await Task.sleep(for: .milliseconds(300))
                 let newcomer = try await h.engine.start(definition: small, input: [:])

@@ -16,12 +16,14 @@ import WorkflowTestSupport
     /// SQLite driver, and the committed task trapped again at every restart.
     @Test(arguments: TestDriver.all) func aHugeDelayFromTheRunInputFailsTheStepNotTheNode(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "pause", "version": "1.0.0", "definition": {"steps": [
                   {"id": "wait", "type": "delay", "config": {"duration_ms": "${input.ms}"}},
                   {"id": "signal", "type": "wait_for_signal", "depends_on": ["wait"], "config": {"signal": "go", "timeout_ms": "${input.ms}"}}
                 ]}}
-                """)
+                """
+            )
             for ms: JSONValue in [9.223372036854775807e18, -1, 1.5, "soon"] {
                 let run = try await h.engine.start(definition: definition, input: ["ms": ms])
                 let failed = try await h.waitForRun(run.id)
@@ -43,9 +45,13 @@ import WorkflowTestSupport
         try await withEngine(limits: limits) { h in
             var steps = [#"{"id": "s0", "type": "transform", "config": {"output": "${input.text}"}}"#]
             for i in 1...16 {
-                steps.append(#"{"id": "s\#(i)", "type": "transform", "depends_on": ["s\#(i - 1)"], "config": {"output": "${steps.s\#(i - 1).output + steps.s\#(i - 1).output}"}}"#)
+                steps.append(
+                    #"{"id": "s\#(i)", "type": "transform", "depends_on": ["s\#(i - 1)"], "config": {"output": "${steps.s\#(i - 1).output + steps.s\#(i - 1).output}"}}"#
+                )
             }
-            let definition = try await h.register(#"{"name": "double", "version": "1.0.0", "definition": {"steps": [\#(steps.joined(separator: ","))]}}"#)
+            let definition = try await h.register(
+                #"{"name": "double", "version": "1.0.0", "definition": {"steps": [\#(steps.joined(separator: ","))]}}"#
+            )
             let run = try await h.engine.start(definition: definition, input: ["text": .string(String(repeating: "x", count: 1024))])
             let failed = try await h.waitForRun(run.id)
             #expect(failed.status == .failed)
@@ -64,13 +70,15 @@ import WorkflowTestSupport
         var limits = WorkflowLimits()
         limits.maxRunsPerTree = 300
         try await withEngine(driver, limits: limits) { h in
-            _ = try await h.register("""
+            _ = try await h.register(
+                """
                 {"name": "fork", "version": "1.0.0", "definition": {"steps": [
                   {"id": "pause", "type": "delay", "config": {"duration_ms": 20}},
                   {"id": "left", "type": "sub_workflow", "depends_on": ["pause"], "config": {"workflow": "fork"}},
                   {"id": "right", "type": "sub_workflow", "depends_on": ["pause"], "config": {"workflow": "fork"}}
                 ]}}
-                """)
+                """
+            )
             let definition = try await h.registry.resolve("fork")
             // Left alone, the tree grows to its limit; the start that would pass it fails, and so, step by step, does
             // the root, whose failure stops the whole tree.
@@ -109,14 +117,18 @@ import WorkflowTestSupport
         var limits = WorkflowLimits()
         limits.maxRunsPerTree = 50
         try await withEngine(driver, limits: limits) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "nested", "version": "1.0.0", "definition": {"steps": [
                   {"id": "outer", "type": "foreach", "config": {"items": "${input.rows}", "max_concurrency": 10, "steps": [
                     {"id": "inner", "type": "foreach", "config": {"items": "${input.cols}", "max_concurrency": 10, "steps": [
                       {"id": "cell", "type": "noop"}]}}]}}]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(
-                definition: definition, input: ["rows": .array((0..<10).map { .number(Double($0)) }), "cols": .array((0..<10).map { .number(Double($0)) })])
+                definition: definition,
+                input: ["rows": .array((0..<10).map { .number(Double($0)) }), "cols": .array((0..<10).map { .number(Double($0)) })]
+            )
             let failed = try await h.waitForRun(run.id, timeout: .seconds(60))
             #expect(failed.status == .failed)
             let stepErrors = try await h.steps(run.id).mapValues { $0.error?.canonicalString() ?? "" }
@@ -125,7 +137,9 @@ import WorkflowTestSupport
             #expect(tree <= 50, "the tree grew to \(tree) runs")
             // Within the bound, the same workflow completes.
             let small = try await h.engine.start(
-                definition: definition, input: ["rows": [0, 1, 2], "cols": [0, 1, 2]])
+                definition: definition,
+                input: ["rows": [0, 1, 2], "cols": [0, 1, 2]]
+            )
             #expect(try await h.waitForRun(small.id, timeout: .seconds(60)).status == .completed)
         }
     }
@@ -138,21 +152,27 @@ import WorkflowTestSupport
             {"name": "two", "version": "1.0.0", "definition": {"steps": [
               {"id": "a", "type": "noop"}, {"id": "b", "type": "echo", "depends_on": ["a"], "config": {"x": 1}}]}}
             """
-        try await withEngine(driver, beforeStart: { h in
-            let definition = try await h.register(definitionJSON)
-            let id = try await h.engine.start(definition: definition, input: ["k": 1]).id
-            poisonID = id
-            if let postgres = h.store as? PostgresStore {
-                // JSON that PostgreSQL stores but uwf's strict reader refuses: a number of 401 digits (beyond double).
-                try await postgres.client.query("UPDATE runs SET input = '{\"k\": 1e400}'::jsonb WHERE id = \(id)", logger: Logger(label: "test"))
-                try await postgres.client.query("UPDATE step_runs SET state = '[1e400]'::jsonb WHERE run_id = \(id)", logger: Logger(label: "test"))
-            } else {
-                // Corrupt the run row the way a bad disk or a bad manual edit would.
-                let queue = try DatabaseQueue(path: h.directory.appendingPathComponent("uwf.sqlite").path)
-                try await queue.write { db in try db.execute(sql: "UPDATE runs SET input = '{\"k\": ' WHERE id = ?", arguments: [id]) }
-                try queue.close()
+        try await withEngine(
+            driver,
+            beforeStart: { h in
+                let definition = try await h.register(definitionJSON)
+                let id = try await h.engine.start(definition: definition, input: ["k": 1]).id
+                poisonID = id
+                if let postgres = h.store as? PostgresStore {
+                    // JSON that PostgreSQL stores but uwf's strict reader refuses: a number of 401 digits (beyond double).
+                    try await postgres.client.query("UPDATE runs SET input = '{\"k\": 1e400}'::jsonb WHERE id = \(id)", logger: Logger(label: "test"))
+                    try await postgres.client.query(
+                        "UPDATE step_runs SET state = '[1e400]'::jsonb WHERE run_id = \(id)",
+                        logger: Logger(label: "test")
+                    )
+                } else {
+                    // Corrupt the run row the way a bad disk or a bad manual edit would.
+                    let queue = try DatabaseQueue(path: h.directory.appendingPathComponent("uwf.sqlite").path)
+                    try await queue.write { db in try db.execute(sql: "UPDATE runs SET input = '{\"k\": ' WHERE id = ?", arguments: [id]) }
+                    try queue.close()
+                }
             }
-        }) { h in
+        ) { h in
             try await waitUntil("the poison run is failed") {
                 (try? await h.store.runGet(tenantID: defaultTenantID, id: poisonID))?.status == .failed
             }

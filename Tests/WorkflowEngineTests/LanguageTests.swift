@@ -21,7 +21,8 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func switchTakesTheFirstMatchingCaseAndSkipsTheOtherBranches(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "route", "version": "1.0.0", "definition": {"steps": [
                   {"id": "route", "type": "switch", "config": {
                      "cases": [{"when": "input.amount > 10000", "next": ["review"]}, {"when": "input.amount > 100", "next": ["check"]}],
@@ -33,7 +34,8 @@ import WorkflowTestSupport
                   {"id": "join", "type": "echo", "depends_on": ["review", "check", "auto"],
                    "config": {"branch": "${steps.route.output.branch}"}}
                 ]}}
-                """)
+                """
+            )
             for (amount, branch, ran) in [(50_000, JSONValue.number(0), "review"), (500, .number(1), "check"), (5, "default", "auto")] {
                 let run = try await h.engine.start(definition: definition, input: ["amount": .number(Double(amount))])
                 let done = try await h.waitForRun(run.id)
@@ -52,12 +54,16 @@ import WorkflowTestSupport
 
     @Test func switchBranchesMustDependOnTheSwitch() throws {
         #expect {
-            try WorkflowDocument.validate(try JSONValue.parse("""
-                {"name": "bad", "version": "1.0.0", "definition": {"steps": [
-                  {"id": "route", "type": "switch", "config": {"cases": [{"when": "true", "next": ["a", "ghost"]}]}},
-                  {"id": "a", "type": "noop"}
-                ]}}
-                """))
+            try WorkflowDocument.validate(
+                try JSONValue.parse(
+                    """
+                    {"name": "bad", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "route", "type": "switch", "config": {"cases": [{"when": "true", "next": ["a", "ghost"]}]}},
+                      {"id": "a", "type": "noop"}
+                    ]}}
+                    """
+                )
+            )
         } throws: { error in
             let issues = (error as? ValidationError)?.issues ?? []
             return issues.contains { $0.pointer == "/definition/steps/0/config/cases/0/next/0" && $0.message.contains("must depend on 'route'") }
@@ -69,7 +75,8 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func foreachRunsNestedStepsPerItemWithBoundedConcurrency(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "batch", "version": "1.0.0", "definition": {"steps": [
                   {"id": "pay", "type": "foreach", "config": {"items": "${input.beneficiaries}", "max_concurrency": 3, "steps": [
                      {"id": "wait", "type": "delay", "config": {"duration_ms": 20}},
@@ -78,7 +85,8 @@ import WorkflowTestSupport
                   ]}},
                   {"id": "total", "type": "echo", "depends_on": ["pay"], "config": {"count": "${len(steps.pay.output.results)}"}}
                 ]}}
-                """)
+                """
+            )
             let items: [JSONValue] = (0..<12).map { ["name": .string("b\($0)"), "amount": .number(Double($0))] }
             let run = try await h.engine.start(definition: definition, input: ["beneficiaries": .array(items), "currency": "EUR"])
             let done = try await h.waitForRun(run.id, timeout: .seconds(60))
@@ -106,14 +114,16 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func foreachItemFailures(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let tolerant = try await h.register("""
+            let tolerant = try await h.register(
+                """
                 {"name": "tolerant", "version": "1.0.0", "definition": {"steps": [
                   {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "continue_on_error": true, "steps": [
                      {"id": "check", "type": "fail", "when": "item.bad", "config": {"message": "bad item"}},
                      {"id": "ok", "type": "transform", "config": {"output": "${item.v}"}}
                   ]}}
                 ]}}
-                """)
+                """
+            )
             let input: JSONValue = ["items": [["v": 1, "bad": false], ["v": 2, "bad": true], ["v": 3, "bad": false]]]
             let run = try await h.engine.start(definition: tolerant, input: input)
             let done = try await h.waitForRun(run.id)
@@ -124,13 +134,15 @@ import WorkflowTestSupport
             #expect(results[1]["error"]?["step_id"] == "check")
             #expect(results[2] == 3)
 
-            let strict = try await h.register("""
+            let strict = try await h.register(
+                """
                 {"name": "strict", "version": "1.0.0", "definition": {"steps": [
                   {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "max_concurrency": 1, "steps": [
                      {"id": "check", "type": "fail", "when": "item.bad", "config": {"message": "bad item"}}
                   ]}}
                 ]}}
-                """)
+                """
+            )
             let items: [JSONValue] = [["bad": false], ["bad": true]] + Array(repeating: ["bad": false], count: 5)
             let failing = try await h.engine.start(definition: strict, input: ["items": .array(items)])
             let failed = try await h.waitForRun(failing.id)
@@ -150,11 +162,13 @@ import WorkflowTestSupport
 
     @Test func foreachRefusesMoreItemsThanItsLimit() async throws {
         try await withEngine { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "huge", "version": "1.0.0", "definition": {"steps": [
                   {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "steps": [{"id": "n", "type": "noop"}]}}
                 ]}}
-                """)
+                """
+            )
             let items = JSONValue.array(Array(repeating: 0, count: RunStateMachine.maxForeachItems + 1))
             let run = try await h.engine.start(definition: definition, input: ["items": items])
             let done = try await h.waitForRun(run.id)
@@ -167,13 +181,15 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func foreachOfTenThousandItems(_ driver: TestDriver) async throws {
         let count = 10_000
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "big", "version": "1.0.0", "definition": {"steps": [
                   {"id": "each", "type": "foreach", "config": {"items": "${input.items}", "max_concurrency": 200, "steps": [
                      {"id": "double", "type": "transform", "config": {"output": "${item * 2}"}}
                   ]}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: ["items": .array((0..<count).map { .number(Double($0)) })])
             let done = try await h.waitForRun(run.id, timeout: .seconds(300))
             #expect(done.status == .completed)
@@ -190,22 +206,28 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func subWorkflowRunsAChildAndWaitsForIt(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            _ = try await h.register("""
+            _ = try await h.register(
+                """
                 {"name": "kyc-check", "version": "1.2.0", "definition": {"steps": [
                   {"id": "score", "type": "transform", "config": {"output": {"customer": "${input.customer}", "score": 42}}}
                 ], "output": "${steps.score.output}"}}
-                """)
-            _ = try await h.register("""
+                """
+            )
+            _ = try await h.register(
+                """
                 {"name": "kyc-check", "version": "2.0.0", "definition": {"steps": [
                   {"id": "score", "type": "fail", "config": {"message": "v2 is broken"}}
                 ]}}
-                """)
-            let parent = try await h.register("""
+                """
+            )
+            let parent = try await h.register(
+                """
                 {"name": "onboard", "version": "1.0.0", "definition": {"steps": [
                   {"id": "kyc", "type": "sub_workflow", "config": {"workflow": "kyc-check", "version": "1.2.0", "input": {"customer": "${input.name}"}}},
                   {"id": "done", "type": "echo", "depends_on": ["kyc"], "config": {"score": "${steps.kyc.output.score}"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: parent, input: ["name": "Ada"])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .completed)
@@ -218,11 +240,13 @@ import WorkflowTestSupport
             #expect(children.first?.parentRunID == run.id)
 
             // Without a version the highest one runs; its failure fails the step and the parent.
-            let latest = try await h.register("""
+            let latest = try await h.register(
+                """
                 {"name": "onboard-latest", "version": "1.0.0", "definition": {"steps": [
                   {"id": "kyc", "type": "sub_workflow", "config": {"workflow": "kyc-check"}}
                 ]}}
-                """)
+                """
+            )
             let failing = try await h.engine.start(definition: latest, input: [:])
             let failed = try await h.waitForRun(failing.id)
             #expect(failed.status == .failed)
@@ -232,11 +256,13 @@ import WorkflowTestSupport
 
     @Test func aWorkflowCallingItselfStopsAtTheNestingLimit() async throws {
         try await withEngine { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "ouroboros", "version": "1.0.0", "definition": {"steps": [
                   {"id": "again", "type": "sub_workflow", "config": {"workflow": "ouroboros"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id, timeout: .seconds(60))
             #expect(done.status == .failed)
@@ -254,16 +280,20 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func cancellingAParentCancelsItsChild(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            _ = try await h.register("""
+            _ = try await h.register(
+                """
                 {"name": "child", "version": "1.0.0", "definition": {"steps": [
                   {"id": "wait", "type": "wait_for_signal", "config": {"signal": "never"}}
                 ]}}
-                """)
-            let parent = try await h.register("""
+                """
+            )
+            let parent = try await h.register(
+                """
                 {"name": "parent", "version": "1.0.0", "definition": {"steps": [
                   {"id": "call", "type": "sub_workflow", "config": {"workflow": "child"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: parent, input: [:])
             var child: RunRecord?
             try await waitUntil {
@@ -281,14 +311,16 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func signalsCompleteWaitsAndEarlySignalsAreKept(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "kyc-wait", "version": "1.0.0", "definition": {"steps": [
                   {"id": "hold", "type": "delay", "config": {"duration_ms": 300}},
                   {"id": "early", "type": "wait_for_signal", "depends_on": ["hold"], "config": {"signal": "early_docs"}},
                   {"id": "docs", "type": "wait_for_signal", "depends_on": ["early"], "config": {"signal": "documents_received", "timeout_ms": 60000}},
                   {"id": "review", "type": "echo", "depends_on": ["docs"], "config": {"files": "${steps.docs.output.files}"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             // Sent before any step waits for it: kept, then consumed when `early` is reached.
             let kept = try await h.engine.signal(runID: run.id, name: "early_docs", payload: ["n": 1])
@@ -331,12 +363,14 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func signalTimeoutFailsOrContinues(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "timeouts", "version": "1.0.0", "definition": {"steps": [
                   {"id": "soft", "type": "wait_for_signal", "config": {"signal": "a", "timeout_ms": 200, "on_timeout": "continue"}},
                   {"id": "hard", "type": "wait_for_signal", "depends_on": ["soft"], "config": {"signal": "b", "timeout_ms": 200, "on_timeout": "fail"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -351,7 +385,8 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func compensationsRunInReverseCompletionOrder(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "transfer", "version": "1.0.0", "definition": {"steps": [
                   {"id": "reserve", "type": "transform", "config": {"output": {"hold": "H1"}},
                    "compensate": {"type": "echo", "config": {"release": "${steps.reserve.output.hold}"}}},
@@ -362,7 +397,8 @@ import WorkflowTestSupport
                    "compensate": {"type": "echo"}}
                 ],
                 "on_failure": {"type": "echo", "config": {"alert": "${run.error.message}"}}}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -381,13 +417,15 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aTimedOutRunIsCompensatedToo(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 2500, "steps": [
                   {"id": "debit", "type": "transform", "config": {"output": {"debit_id": "D9"}},
                    "compensate": {"type": "echo", "config": {"refund": "${steps.debit.output.debit_id}", "why": "${run.error.code}"}}},
                   {"id": "credit", "type": "delay", "depends_on": ["debit"], "config": {"duration_ms": 60000}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             // The timeout must come after the debit succeeded (generous, for loaded CI machines) and while credit sleeps.
             try await waitUntil("debit succeeded") { try await h.steps(run.id)["debit"]?.status == .success }
@@ -405,12 +443,14 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aTimeoutDuringCompensationLetsItFinish(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 6000, "steps": [
                   {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 7500}}},
                   {"id": "credit", "type": "fail", "depends_on": ["debit"]}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             // The step failure comes well before the (generous, for loaded CI machines) timeout; the compensation outlasts it.
             try await waitUntil("compensating") { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating }
@@ -425,7 +465,8 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func aFailedCompensationIsReported(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "bad-undo", "version": "1.0.0", "definition": {"steps": [
                   {"id": "a", "type": "noop", "compensate": {"type": "echo"}},
                   {"id": "b", "type": "noop", "depends_on": ["a"],
@@ -433,7 +474,8 @@ import WorkflowTestSupport
                                   "retry": {"max_attempts": 2, "initial_interval_ms": 10}}},
                   {"id": "c", "type": "fail", "depends_on": ["b"]}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
@@ -449,12 +491,14 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func continueOnErrorLetsDependentsRun(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "lenient", "version": "1.0.0", "definition": {"steps": [
                   {"id": "optional", "type": "fail", "continue_on_error": true, "config": {"message": "nice to have"}},
                   {"id": "next", "type": "echo", "depends_on": ["optional"], "config": {"previous": "${steps.optional.status}"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: [:])
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .completed)
@@ -470,13 +514,15 @@ import WorkflowTestSupport
     @Test(arguments: TestDriver.all) func retryResumesInPlaceKeepingSuccessfulSteps(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(gateRoutes) { remote in
             try await withEngine(driver) { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "resumable", "version": "1.0.0", "definition": {"steps": [
                       {"id": "first", "type": "transform", "config": {"output": {"at": "${run.id}"}}},
                       {"id": "call", "type": "http_request", "depends_on": ["first"], "config": {"url": "\(remote.baseURL)/gate", "method": "POST"}},
                       {"id": "last", "type": "echo", "depends_on": ["call"], "config": {"ok": "${steps.call.output.body.ok}"}}
                     ]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let failed = try await h.waitForRun(run.id)
                 #expect(failed.status == .failed)
@@ -507,11 +553,13 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func rerunStartsANewRunAndDeadLettersCanBeDismissed(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "picky", "version": "1.0.0", "definition": {"steps": [
                   {"id": "check", "type": "fail", "when": "input.bad", "config": {"message": "bad input"}}
                 ]}}
-                """)
+                """
+            )
             let run = try await h.engine.start(definition: definition, input: ["bad": true])
             #expect(try await h.waitForRun(run.id).status == .failed)
             let again = try await h.engine.rerun(runID: run.id, input: ["bad": false])
@@ -525,9 +573,11 @@ import WorkflowTestSupport
 
     @Test(arguments: TestDriver.all) func idempotencyKeysHold(_ driver: TestDriver) async throws {
         try await withEngine(driver) { h in
-            let definition = try await h.register("""
+            let definition = try await h.register(
+                """
                 {"name": "once", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}
-                """)
+                """
+            )
             // Concurrent requests with one key create one run.
             let results = try await withThrowingTaskGroup(of: (RunRecord, Bool).self) { group in
                 for _ in 0..<8 {

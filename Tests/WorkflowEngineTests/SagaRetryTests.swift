@@ -65,7 +65,9 @@ final class LedgerBank: Sendable {
             try await withEngine { h in
                 let definition = try await h.register(Self.transfer)
                 let run = try await h.engine.start(
-                    definition: definition, input: ["bank": .string(remote.baseURL), "from": "acc-1", "to": "flaky", "amount": 250])
+                    definition: definition,
+                    input: ["bank": .string(remote.baseURL), "from": "acc-1", "to": "flaky", "amount": 250]
+                )
                 let failed = try await h.waitForRun(run.id)
                 #expect(failed.status == .failed)
                 #expect(failed.compensated == true)
@@ -80,10 +82,12 @@ final class LedgerBank: Sendable {
                 #expect(bank.balance("flaky") == 1250, "the payee is paid once")
 
                 let keys = bank.keys.withLock { $0.map { "\($0.path.split(separator: "/").last!) \($0.key)" } }
-                #expect(keys == [
-                    "debit \(run.id)/debit", "credit \(run.id)/credit", "refund \(run.id)/debit.compensate",
-                    "debit \(run.id)/debit/1", "credit \(run.id)/credit/1",
-                ])
+                #expect(
+                    keys == [
+                        "debit \(run.id)/debit", "credit \(run.id)/credit", "refund \(run.id)/debit.compensate",
+                        "debit \(run.id)/debit/1", "credit \(run.id)/credit/1",
+                    ]
+                )
                 let resumed = try await h.events(run.id).first { $0.type == "run_resumed" }
                 #expect(resumed?.data["new_idempotency_keys"] == ["credit", "debit"])
             }
@@ -98,10 +102,12 @@ final class LedgerBank: Sendable {
             }
         }) { remote in
             try await withEngine { h in
-                let definition = try await h.register("""
+                let definition = try await h.register(
+                    """
                     {"name": "unknown", "version": "1.0.0", "definition": {"steps": [
                       {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/flaky", "method": "POST"}}]}}
-                    """)
+                    """
+                )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 #expect(try await h.waitForRun(run.id).status == .failed)
                 remote.set("up")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WorkflowEngine
 
 @Suite struct WorkQueueTests {

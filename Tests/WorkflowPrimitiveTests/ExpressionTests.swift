@@ -12,40 +12,42 @@ import WorkflowPrimitive
         try Expression.parse(source).evaluate(in: scope)
     }
 
-    @Test(arguments: [
-        ("1 + 2 * 3", JSONValue.number(7)),
-        ("(1 + 2) * 3", 9),
-        ("10 - 4 - 3", 3),
-        ("7 % 4", 3),
-        ("-2 * 3", -6),
-        ("1 < 2 && 2 < 3", true),
-        ("1 < 2 && 3 < 2", false),
-        ("false || 'x'", "x"),
-        ("!true || !false", true),
-        ("1 == 1.0", true),
-        ("'a' != \"a\"", false),
-        ("input.amount > 10000", true),
-        ("input.amount >= 15000 && input.name == 'Ada'", true),
-        ("steps.check.output.status == 200", true),
-        ("steps.check.status == 'SUCCESS'", true),
-        ("steps['check'].output['score'] * 100", 75),
-        ("'vip' in input.tags", true),
-        ("'old' in input.tags", false),
-        ("'name' in input", true),
-        ("'da' in input.name", true),
-        ("3 in [1, 2, 3]", true),
-        ("len(input.tags)", 2),
-        ("len(input.name) + 1", 4),
-        ("exists(input.missing)", false),
-        ("exists(input.nested.deep.x)", true),
-        ("upper(input.name) + lower('X')", "ADAx"),
-        ("input.missing.deeper", nil),
-        ("input.tags[0]", "vip"),
-        ("input.tags[-1]", "new"),
-        ("run.id", "r-1"),
-        ("'n=' + 2", "n=2"),
-        ("1 + 2 == 3 && !(2 > 3)", true),
-    ] as [(String, JSONValue)])
+    @Test(
+        arguments: [
+            ("1 + 2 * 3", JSONValue.number(7)),
+            ("(1 + 2) * 3", 9),
+            ("10 - 4 - 3", 3),
+            ("7 % 4", 3),
+            ("-2 * 3", -6),
+            ("1 < 2 && 2 < 3", true),
+            ("1 < 2 && 3 < 2", false),
+            ("false || 'x'", "x"),
+            ("!true || !false", true),
+            ("1 == 1.0", true),
+            ("'a' != \"a\"", false),
+            ("input.amount > 10000", true),
+            ("input.amount >= 15000 && input.name == 'Ada'", true),
+            ("steps.check.output.status == 200", true),
+            ("steps.check.status == 'SUCCESS'", true),
+            ("steps['check'].output['score'] * 100", 75),
+            ("'vip' in input.tags", true),
+            ("'old' in input.tags", false),
+            ("'name' in input", true),
+            ("'da' in input.name", true),
+            ("3 in [1, 2, 3]", true),
+            ("len(input.tags)", 2),
+            ("len(input.name) + 1", 4),
+            ("exists(input.missing)", false),
+            ("exists(input.nested.deep.x)", true),
+            ("upper(input.name) + lower('X')", "ADAx"),
+            ("input.missing.deeper", nil),
+            ("input.tags[0]", "vip"),
+            ("input.tags[-1]", "new"),
+            ("run.id", "r-1"),
+            ("'n=' + 2", "n=2"),
+            ("1 + 2 == 3 && !(2 > 3)", true),
+        ] as [(String, JSONValue)]
+    )
     func evaluates(_ source: String, _ expected: JSONValue) throws {
         #expect(try eval(source) == expected)
     }
@@ -109,9 +111,14 @@ import WorkflowPrimitive
 
     @Test func reportsTemplateErrorsWithPointerAndColumn() {
         let (_, issues) = Template.compile(["body": ["x": "ab ${input.n +}"]], at: JSONPointer(tokens: ["config"]))
-        #expect(issues == [ValidationIssue(
-            pointer: JSONPointer(tokens: ["config", "body", "x"]),
-            message: "invalid template: expected a value but found end of expression at column 15")])
+        #expect(
+            issues == [
+                ValidationIssue(
+                    pointer: JSONPointer(tokens: ["config", "body", "x"]),
+                    message: "invalid template: expected a value but found end of expression at column 15"
+                )
+            ]
+        )
         let (_, unterminated) = Template.compile("${input.n", at: .root)
         #expect(unterminated.first?.message == "invalid template: unterminated '${' at column 1")
     }

@@ -26,8 +26,10 @@ import Testing
     }
 
     @Test func jsonNumbersInsideDoubleRangeStillParse() throws {
-        #expect(try JSONValue.parse("[1.7976931348623157e308, 5e-324, 123456789012345678901234567890]")
-            == [1.7976931348623157e308, 5e-324, 123456789012345678901234567890.0])
+        #expect(
+            try JSONValue.parse("[1.7976931348623157e308, 5e-324, 123456789012345678901234567890]")
+                == [1.7976931348623157e308, 5e-324, 123456789012345678901234567890.0]
+        )
     }
 
     // MARK: YAML (findings 3 and 8)
@@ -106,8 +108,10 @@ import Testing
         (#"{"type": "noop", "retry": {"initial_interval_ms": 1e12}}"#, "/definition/steps/0/retry/initial_interval_ms"),
         (#"{"type": "noop", "retry": {"multiplier": 1e300}}"#, "/definition/steps/0/retry/multiplier"),
     ]) func durationsOutOfRangeAreRefusedWithAPointer(_ step: String, _ pointer: String) throws {
-        let document = try JSONValue.parse(#"{"name": "d", "version": "1.0.0", "definition": {"steps": [{"id": "s", "#
-            + step.dropFirst() + "]}}")
+        let document = try JSONValue.parse(
+            #"{"name": "d", "version": "1.0.0", "definition": {"steps": [{"id": "s", "#
+                + step.dropFirst() + "]}}"
+        )
         #expect {
             try WorkflowDocument.validate(document)
         } throws: { error in

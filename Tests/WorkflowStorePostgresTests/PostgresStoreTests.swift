@@ -29,7 +29,9 @@ struct PostgresStoreTests {
                 }
                 group.cancelAll()
             }
-            let versions = try await first.client.query("SELECT version FROM uwf_migrations ORDER BY version").collect().map { try $0.decode(Int.self) }
+            let versions = try await first.client.query("SELECT version FROM uwf_migrations ORDER BY version").collect().map {
+                try $0.decode(Int.self)
+            }
             #expect(versions == [1, 2, 3, 4, 5])
         }
     }
@@ -55,11 +57,27 @@ struct PostgresStoreTests {
                     waiter.addTask {
                         for i in 0..<50 {
                             let run = RunRecord(
-                                id: RecordID.make(now: Date()), tenantID: defaultTenantID, definitionID: definition.id, workflowName: "wf",
-                                workflowVersion: "1.0.0", status: .pending, input: [:], createdAt: Date(), updatedAt: Date())
-                            _ = try await store.runInsert([RunInsertParams(run: run, initial: RunMutation(newTasks: [
-                                NewTask(stepID: "a", kind: .step, availableAt: Date())
-                            ]))], now: Date())
+                                id: RecordID.make(now: Date()),
+                                tenantID: defaultTenantID,
+                                definitionID: definition.id,
+                                workflowName: "wf",
+                                workflowVersion: "1.0.0",
+                                status: .pending,
+                                input: [:],
+                                createdAt: Date(),
+                                updatedAt: Date()
+                            )
+                            _ = try await store.runInsert(
+                                [
+                                    RunInsertParams(
+                                        run: run,
+                                        initial: RunMutation(newTasks: [
+                                            NewTask(stepID: "a", kind: .step, availableAt: Date())
+                                        ])
+                                    )
+                                ],
+                                now: Date()
+                            )
                             try await Task.sleep(for: .milliseconds(20 * (i + 1)))
                         }
                         return false
