@@ -35,7 +35,7 @@ final class UWFProcess: @unchecked Sendable {
     }
 
     /// Starts `uwf serve` on a free port over `dataDirectory` and waits until it listens.
-    static func serve(dataDirectory: URL, extra: [String] = []) async throws -> UWFProcess {
+    static func serve(dataDirectory: URL, extra: [String] = [], port: Int = 0) async throws -> UWFProcess {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         let stdoutURL = dataDirectory.appendingPathComponent("stdout-\(UUID().uuidString).log")
         let stderrURL = dataDirectory.appendingPathComponent("stderr-\(UUID().uuidString).log")
@@ -43,7 +43,7 @@ final class UWFProcess: @unchecked Sendable {
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
+        process.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()

@@ -83,7 +83,7 @@ import WorkflowTestSupport
             // Left alone, the tree grows to its limit; the start that would pass it fails, and so, step by step, does
             // the root, whose failure stops the whole tree.
             let root = try await h.engine.start(definition: definition, input: [:])
-            let failed = try await h.waitForRun(root.id, timeout: .seconds(60))
+            let failed = try await h.waitForRun(root.id, timeout: .seconds(150))  // PostgreSQL under the full suite is slow
             #expect(failed.status == .failed)
             try await waitUntil("every descendant has finished", timeout: .seconds(30)) {
                 try await h.store.runTreeUnfinished(rootRunID: root.id, limit: 1).isEmpty
