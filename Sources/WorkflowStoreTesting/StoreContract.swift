@@ -37,6 +37,10 @@ public enum StoreContract {
         Case(name: "run trees: descendants counted and listed by their root, unfinished only, bounded", body: trees),
         Case(name: "definitions: retire and activate, delete only without runs, tenants isolated", body: definitionLifecycle),
         Case(name: "queue: steps a transition queues are interleaved with newcomers (fair_at)", body: fairQueue),
+        Case(name: "children: by parent and step, unfinished only, in item order", body: children),
+        Case(name: "idempotency keys: unique per tenant, found, expired by age", body: idempotencyKeys),
+        Case(name: "dead letters: listed newest first per tenant, dismissed once", body: deadLetters),
+        Case(name: "cluster: node heartbeats upsert and list held tasks, stale nodes removed, leader lease", body: cluster),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -435,5 +439,119 @@ public enum StoreContract {
             "the wide run keeps its places"
         )
         _ = newcomer
+    }
+
+    static func plainRun(
+        _ d: DefinitionRecord,
+        at: Date,
+        tenant: String = defaultTenantID,
+        status: RunStatus = .pending,
+        key: String? = nil,
+        parent: String? = nil,
+        step: String? = nil,
+        item: Int? = nil,
+        deadLetter: Bool = false
+    ) -> RunInsertParams {
+        let run = RunRecord(
+            id: RecordID.make(now: at),
+            tenantID: tenant,
+            definitionID: d.id,
+            workflowName: d.name,
+            workflowVersion: d.version,
+            status: status,
+            input: [:],
+            idempotencyKey: key,
+            requestHash: key.map { "h-" + $0 },
+            parentRunID: parent,
+            parentStepID: step,
+            itemIndex: item,
+            deadLetter: deadLetter,
+            rootRunID: parent,
+            createdAt: at,
+            updatedAt: at
+        )
+        return RunInsertParams(run: run, initial: RunMutation(events: [NewEvent("run_created")]))
+    }
+
+    static func children(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let parent = plainRun(d, at: t0)
+        let kids = [
+            plainRun(d, at: t0.addingTimeInterval(3), parent: parent.run.id, step: "each", item: 1),
+            plainRun(d, at: t0.addingTimeInterval(2), status: .completed, parent: parent.run.id, step: "each", item: 0),
+            plainRun(d, at: t0.addingTimeInterval(1), parent: parent.run.id, step: "call"),
+        ]
+        _ = try await store.runInsert([parent] + kids, now: t0)
+        let all = try await store.runChildren(parentRunID: parent.run.id, stepID: nil, unfinishedOnly: false)
+        try expect(all.count == 3, "every child: \(all.count)")
+        let items = try await store.runChildren(parentRunID: parent.run.id, stepID: "each", unfinishedOnly: false)
+        try expect(items.map(\.itemIndex) == [0, 1], "one step's children in item order: \(items.map(\.itemIndex))")
+        let open = try await store.runChildren(parentRunID: parent.run.id, stepID: "each", unfinishedOnly: true)
+        try expect(open.map(\.id) == [kids[0].run.id], "unfinished only")
+        try expect(try await store.runChildren(parentRunID: kids[0].run.id, stepID: nil, unfinishedOnly: false).isEmpty, "no grandchildren")
+    }
+
+    static func idempotencyKeys(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let first = plainRun(d, at: t0, key: "k1")
+        _ = try await store.runInsert([first], now: t0)
+        do {
+            _ = try await store.runInsert([plainRun(d, at: t0.addingTimeInterval(1), key: "k1")], now: t0)
+            throw Failure(description: "a second run with the same key in the same tenant must be refused")
+        } catch let error as WorkflowError {
+            try expect(error.code == .idempotencyKeyTaken, "the refusal says the key is taken: \(error.code.rawValue)")
+        }
+        _ = try await store.runInsert([plainRun(d, at: t0.addingTimeInterval(1), tenant: "other", key: "k1")], now: t0)
+        try expect(try await store.runFindByIdempotencyKey(tenantID: defaultTenantID, key: "k1")?.id == first.run.id, "found by key")
+        try expect(try await store.runFindByIdempotencyKey(tenantID: defaultTenantID, key: "k2") == nil, "unknown key")
+        try expect(try await store.idempotencyExpire(before: t0) == 0, "nothing older than t0")
+        try expect(try await store.idempotencyExpire(before: t0.addingTimeInterval(0.5)) == 1, "the first key expired")
+        try expect(try await store.runFindByIdempotencyKey(tenantID: defaultTenantID, key: "k1") == nil, "and is free again")
+        try expect(try await store.runGet(tenantID: defaultTenantID, id: first.run.id) != nil, "the run itself stays")
+        _ = try await store.runInsert([plainRun(d, at: t0.addingTimeInterval(2), key: "k1")], now: t0)
+    }
+
+    static func deadLetters(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        let runs = (0..<3).map { plainRun(d, at: t0.addingTimeInterval(Double($0)), status: .failed, deadLetter: true) }
+        let other = plainRun(d, at: t0, tenant: "other", status: .failed, deadLetter: true)
+        let alive = plainRun(d, at: t0.addingTimeInterval(5), status: .failed)
+        _ = try await store.runInsert(runs + [other, alive], now: t0)
+        let page = try await store.deadLetterList(tenantID: defaultTenantID, before: nil, limit: 2)
+        try expect(page.map(\.id) == [runs[2].run.id, runs[1].run.id], "newest first, this tenant only")
+        let next = try await store.deadLetterList(tenantID: defaultTenantID, before: page.last?.id, limit: 2)
+        try expect(next.map(\.id) == [runs[0].run.id], "the cursor continues")
+        try expect(try await store.deadLetterDismiss(tenantID: "other", runID: runs[0].run.id) == false, "tenants are isolated")
+        try expect(try await store.deadLetterDismiss(tenantID: defaultTenantID, runID: runs[0].run.id), "dismissed")
+        try expect(try await store.deadLetterDismiss(tenantID: defaultTenantID, runID: runs[0].run.id) == false, "once")
+        try expect(try await store.deadLetterList(tenantID: defaultTenantID, before: nil, limit: 10).count == 2, "gone from the list")
+    }
+
+    static func cluster(_ store: any WorkflowStore) async throws {
+        try await store.nodeHeartbeat(NodeHeartbeatParams(id: "n1", host: "h1", startedAt: t0, now: t0))
+        try await store.nodeHeartbeat(NodeHeartbeatParams(id: "n2", host: "h2", startedAt: t0, now: t0.addingTimeInterval(5)))
+        try await store.nodeHeartbeat(NodeHeartbeatParams(id: "n1", host: "h1", startedAt: t0, now: t0.addingTimeInterval(10)))
+        let d = try await insertDefinition(store, definition())
+        _ = try await insertRun(store, definition: d, at: t0)
+        _ = try await claim(store, owner: "n1", now: t0.addingTimeInterval(10))
+        let nodes = try await store.nodeList()
+        try expect(nodes.map(\.id) == ["n1", "n2"], "one row per node, latest heartbeat first: \(nodes.map(\.id))")
+        try expect(nodes[0].heartbeatAt == t0.addingTimeInterval(10) && nodes[0].heldTasks == 1 && nodes[1].heldTasks == 0, "held tasks")
+        try expect(try await store.nodeDeleteStale(before: t0.addingTimeInterval(6)) == 1, "n2 is stale")
+        try expect(try await store.nodeList().map(\.id) == ["n1"], "and gone")
+
+        let lease = { (owner: String, at: TimeInterval) in
+            LeaderElectParams(name: "sweeper", owner: owner, expiresAt: t0.addingTimeInterval(at + 10), now: t0.addingTimeInterval(at))
+        }
+        try expect(try await store.leaderAttemptElect(lease("a", 0)), "the first candidate is elected")
+        try expect(try await store.leaderAttemptElect(lease("b", 5)) == false, "another cannot take a live lease")
+        try expect(try await store.leaderAttemptElect(lease("a", 5)), "the leader renews")
+        try expect(try await store.leaderGet(name: "sweeper")?.expiresAt == t0.addingTimeInterval(15), "renewed to 15")
+        try expect(try await store.leaderAttemptElect(lease("b", 16)), "an expired lease is taken over")
+        try expect(try await store.leaderGet(name: "sweeper")?.owner == "b", "b leads")
+        try await store.leaderResign(name: "sweeper", owner: "a")
+        try expect(try await store.leaderGet(name: "sweeper")?.owner == "b", "only the owner can resign")
+        try await store.leaderResign(name: "sweeper", owner: "b")
+        try expect(try await store.leaderGet(name: "sweeper") == nil, "resigned")
     }
 }
