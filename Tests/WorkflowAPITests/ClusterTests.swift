@@ -42,8 +42,11 @@ struct ClusterTests {
     }
 
     @Test func theClusterSurvivesANodesDeath() async throws {
-        try await LocalHTTPServer.with({ router, _ in
+        try await LocalHTTPServer.with({ router, server in
             router.post("/score") { _, _ in
+                // Held until the victim is dead, so that it certainly dies holding work (a 50 ms answer sometimes let
+                // it finish everything first, and then nothing was left to take over).
+                while !server.isSet("open") { try await Task.sleep(for: .milliseconds(20)) }
                 try await Task.sleep(for: .milliseconds(50))
                 return Response(
                     status: .ok,
@@ -98,6 +101,7 @@ struct ClusterTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 nodes[1].kill9()
+                remote.set("open")
                 #expect(held > 0, "node1 must hold work when it dies")
 
                 let survivor = clients[0]
