@@ -325,7 +325,7 @@ public struct RunStateMachine {
                     ]
                 )
             )
-        case .startChild(let child) where treeBudget < 1:
+        case .startChild where treeBudget < 1:
             // Counted again as the start is recorded (the worker's count can be passed by concurrent starts).
             fail(
                 step,
@@ -336,7 +336,6 @@ public struct RunStateMachine {
                     retriable: false
                 )
             )
-            _ = child
         case .startChild(let child):
             step.status = .waiting
             step.state = ["child_run_id": .string(child.run.id), "awaits_children": true]

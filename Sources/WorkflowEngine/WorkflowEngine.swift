@@ -774,7 +774,7 @@ public final class WorkflowEngine: Service, Sendable {
         var requests: [RunTransitionRequest] = []
         var targets: [RunRecord] = []
         var parents: [String: (RunRecord, WorkflowPlan)?] = [:]  // the items of a foreach share their parent
-        var counts: [String: Int] = [:]  // tree sizes of parents that can start items (-1: not counted)
+        var counts: [String: Int?] = [:]  // tree sizes by root (nil inside: not counted)
         var unreadable: [Int64] = []
         for claimed in batch {
             let child = claimed.run
@@ -796,8 +796,8 @@ public final class WorkflowEngine: Service, Sendable {
                 continue
             }
             targets.append(parent)
-            if counts[parent.treeRootID] == nil { counts[parent.treeRootID] = await treeRuns(of: parent, plan: plan) ?? -1 }
-            let counted = counts[parent.treeRootID].flatMap { $0 < 0 ? nil : $0 }
+            if counts[parent.treeRootID] == nil { counts[parent.treeRootID] = .some(await treeRuns(of: parent, plan: plan)) }
+            let counted = counts[parent.treeRootID] ?? nil
             requests.append(
                 RunTransitionRequest(runID: parent.id, fence: claimed.task.fence, fenceRunID: child.id) { snapshot in
                     var snapshot = snapshot
@@ -938,9 +938,9 @@ public final class WorkflowEngine: Service, Sendable {
         for completion in batch where plans[key(completion.work.run)] == nil {
             plans[key(completion.work.run)] = try? await plan(for: completion.work.run)
         }
-        var counts: [String: Int] = [:]  // by tree root: sizes of trees whose runs can start runs (one count per tree)
+        var counts: [String: Int?] = [:]  // by tree root: sizes of trees whose runs can start runs (one count per tree)
         for completion in batch where counts[completion.work.run.treeRootID] == nil {
-            counts[completion.work.run.treeRootID] = await treeRuns(of: completion.work.run, plan: plans[key(completion.work.run)]) ?? -1
+            counts[completion.work.run.treeRootID] = .some(await treeRuns(of: completion.work.run, plan: plans[key(completion.work.run)]))
         }
         let now = clock.now()
         let target = dispatchTarget(now: now)
@@ -949,7 +949,7 @@ public final class WorkflowEngine: Service, Sendable {
             let stepID = completion.work.step.stepID
             let result = completion.result
             let random = Double.random(in: 0..<1)
-            let counted = counts[completion.work.run.treeRootID].flatMap { $0 < 0 ? nil : $0 }
+            let counted = counts[completion.work.run.treeRootID] ?? nil
             return RunTransitionRequest(runID: completion.work.run.id, fence: completion.work.task.fence) { snapshot in
                 guard let plan else { throw WorkflowError(.internalError, "the run's definition cannot be loaded") }
                 var snapshot = snapshot

@@ -153,18 +153,7 @@ import WorkflowTestSupport
                 timeout 5 cat <&3 >/dev/null
                 echo $(( ($(date +%s%N) - start) / 1000000 ))
                 """
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", script]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            process.waitUntilExit()
-            let elapsed =
-                Int(
-                    String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                ) ?? 99_999
+            let elapsed = Int(try bash(script).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
             #expect(elapsed < 4_500, "the server closed the half-open connection after \(elapsed) ms")
         }
     }
@@ -182,14 +171,7 @@ import WorkflowTestSupport
                 echo
                 echo "elapsed=$(( ($(date +%s%N) - start) / 1000000 ))"
                 """
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", script]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let output = try bash(script)
             #expect(output.hasPrefix("HTTP/1.1 408"), "\(output)")
             #expect(output.contains("request_timeout"), "\(output)")
             let elapsed = Int(output.split(separator: "elapsed=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 99_999
@@ -197,5 +179,18 @@ import WorkflowTestSupport
             // The server is still up for everyone else.
             #expect(try await send(server, .GET, "/health").status == 200)
         }
+    }
+
+    /// Runs a bash script (raw sockets through /dev/tcp) and returns what it printed.
+    func bash(_ script: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output
     }
 }

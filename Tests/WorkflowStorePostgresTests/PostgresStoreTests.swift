@@ -42,6 +42,13 @@ struct PostgresStoreTests {
         #expect(c.tlsMode == "require" && c.schema == "prod" && c.maximumConnections == 40)
         #expect(!c.redacted.contains("s@cret"))
         #expect(throws: PostgresStoreError.self) { try PostgresStoreConfiguration(url: "mysql://x") }
+        // The deadlines: seconds, from 0.1 to 3600.
+        let timed = try PostgresStoreConfiguration(url: "postgres://x/db?operation_timeout=2.5&connect_timeout=0.1")
+        #expect(timed.operationTimeout == .milliseconds(2500) && timed.connectTimeout == .milliseconds(100))
+        #expect(try PostgresStoreConfiguration(url: "postgres://x/db?operation_timeout=3600").operationTimeout == .seconds(3600))
+        for bad in ["operation_timeout=0.09", "operation_timeout=3601", "connect_timeout=soon", "operation_timeout=nan"] {
+            #expect(throws: PostgresStoreError.self) { try PostgresStoreConfiguration(url: "postgres://x/db?\(bad)") }
+        }
         #expect(throws: PostgresStoreError.self) { try PostgresStoreConfiguration(url: "postgres://x/db?schema=Bad-Name") }
     }
 
