@@ -49,16 +49,8 @@ enum Representation {
         [
             "id": .string(s.stepID), "status": .string(s.status.rawValue), "attempts": .number(Double(s.attempt)),
             "output": s.output ?? .null, "error": s.error ?? .null, "started_at": time(s.startedAt),
-            "completed_at": time(s.completedAt), "state": s.status == .waiting ? publicState(s.state) : .null,
+            "completed_at": time(s.completedAt), "state": s.status == .waiting ? s.state?.publicJSON ?? .null : .null,
         ]
-    }
-
-    /// What a waiting step waits for (a signal, a child run, foreach progress), without engine internals.
-    private static func publicState(_ state: JSONValue?) -> JSONValue {
-        guard var fields = state?.objectValue else { return .null }
-        fields["awaits_children"] = nil
-        fields["base"] = nil
-        return .object(fields)
     }
 
     static func event(_ e: RunEventRecord) -> JSONValue {

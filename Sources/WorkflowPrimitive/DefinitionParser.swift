@@ -58,7 +58,7 @@ struct DefinitionParser {
         let steps = parseSteps(fields["steps"], at: pointer.appending("steps"))
         var onFailure: StepDefinition?
         if let value = fields["on_failure"] {
-            onFailure = parseStep(value, at: pointer.appending("on_failure"), index: 0, attachedID: "on_failure")
+            onFailure = parseStep(value, at: pointer.appending("on_failure"), index: 0, attachedID: StepRef.onFailure.id)
         }
         return WorkflowSpec(timeoutMs: timeout, steps: steps, output: fields["output"], onFailure: onFailure)
     }
@@ -105,7 +105,7 @@ struct DefinitionParser {
             id = string(a, at: pointer.appending("id"))
             if a != b { issue(pointer.appending("name"), "is an alias of 'id' and must not differ from it") }
         }
-        if attachedID == nil, id == "on_failure" {
+        if attachedID == nil, id == StepRef.onFailure.id {
             issue(pointer.appending(fields["id"] != nil ? "id" : "name"), "'on_failure' is reserved for the workflow's on_failure step")
             id = nil
         }
@@ -170,7 +170,7 @@ struct DefinitionParser {
                 value,
                 at: pointer.appending("compensate"),
                 index: index,
-                attachedID: "\(id ?? placeholderID).compensate"
+                attachedID: StepRef.compensation(of: id ?? placeholderID).id
             )
         }
         var body: [StepDefinition]?

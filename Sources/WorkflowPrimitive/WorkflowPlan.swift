@@ -62,13 +62,15 @@ public struct WorkflowPlan: Sendable {
     public var limits: WorkflowLimits = .default
 
     /// The executable step with this id: a step of the DAG, a compensation (`<id>.compensate`) or `on_failure`.
-    public func step(for id: String) -> Step? {
-        if let i = stepIndex[id] { return steps[i] }
-        if id == "on_failure" { return onFailure }
-        if id.hasSuffix(".compensate"), let i = stepIndex[String(id.dropLast(".compensate".count))] {
-            return steps[i].compensation?.step
+    public func step(for id: String) -> Step? { step(for: StepRef(id)) }
+
+    /// The executable step `ref` names.
+    public func step(for ref: StepRef) -> Step? {
+        switch ref {
+        case .step(let id): stepIndex[id].map { steps[$0] }
+        case .compensation(let of): stepIndex[of].flatMap { steps[$0].compensation?.step }
+        case .onFailure: onFailure
         }
-        return nil
     }
 
     /// The plan of the nested steps at `path` (`foreach` step ids joined by `/`); this plan for an empty path.

@@ -246,8 +246,9 @@ public struct StepRunRecord: Sendable, Hashable {
     public var input: JSONValue?
     public var output: JSONValue?
     public var error: JSONValue?
-    /// Executor state kept across a suspension (a `delay` step's wake-up time).
-    public var state: JSONValue?
+    /// What the unfinished step keeps between transitions (a signal or child it waits for, foreach progress, an
+    /// executor's state across a suspension).
+    public var state: StepState?
     public var startedAt: Date?
     public var completedAt: Date?
     public var updatedAt: Date
@@ -260,7 +261,7 @@ public struct StepRunRecord: Sendable, Hashable {
         input: JSONValue? = nil,
         output: JSONValue? = nil,
         error: JSONValue? = nil,
-        state: JSONValue? = nil,
+        state: StepState? = nil,
         startedAt: Date? = nil,
         completedAt: Date? = nil,
         updatedAt: Date
@@ -299,7 +300,7 @@ public struct RunEventRecord: Sendable, Hashable {
 }
 
 /// What a queued task asks the engine to do.
-public enum TaskKind: String, Sendable, Codable {
+public enum TaskKind: String, Sendable, Codable, CaseIterable {
     /// Execute (or resume) one step.
     case step
     /// Fail the run if it has not finished by the task's `availableAt` (the workflow's `timeout_ms`).
@@ -313,6 +314,10 @@ public enum TaskKind: String, Sendable, Codable {
 
     /// Control tasks survive the end of their run: they carry its consequences to other runs.
     public var isControl: Bool { self == .notifyParent || self == .cancelChildren }
+
+    /// What `TaskDeletion.all` removes: every kind but the control tasks. Drivers bind these values rather than
+    /// spell the rule in SQL.
+    public static let removedWithRun: [String] = allCases.filter { !$0.isControl }.map(\.rawValue)
 }
 
 /// A row of the durable task queue.

@@ -45,6 +45,9 @@ public protocol WorkflowStore: Sendable {
     func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord?
     /// Frees the idempotency keys of runs created before `before`; returns how many.
     func idempotencyExpire(before: Date) async throws -> Int
+    /// Frees one tenant's idempotency key if its run was created before `before` (an expired key met on the request
+    /// path; the leader frees the rest in bulk); false when the key is not held or still current.
+    func idempotencyRelease(tenantID: String, key: String, before: Date) async throws -> Bool
     /// Failed top-level runs neither retried nor dismissed, most recently failed first.
     func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord]
     /// Takes a run off the dead-letter list; false when it was not on it.

@@ -148,7 +148,7 @@ struct PostgresBatchWriter {
         }
         if !deleteAllOf.isEmpty {
             try await conn.query(
-                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN ('step', 'run_timeout', 'start_run')",
+                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind = ANY(\(TaskKind.removedWithRun)::text[])",
                 logger: logger
             )
         }
@@ -195,7 +195,7 @@ struct PostgresBatchWriter {
                     CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated)
                 FROM UNNEST(\(ss.map(\.runID))::text[], \(ss.map(\.stepID))::text[], \(ss.map { runs[$0.runID]?.tenantID ?? defaultTenantID })::text[],
                             \(ss.map(\.status.rawValue))::text[], \(ss.map(\.attempt))::int8[], \(ss.map { text($0.input) })::text[],
-                            \(ss.map { text($0.output) })::text[], \(ss.map { text($0.error) })::text[], \(ss.map { text($0.state) })::text[],
+                            \(ss.map { text($0.output) })::text[], \(ss.map { text($0.error) })::text[], \(ss.map { text($0.state?.json) })::text[],
                             \(ss.map { time($0.startedAt) })::float8[], \(ss.map { time($0.completedAt) })::float8[],
                             \(ss.map { time($0.updatedAt) })::float8[])
                     AS u(run_id, step_id, tenant, status, attempt, input, output, error, state, started, completed, updated)

@@ -373,6 +373,18 @@ public final class PostgresStore: WorkflowStore {
         }
     }
 
+    public func idempotencyRelease(tenantID: String, key: String, before: Date) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                UPDATE runs SET idempotency_key = NULL, request_hash = NULL
+                WHERE tenant_id = \(tenantID) AND idempotency_key = \(key) AND created_at < \(before) RETURNING id
+                """,
+                logger: logger
+            ).collect().count > 0
+        }
+    }
+
     public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
         try await guarded { [self] in
             try await client.query(
@@ -876,7 +888,7 @@ public final class PostgresStore: WorkflowStore {
             input: try json(try r["input"].decode(String?.self)),
             output: try json(try r["output"].decode(String?.self)),
             error: try json(try r["error"].decode(String?.self)),
-            state: try json(try r["state"].decode(String?.self)),
+            state: StepState(json: try json(try r["state"].decode(String?.self))),
             startedAt: try r["started_at"].decode(Date?.self),
             completedAt: try r["completed_at"].decode(Date?.self),
             updatedAt: try r["updated_at"].decode(Date.self)

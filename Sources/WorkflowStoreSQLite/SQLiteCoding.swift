@@ -103,7 +103,7 @@ enum SQLiteCoding {
             input: try json(row[4]),
             output: try json(row[5]),
             error: try json(row[6]),
-            state: try json(row[7]),
+            state: StepState(json: try json(row[7])),
             startedAt: date(row[8] as Int64?),
             completedAt: date(row[9] as Int64?),
             updatedAt: date(row[10] as Int64)

@@ -258,6 +258,19 @@ public final class SQLiteStore: WorkflowStore {
         }
     }
 
+    public func idempotencyRelease(tenantID: String, key: String, before: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(
+                sql: """
+                    UPDATE runs SET idempotency_key = NULL, request_hash = NULL
+                    WHERE tenant_id = ? AND idempotency_key = ? AND created_at < ?
+                    """,
+                arguments: [tenantID, key, SQLiteCoding.ms(before)]
+            )
+            return db.changesCount > 0
+        }
+    }
+
     public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
         try await pool.read { db in
             var sql = "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE tenant_id = ? AND dead_letter = 1"
@@ -630,7 +643,7 @@ public final class SQLiteStore: WorkflowStore {
                     """,
                 arguments: [
                     runID, s.stepID, tenant, s.status.rawValue, s.attempt, SQLiteCoding.text(s.input), SQLiteCoding.text(s.output),
-                    SQLiteCoding.text(s.error), SQLiteCoding.text(s.state), SQLiteCoding.ms(s.startedAt),
+                    SQLiteCoding.text(s.error), SQLiteCoding.text(s.state?.json), SQLiteCoding.ms(s.startedAt),
                     SQLiteCoding.ms(s.completedAt), SQLiteCoding.ms(s.updatedAt),
                 ]
             )
@@ -643,7 +656,12 @@ public final class SQLiteStore: WorkflowStore {
         }
         switch m.deleteTasks {
         case .none: break
-        case .all: try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND kind IN ('step', 'run_timeout', 'start_run')", arguments: [runID])
+        case .all:
+            let kinds = TaskKind.removedWithRun
+            try db.run(
+                sql: "DELETE FROM tasks WHERE run_id = ? AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))",
+                arguments: StatementArguments([runID] + kinds)
+            )
         case .steps(let ids):
             for id in ids { try db.run(sql: "DELETE FROM tasks WHERE run_id = ? AND step_id = ?", arguments: [runID, id]) }
         }

@@ -508,7 +508,17 @@ public enum StoreContract {
         try expect(try await store.idempotencyExpire(before: t0.addingTimeInterval(0.5)) == 1, "the first key expired")
         try expect(try await store.runFindByIdempotencyKey(tenantID: defaultTenantID, key: "k1") == nil, "and is free again")
         try expect(try await store.runGet(tenantID: defaultTenantID, id: first.run.id) != nil, "the run itself stays")
-        _ = try await store.runInsert([plainRun(d, at: t0.addingTimeInterval(2), key: "k1")], now: t0)
+        let second = plainRun(d, at: t0.addingTimeInterval(2), key: "k1")
+        _ = try await store.runInsert([second], now: t0)
+        // One key freed on the request path: only that tenant's, only once expired.
+        try expect(
+            try await store.idempotencyRelease(tenantID: defaultTenantID, key: "k1", before: t0.addingTimeInterval(2)) == false,
+            "still current"
+        )
+        try expect(try await store.idempotencyRelease(tenantID: defaultTenantID, key: "nope", before: t0.addingTimeInterval(9)) == false, "not held")
+        try expect(try await store.idempotencyRelease(tenantID: defaultTenantID, key: "k1", before: t0.addingTimeInterval(3)), "expired: freed")
+        try expect(try await store.runFindByIdempotencyKey(tenantID: defaultTenantID, key: "k1") == nil, "this tenant's key is free")
+        try expect(try await store.runFindByIdempotencyKey(tenantID: "other", key: "k1") != nil, "the other tenant's key is untouched")
     }
 
     static func deadLetters(_ store: any WorkflowStore) async throws {

@@ -1,0 +1,81 @@
+import Foundation
+import WorkflowPrimitive
+import WorkflowStore
+
+/// Runs claimed step attempts on the node's workers and hands their outcomes to the committer; stops executions that
+/// outlive their timeout.
+struct StepRunner: Sendable {
+    let node: EngineNode
+    let executors: StepExecutors
+    let managed: ManagedSteps
+
+    /// One worker: runs queued attempts one at a time until the queue closes.
+    func work() async {
+        while let batch = await node.ready.next(max: 1), let work = batch.first {
+            guard let result = await execute(work) else {
+                node.releaseCapacity([work.task.id])
+                await node.handBack([work.task.id])
+                continue
+            }
+            // A stopped execution's outcome ("cancelled") says nothing about the step: whoever owns the task now decides.
+            switch node.books.withLock({ $0.ended(task: work.task.id) }) {
+            case .abandoned:
+                node.releaseCapacity([])  // the books freed its room: wake the claimer if it waits for room
+            case .timedOut(let timeout):
+                let failure = StepFailure(code: "timeout", message: "step did not finish within \(timeout.milliseconds) ms", retriable: true)
+                node.completions.push(Completion(work: work, result: .failure(failure)))
+            case .finished:
+                node.completions.push(Completion(work: work, result: result))
+            }
+        }
+    }
+
+    /// Stops executions that outlive their timeout; runs until the workers have drained.
+    ///
+    /// One watcher per node rather than a sleeping timer per step: a cancelled sleep keeps its timer until its deadline,
+    /// which cost ~800 bytes per step for five minutes.
+    func watchTimeouts() async {
+        while !node.books.withLock({ $0.drained }) {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = ContinuousClock.now
+            for task in node.books.withLock({ $0.overdue(now: now) }) { task.cancel() }
+        }
+    }
+
+    /// Runs one step attempt; nil when it could not begin because the store did not answer (the task is handed back
+    /// rather than charged a failed attempt).
+    private func execute(_ work: Work) async -> StepResult? {
+        let loaded: WorkflowPlan?
+        do {
+            loaded = try await node.plan(for: work.run)
+        } catch {
+            node.storeFailed("loading a run's definition", error)
+            return nil
+        }
+        guard let plan = loaded, let planned = plan.step(for: work.step.stepID) else {
+            return .failure(StepFailure(code: "definition_missing", message: "the run's definition cannot be loaded", retriable: true))
+        }
+        if planned.type.isEngineManaged { return await managed.execute(planned, work) }
+        guard let executor = executors[planned.type] else {
+            return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
+        }
+        let execution = StepExecution(
+            runID: work.run.id,
+            stepID: planned.id,
+            type: planned.type,
+            input: work.step.input ?? .object([:]),
+            attempt: work.step.attempt,
+            state: work.step.state?.executorState,
+            now: node.clock.now(),
+            keyGeneration: work.run.keyGenerations[StepRef(planned.id).owner] ?? 0
+        )
+        let configured = node.configuration.defaultStepTimeout
+        let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) } ?? (configured > .zero ? configured : nil)
+        // An unstructured task only so that cancellation, lost leases and the timeout watcher can stop this execution;
+        // it is awaited here.
+        let handle = Task { await executor.execute(execution) }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        node.books.withLock { $0.began(task: work.task.id, runID: work.run.id, execution: handle, deadline: deadline, timeout: timeout) }
+        return await handle.value
+    }
+}
