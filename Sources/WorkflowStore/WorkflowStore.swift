@@ -7,7 +7,7 @@ import WorkflowPrimitive
 /// returns, so whatever a caller reports after it survives a crash. Every state change of a run goes through
 /// ``runTransitions(_:now:)`` or ``taskClaim(_:)``, which write the run, its steps, its history and its tasks in one
 /// transaction. The contract every driver must pass lives in `WorkflowStoreTesting`.
-public protocol WorkflowStore: Sendable {
+public protocol WorkflowStore: DefinitionStore, RunStore, QueueStore, ClusterStore {
     /// True when one process owns the database (embedded SQLite): leases left by an earlier process can be
     /// expired at start-up instead of waiting for them to time out.
     var isExclusive: Bool { get }
@@ -18,8 +18,10 @@ public protocol WorkflowStore: Sendable {
 
     /// Answers when the database answers (readiness probe).
     func ping() async throws
+}
 
-    // MARK: definitions
+/// Versions of workflow definitions, per tenant.
+public protocol DefinitionStore: Sendable {
     func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult
     func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord?
     /// Every version registered under `name`, in no particular order.
@@ -29,8 +31,21 @@ public protocol WorkflowStore: Sendable {
     func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord?
     /// Erases a version that no run refers to.
     func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome
+}
 
-    // MARK: runs
+/// Runs, their steps and history, and the one way they change: a transition written in one transaction.
+///
+/// What a driver must do around each request of `runTransitions` (the engine decides; the driver only writes):
+/// 1. with the request's run locked (a row lock, or the only writer), delete the fencing task if the request has a
+///    fence (`fenceRunID ?? runID`, matching id and lease token); if none was deleted, the outcome is `.fenced` and
+///    nothing else happens — `decide` is not called;
+/// 2. load the snapshot (run, steps, next event number); a missing run is `.runNotFound`; a run whose stored JSON
+///    cannot be read is failed in place (quarantined) and the outcome is `.rejected`;
+/// 3. call `decide` exactly once; if it throws, roll this request back (fence included) and answer `.rejected`;
+/// 4. write the whole mutation — run, deleted and upserted steps, numbered events, task deletions then insertions,
+///    spawned runs with their first transitions, released runs — and answer `.applied` with the inserted tasks.
+/// Requests are independent: one request's rejection never undoes another's writes in the same batch.
+public protocol RunStore: Sendable {
     func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]]
     func runGet(tenantID: String, id: String) async throws -> RunRecord?
     func runList(_ params: RunListParams) async throws -> [RunRecord]
@@ -43,7 +58,7 @@ public protocol WorkflowStore: Sendable {
     func runTreeUnfinished(rootRunID: String, limit: Int) async throws -> [RunRecord]
     /// The run created with this idempotency key, if the key is still held.
     func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord?
-    /// Frees the idempotency keys of runs created before `before`; returns how many.
+    /// Frees the idempotency keys of runs created before `before`; returns how many (a leader duty).
     func idempotencyExpire(before: Date) async throws -> Int
     /// Frees one tenant's idempotency key if its run was created before `before` (an expired key met on the request
     /// path; the leader frees the rest in bulk); false when the key is not held or still current.
@@ -57,8 +72,10 @@ public protocol WorkflowStore: Sendable {
     /// Applies transitions to runs, many in one transaction (group commit). Each request locks its run, checks its
     /// fence, calls `decide` with the snapshot and writes the result; a rejected or fenced request writes nothing.
     func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome]
+}
 
-    // MARK: queue
+/// The durable task queue and its leases.
+public protocol QueueStore: Sendable {
     /// Leases up to `limit` available tasks (never leased, or whose lease expired), highest priority and oldest first,
     /// and applies each one's `onClaim` writes in the same transaction.
     func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult
@@ -66,12 +83,14 @@ public protocol WorkflowStore: Sendable {
     func leaseRenew(_ params: LeaseRenewParams) async throws -> Set<Int64>
     /// Gives back leases `owner` holds on these tasks, so any node may claim them at once.
     func leaseRelease(owner: String, taskIDs: [Int64]) async throws
-    /// Expires every lease not held by `owner` (only meaningful when ``isExclusive``).
+    /// Expires every lease not held by `owner` (only meaningful when the store is exclusive).
     func leaseExpireOthers(owner: String, now: Date) async throws -> Int
     /// Counts tasks by state, for health and tests.
     func taskCount(runID: String?) async throws -> Int
+}
 
-    // MARK: cluster
+/// The nodes of a cluster: heartbeats, notifications of new work, and leader election for singleton duties.
+public protocol ClusterStore: Sendable {
     /// True when other processes can signal new work (PostgreSQL `LISTEN/NOTIFY`); otherwise nodes rely on polling,
     /// which is all a single-process store needs.
     var supportsNotify: Bool { get }

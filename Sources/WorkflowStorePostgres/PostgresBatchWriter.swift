@@ -275,7 +275,7 @@ struct PostgresBatchWriter {
             try await conn.query(
                 """
                 UPDATE tasks SET available_at = \(now)
-                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = 'start_run'
+                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = \(TaskKind.startRun.rawValue)
                 """,
                 logger: logger
             )

@@ -704,8 +704,8 @@ public final class SQLiteStore: WorkflowStore {
         }
         for child in m.releaseRuns {
             try db.run(
-                sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = 'start_run'",
-                arguments: [nowMs, child]
+                sql: "UPDATE tasks SET available_at = ? WHERE run_id = ? AND lease_owner IS NULL AND kind = ?",
+                arguments: [nowMs, child, TaskKind.startRun.rawValue]
             )
         }
         return inserted
