@@ -30,6 +30,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "WorkflowWire",
+            dependencies: ["WorkflowPrimitive"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WorkflowStore",
             dependencies: ["WorkflowPrimitive"],
             swiftSettings: swiftSettings
@@ -80,7 +85,7 @@ let package = Package(
         .target(
             name: "WorkflowAPI",
             dependencies: [
-                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine",
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine", "WorkflowWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,7 +95,7 @@ let package = Package(
         .target(
             name: "WorkflowClient",
             dependencies: [
-                "WorkflowPrimitive",
+                "WorkflowPrimitive", "WorkflowWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import WorkflowPrimitive
+import WorkflowWire
 
 /// Renders every error as RFC 9457 `application/problem+json` with a stable `code`.
 ///
@@ -51,20 +52,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func problem(_ error: WorkflowError, status: HTTPResponse.Status? = nil) -> Response {
         let status = status ?? Self.status(for: error.code)
-        var body: [String: JSONValue] = [
-            "type": .string("urn:uwf:problem:\(error.code.rawValue)"),
-            "title": .string(status.reasonPhrase),
-            "status": .number(Double(status.code)),
-            "detail": .string(error.message),
-            "code": .string(error.code.rawValue),
-        ]
-        if !error.issues.isEmpty {
-            body["errors"] = .array(error.issues.map { ["pointer": .string($0.pointer), "message": .string($0.message)] })
-        }
-        return Response(
-            status: status,
-            headers: [.contentType: "application/problem+json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).canonicalData()))
-        )
+        let problem = Problem(error, status: status.code, title: status.reasonPhrase)
+        // Encoding these plain values cannot fail; should it ever, the status line still says what happened.
+        let body = (try? WireCoding.encode(problem)) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/problem+json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

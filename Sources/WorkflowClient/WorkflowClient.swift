@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import WorkflowPrimitive
+@_exported import WorkflowWire
 
 /// A typed client of the `uwf` REST API.
 ///
@@ -22,100 +23,100 @@ public struct WorkflowClient: Sendable {
     // MARK: workflows
 
     /// Registers a definition from JSON or YAML text; `created` is false when it was already registered identically.
-    public func registerWorkflow(_ document: Data, yaml: Bool) async throws -> (workflow: WorkflowInfo, created: Bool) {
+    public func registerWorkflow(_ document: Data, yaml: Bool) async throws -> (workflow: Workflow, created: Bool) {
         let (status, body) = try await send(
             .POST,
             "/api/v1/workflows",
             body: document,
             contentType: yaml ? "application/yaml" : "application/json"
         )
-        return (try decode(WorkflowInfo.self, body), status == 201)
+        return (try decode(Workflow.self, body), status == 201)
     }
 
-    public func workflows(limit: Int? = nil, cursor: String? = nil) async throws -> Page<WorkflowInfo> {
-        let value = try await getJSON("/api/v1/workflows", query: ["limit": limit.map(String.init), "cursor": cursor])
-        return Page(items: try decode([WorkflowInfo].self, value["workflows"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    public func workflows(name: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<Workflow> {
+        try decode(Page<Workflow>.self, try await get("/api/v1/workflows", query: ["name": name, "limit": limit.map(String.init), "cursor": cursor]))
     }
 
-    /// A workflow by id, or by name (its highest version).
-    public func workflow(_ idOrName: String) async throws -> WorkflowInfo {
-        try decode(WorkflowInfo.self, try await getJSON("/api/v1/workflows/\(escape(idOrName))"))
+    /// A workflow by id, or by name (its highest version, or `version`).
+    public func workflow(_ idOrName: String, version: String? = nil) async throws -> Workflow {
+        try decode(Workflow.self, try await get("/api/v1/workflows/\(escape(idOrName))", query: ["version": version]))
     }
 
     // MARK: runs
 
     /// Starts a run of a workflow given by id or name (highest version unless `version` is given).
-    public func start(workflow: String, version: String? = nil, input: JSONValue = .object([:])) async throws -> RunStarted {
-        var body: [String: JSONValue] = ["input": input]
-        if let version { body["version"] = .string(version) }
+    public func start(workflow: String, version: String? = nil, input: JSONValue = .object([:]), priority: Int = 0) async throws -> RunAccepted {
+        let request = ExecuteRequest(version: version, input: input, priority: priority)
         let (_, response) = try await send(
             .POST,
             "/api/v1/workflows/\(escape(workflow))/execute",
-            body: JSONValue.object(body).canonicalData(),
+            body: request.body.canonicalData(),
             contentType: "application/json"
         )
-        return try decode(RunStarted.self, response)
+        return try decode(RunAccepted.self, response)
     }
 
-    public func run(_ runID: String) async throws -> RunInfo {
-        try decode(RunInfo.self, try await getJSON("/api/v1/executions/\(escape(runID))"))
+    public func run(_ runID: String) async throws -> RunDetail {
+        try decode(RunDetail.self, try await get("/api/v1/executions/\(escape(runID))"))
     }
 
-    public func runs(status: String? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunInfo> {
-        let value = try await getJSON(
-            "/api/v1/executions",
-            query: ["status": status, "workflow_id": workflow, "limit": limit.map(String.init), "cursor": cursor]
-        )
-        return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    public func runs(status: RunStatus? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunSummary> {
+        let query = ["status": status?.rawValue, "workflow_id": workflow, "limit": limit.map(String.init), "cursor": cursor]
+        return try decode(Page<RunSummary>.self, try await get("/api/v1/executions", query: query))
     }
 
     /// The child runs a run started (`sub_workflow` children and `foreach` items), newest first.
-    public func children(_ runID: String, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunInfo> {
-        let value = try await getJSON(
-            "/api/v1/executions/\(escape(runID))/children",
-            query: ["limit": limit.map(String.init), "cursor": cursor]
-        )
-        return Page(items: try decode([RunInfo].self, value["executions"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    public func children(_ runID: String, limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunSummary> {
+        let query = ["limit": limit.map(String.init), "cursor": cursor]
+        return try decode(Page<RunSummary>.self, try await get("/api/v1/executions/\(escape(runID))/children", query: query))
     }
 
-    public func history(_ runID: String) async throws -> [RunEventInfo] {
-        try decode([RunEventInfo].self, try await getJSON("/api/v1/executions/\(escape(runID))/history")["events"] ?? [])
+    /// A page of a run's history, after event `after`.
+    public func history(_ runID: String, after: Int? = nil, limit: Int? = nil) async throws -> Page<RunEvent> {
+        let query = ["after": after.map(String.init), "limit": limit.map(String.init)]
+        return try decode(Page<RunEvent>.self, try await get("/api/v1/executions/\(escape(runID))/history", query: query))
     }
 
-    public func cancel(_ runID: String) async throws {
-        _ = try await send(.POST, "/api/v1/executions/\(escape(runID))/cancel", body: nil, contentType: nil)
+    @discardableResult
+    public func cancel(_ runID: String) async throws -> RunStatusChange {
+        try decode(RunStatusChange.self, try await send(.POST, "/api/v1/executions/\(escape(runID))/cancel", body: nil, contentType: nil).1)
     }
 
     /// Sends signal `name` with `payload` to a run (a waiting step completes with it, or the run keeps it).
-    public func signal(_ runID: String, name: String, payload: JSONValue = .object([:])) async throws {
-        _ = try await send(
+    @discardableResult
+    public func signal(_ runID: String, name: String, payload: JSONValue = .object([:])) async throws -> SignalAccepted {
+        let (_, response) = try await send(
             .POST,
             "/api/v1/executions/\(escape(runID))/signals/\(escape(name))",
             body: payload.canonicalData(),
             contentType: "application/json"
         )
+        return try decode(SignalAccepted.self, response)
     }
 
     /// Resumes a FAILED or CANCELLED run in place.
-    public func retry(_ runID: String) async throws {
-        _ = try await send(.POST, "/api/v1/executions/\(escape(runID))/retry", body: nil, contentType: nil)
+    @discardableResult
+    public func retry(_ runID: String) async throws -> RunStatusChange {
+        try decode(RunStatusChange.self, try await send(.POST, "/api/v1/executions/\(escape(runID))/retry", body: nil, contentType: nil).1)
     }
 
     /// Starts a new run like `runID` (with `input` instead of its input when given); returns the new run.
-    public func rerun(_ runID: String, input: JSONValue? = nil) async throws -> RunStarted {
-        let body: JSONValue = input.map { ["input": $0] } ?? .object([:])
+    public func rerun(_ runID: String, input: JSONValue? = nil) async throws -> RerunAccepted {
         let (_, response) = try await send(
             .POST,
             "/api/v1/executions/\(escape(runID))/rerun",
-            body: body.canonicalData(),
+            body: RerunRequest(input: input).body.canonicalData(),
             contentType: "application/json"
         )
-        return try decode(RunStarted.self, response)
+        return try decode(RerunAccepted.self, response)
     }
 
-    public func deadLetters(limit: Int? = nil, cursor: String? = nil) async throws -> Page<DeadLetterInfo> {
-        let value = try await getJSON("/api/v1/dead-letters", query: ["limit": limit.map(String.init), "cursor": cursor])
-        return Page(items: try decode([DeadLetterInfo].self, value["dead_letters"] ?? []), nextCursor: value["next_cursor"]?.stringValue)
+    public func deadLetters(limit: Int? = nil, cursor: String? = nil) async throws -> Page<DeadLetter> {
+        try decode(Page<DeadLetter>.self, try await get("/api/v1/dead-letters", query: ["limit": limit.map(String.init), "cursor": cursor]))
+    }
+
+    public func cluster() async throws -> ClusterStatus {
+        try decode(ClusterStatus.self, try await get("/api/v1/cluster/nodes"))
     }
 
     public func dismissDeadLetter(_ runID: String) async throws {
@@ -128,7 +129,7 @@ public struct WorkflowClient: Sendable {
         timeout: Duration = .seconds(300),
         pollInterval: Duration = .milliseconds(200)
     ) async throws
-        -> RunInfo
+        -> RunDetail
     {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -139,7 +140,7 @@ public struct WorkflowClient: Sendable {
     }
 
     public func health() async throws -> Bool {
-        (try await getJSON("/health"))["status"] == "ok"
+        try decode(HealthStatus.self, try await get("/health")).status == "ok"
     }
 
     // MARK: transport
@@ -148,14 +149,14 @@ public struct WorkflowClient: Sendable {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 
-    private func getJSON(_ path: String, query: [String: String?] = [:]) async throws -> JSONValue {
+    private func get(_ path: String, query: [String: String?] = [:]) async throws -> Data {
         let items = query.compactMap { key, value in value.map { "\(key)=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" }
         }
         let (_, body) = try await send(.GET, items.isEmpty ? path : path + "?" + items.sorted().joined(separator: "&"), body: nil, contentType: nil)
         return body
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> (Int, JSONValue) {
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -179,25 +180,19 @@ public struct WorkflowClient: Sendable {
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
-        let value = data.isEmpty ? JSONValue.null : ((try? JSONValue.parse(data)) ?? .string(String(decoding: data, as: UTF8.self)))
         guard (200..<300).contains(Int(response.status.code)) else {
-            let code = value["code"]?.stringValue ?? "http_\(response.status.code)"
-            let issues = (value["errors"]?.arrayValue ?? []).compactMap { e -> ValidationIssue? in
-                guard let pointer = e["pointer"]?.stringValue, let message = e["message"]?.stringValue else { return nil }
-                return ValidationIssue(pointerText: pointer, message: message)
-            }
-            throw WorkflowError(
-                WorkflowError.Code(rawValue: code),
-                value["detail"]?.stringValue ?? "HTTP \(response.status.code)",
-                issues: issues
-            )
+            if let problem = try? WireCoding.decode(Problem.self, from: data) { throw problem.workflowError }
+            let text = String(decoding: data.prefix(500), as: UTF8.self)
+            throw WorkflowError(WorkflowError.Code(rawValue: "http_\(response.status.code)"), text.isEmpty ? "HTTP \(response.status.code)" : text)
         }
-        return (Int(response.status.code), value)
+        return (Int(response.status.code), data)
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ value: JSONValue) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(T.self, from: value.canonicalData())
+    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        do {
+            return try WireCoding.decode(T.self, from: data)
+        } catch {
+            throw WorkflowError(.internalError, "the server's answer is not a \(T.self): \(error)")
+        }
     }
 }

@@ -92,12 +92,12 @@ struct RunCommand: AsyncParsableCommand {
         let client = WorkflowClient(baseURL: options.baseURL)
         let started = try await reportingErrors { try await client.start(workflow: workflow, version: version, input: value) }
         guard wait else {
-            print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "status": .string(started.status)]) : started.runId)
+            print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "status": .string(started.status.rawValue)]) : started.runId)
             return
         }
         let run = try await reportingErrors { try await client.wait(for: started.runId, timeout: .seconds(timeout)) }
         printRun(run, json: options.json)
-        if run.status != "COMPLETED" { throw ExitCode(run.isFinished ? 1 : 2) }
+        if run.status != .completed { throw ExitCode(run.isFinished ? 1 : 2) }
     }
 }
 
@@ -124,8 +124,15 @@ struct RunsCommand: AsyncParsableCommand {
         @Option(help: "Most runs to show.") var limit = 50
 
         func run() async throws {
+            var wanted: RunStatus?
+            if let status {
+                guard let s = RunStatus(rawValue: status.uppercased()) else {
+                    throw ValidationError("--status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                wanted = s
+            }
             let page = try await reportingErrors {
-                try await WorkflowClient(baseURL: options.baseURL).runs(status: status, workflow: workflow, limit: limit)
+                try await WorkflowClient(baseURL: options.baseURL).runs(status: wanted, workflow: workflow, limit: limit)
             }
             if options.json {
                 print(
@@ -133,8 +140,8 @@ struct RunsCommand: AsyncParsableCommand {
                         .array(
                             page.items.map {
                                 [
-                                    "run_id": .string($0.runId), "status": .string($0.status), "workflow": .string($0.workflowName ?? ""),
-                                    "created_at": .string($0.createdAt ?? ""),
+                                    "run_id": .string($0.runId), "status": .string($0.status.rawValue), "workflow": .string($0.workflowName),
+                                    "created_at": .string($0.createdAt),
                                 ]
                             }
                         )
@@ -144,7 +151,7 @@ struct RunsCommand: AsyncParsableCommand {
                 print(
                     TableOutput.table(
                         ["RUN", "WORKFLOW", "VERSION", "STATUS", "CREATED"],
-                        page.items.map { [$0.runId, $0.workflowName ?? "", $0.workflowVersion ?? "", $0.status, $0.createdAt ?? ""] }
+                        page.items.map { [$0.runId, $0.workflowName, $0.workflowVersion, $0.status.rawValue, $0.createdAt] }
                     )
                 )
             }
@@ -268,7 +275,7 @@ struct HistoryCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
 
     func run() async throws {
-        let events = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).history(runID) }
+        let events = try await reportingErrors { try await WorkflowClient(baseURL: options.baseURL).history(runID) }.items
         if options.json {
             print(
                 TableOutput.pretty(
@@ -276,7 +283,7 @@ struct HistoryCommand: AsyncParsableCommand {
                         events.map {
                             [
                                 "seq": .number(Double($0.seq)), "type": .string($0.type), "step_id": $0.stepId.map(JSONValue.string) ?? .null,
-                                "at": .string($0.at), "data": $0.data ?? .null,
+                                "at": .string($0.at), "data": $0.data,
                             ]
                         }
                     )
@@ -293,34 +300,39 @@ struct HistoryCommand: AsyncParsableCommand {
     }
 }
 
-private func printRun(_ run: RunInfo, json: Bool) {
+private func printRun(_ detail: RunDetail, json: Bool) {
+    let run = detail.summary
     if json {
-        let steps: [JSONValue] = (run.steps ?? []).map {
+        let steps: [JSONValue] = detail.steps.map {
             [
-                "id": .string($0.id), "status": .string($0.status), "attempts": .number(Double($0.attempts)), "output": $0.output ?? .null,
-                "error": $0.error ?? .null,
+                "id": .string($0.id), "status": .string($0.status.rawValue), "attempts": .number(Double($0.attempts)),
+                "output": $0.output ?? .null, "error": $0.error ?? .null,
             ]
         }
         var fields: [String: JSONValue] = [
-            "run_id": .string(run.runId), "workflow_id": .string(run.workflowId), "status": .string(run.status),
-            "output": run.output ?? .null, "error": run.error ?? .null, "steps": .array(steps),
+            "run_id": .string(run.runId), "workflow_id": .string(run.workflowId), "status": .string(run.status.rawValue),
+            "output": detail.output ?? .null, "error": run.error ?? .null, "steps": .array(steps),
         ]
         if let compensated = run.compensated { fields["compensated"] = .bool(compensated) }
         print(TableOutput.pretty(.object(fields)))
         return
     }
     print("run       \(run.runId)")
-    print("workflow  \(run.workflowName ?? run.workflowId) \(run.workflowVersion ?? "")")
-    print("status    \(run.status)\(run.compensated.map { $0 ? " (compensated)" : " (compensation incomplete)" } ?? "")")
+    print("workflow  \(run.workflowName) \(run.workflowVersion)")
+    print("status    \(run.status.rawValue)\(run.compensated.map { $0 ? " (compensated)" : " (compensation incomplete)" } ?? "")")
     if let error = run.error, !error.isNull { print("error     \(error["message"]?.stringValue ?? error.canonicalString())") }
-    if let output = run.output, !output.isNull { print("output    \(output.canonicalString())") }
-    if let steps = run.steps, !steps.isEmpty {
+    if let output = detail.output, !output.isNull { print("output    \(output.canonicalString())") }
+    let steps = detail.steps
+    if !steps.isEmpty {
         print("")
         print(
             TableOutput.table(
                 ["STEP", "STATUS", "ATTEMPTS", "OUTPUT / ERROR"],
                 steps.map {
-                    [$0.id, $0.status, String($0.attempts), TableOutput.compact(($0.error?.isNull ?? true) ? $0.output : $0.error?["message"])]
+                    [
+                        $0.id, $0.status.rawValue, String($0.attempts),
+                        TableOutput.compact(($0.error?.isNull ?? true) ? $0.output : $0.error?["message"]),
+                    ]
                 }
             )
         )

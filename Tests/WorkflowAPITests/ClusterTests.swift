@@ -109,16 +109,16 @@ struct ClusterTests {
                 for id in runIDs {
                     let run = try await survivor.wait(for: id, timeout: .seconds(120), pollInterval: .milliseconds(50))
                     #expect(
-                        run.status == "COMPLETED",
-                        "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps?.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])"
+                        run.status == .completed,
+                        "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])"
                     )
                     #expect(run.output?["join"]?["score"] == 7)
-                    let history = try await survivor.history(id)
+                    let history = try await survivor.history(id).items
                     for step in ["start", "score", "cool_off", "check", "join"] {
                         let successes = history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count
                         #expect(successes == 1, "run \(id) step \(step) recorded \(successes) successes")
                     }
-                    takeovers += history.filter { $0.data?["taken_over_from"] == .string(victim) }.count
+                    takeovers += history.filter { $0.data["taken_over_from"] == .string(victim) }.count
                 }
                 #expect(takeovers > 0, "the history shows the survivors taking over the dead node's work")
                 let listing = try await clusterNodes(nodes[2])

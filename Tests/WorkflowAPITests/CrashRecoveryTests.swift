@@ -39,8 +39,8 @@ import WorkflowTestSupport
         }
     }
 
-    func allChildren(_ client: WorkflowClient, _ runID: String) async throws -> [RunInfo] {
-        var out: [RunInfo] = []
+    func allChildren(_ client: WorkflowClient, _ runID: String) async throws -> [RunSummary] {
+        var out: [RunSummary] = []
         var cursor: String?
         repeat {
             let page = try await client.children(runID, limit: 500, cursor: cursor)
@@ -79,15 +79,15 @@ import WorkflowTestSupport
                 defer { _ = server.terminate() }
                 let restarted = WorkflowClient(baseURL: server.baseURL)
                 let done = try await restarted.wait(for: run.runId, timeout: .seconds(120), pollInterval: .milliseconds(50))
-                #expect(done.status == "COMPLETED")
-                let results = done.steps?.first { $0.id == "pay" }?.output?["results"]?.arrayValue ?? []
+                #expect(done.status == .completed)
+                let results = done.steps.first { $0.id == "pay" }?.output?["results"]?.arrayValue ?? []
                 #expect(results == (0..<count).map { .number(Double($0 * 10)) })
 
                 let items = try await allChildren(restarted, run.runId)
                 #expect(items.count == count)
                 for item in items {
-                    #expect(item.status == "COMPLETED")
-                    let history = try await restarted.history(item.runId)
+                    #expect(item.status == .completed)
+                    let history = try await restarted.history(item.runId).items
                     for step in ["send", "receipt"] {
                         #expect(
                             history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count == 1,
@@ -99,7 +99,7 @@ import WorkflowTestSupport
                 let keysPerItem = Dictionary(grouping: remote.requests(path: "/slow"), by: \.body)
                 #expect(keysPerItem.count == count)
                 for (_, calls) in keysPerItem { #expect(Set(calls.map { $0.headers["idempotency-key"] }).count == 1) }
-                let parentHistory = try await restarted.history(run.runId)
+                let parentHistory = try await restarted.history(run.runId).items
                 #expect(parentHistory.filter { $0.type == "step_succeeded" && $0.stepId == "pay" }.count == 1)
             }
         }
@@ -133,10 +133,10 @@ import WorkflowTestSupport
                 let restarted = WorkflowClient(baseURL: server.baseURL)
                 for id in runIDs {
                     let run = try await restarted.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))
-                    #expect(run.status == "FAILED")
+                    #expect(run.status == .failed)
                     #expect(run.compensated == true, "run \(id)")
-                    #expect(run.steps?.first { $0.id == "debit.compensate" }?.status == "SUCCESS")
-                    let history = try await restarted.history(id)
+                    #expect(run.steps.first { $0.id == "debit.compensate" }?.status == .success)
+                    let history = try await restarted.history(id).items
                     #expect(history.filter { $0.type == "step_succeeded" && $0.stepId == "debit.compensate" }.count == 1)
                     #expect(history.filter { $0.type == "run_failed" }.count == 1)
                 }
@@ -166,7 +166,7 @@ import WorkflowTestSupport
             for _ in 0..<20 { runIDs.append(try await client.start(workflow: "kyc").runId) }
             try await waitUntil {
                 var waiting = 0
-                for id in runIDs where try await client.run(id).steps?.first?.status == "WAITING" { waiting += 1 }
+                for id in runIDs where try await client.run(id).steps.first?.status == .waiting { waiting += 1 }
                 return waiting == runIDs.count
             }
             // Half get their signal before the crash: a 202 means it is durable.
@@ -179,9 +179,9 @@ import WorkflowTestSupport
             for id in runIDs.suffix(10) { try await restarted.signal(id, name: "documents_received", payload: ["files": [.string(id)]]) }
             for id in runIDs {
                 let run = try await restarted.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))
-                #expect(run.status == "COMPLETED")
+                #expect(run.status == .completed)
                 #expect(run.output == ["done": ["files": [.string(id)]]])
-                let history = try await restarted.history(id)
+                let history = try await restarted.history(id).items
                 #expect(history.filter { $0.type == "step_succeeded" && $0.stepId == "docs" }.count == 1)
             }
         }

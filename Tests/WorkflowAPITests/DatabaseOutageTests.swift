@@ -158,7 +158,7 @@ struct DatabaseOutageTests {
         let deadline = ContinuousClock.now + .seconds(120)  // for all of them: a stuck node fails in two minutes
         for id in ids {
             let run = try await client.wait(for: id, timeout: max(.zero, deadline - ContinuousClock.now), pollInterval: .milliseconds(100))
-            if run.status != "COMPLETED" { unfinished.append("\(id)=\(run.status)") }
+            if run.status != .completed { unfinished.append("\(id)=\(run.status)") }
         }
         #expect(unfinished.isEmpty, "accepted runs that did not complete: \(unfinished.prefix(10)) (\(unfinished.count) of \(ids.count))")
     }

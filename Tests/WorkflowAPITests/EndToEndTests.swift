@@ -44,7 +44,7 @@ import WorkflowTestSupport
             let deadline = ContinuousClock.now + .seconds(20)
             while remote.requests(path: "/slow").count < 20, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
             let unfinished =
-                try await client.runs(status: "RUNNING", limit: 100).items.count + (try await client.runs(status: "PENDING", limit: 100).items.count)
+                try await client.runs(status: .running, limit: 100).items.count + (try await client.runs(status: .pending, limit: 100).items.count)
             server.kill9()
             #expect(unfinished > 0, "the kill must land while runs are executing")
 
@@ -54,17 +54,17 @@ import WorkflowTestSupport
             var resumes = 0
             for id in runIDs {
                 let run = try await restarted.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))
-                #expect(run.status == "COMPLETED", "run \(id) is \(run.status)")
+                #expect(run.status == .completed, "run \(id) is \(run.status)")
                 #expect(run.output == ["join": ["v": 200]])
-                #expect(run.steps?.count == 4)
-                #expect(run.steps?.allSatisfy { $0.status == "SUCCESS" } == true)
-                let history = try await restarted.history(id)
+                #expect(run.steps.count == 4)
+                #expect(run.steps.allSatisfy { $0.status == .success } == true)
+                let history = try await restarted.history(id).items
                 for step in ["fetch", "left", "right", "join"] {
                     let successes = history.filter { $0.type == "step_succeeded" && $0.stepId == step }.count
                     #expect(successes == 1, "run \(id) step \(step) succeeded \(successes) times")
                 }
                 #expect(history.filter { $0.type == "run_completed" }.count == 1)
-                takeovers += history.filter { $0.type == "step_started" && $0.data?["taken_over_from"] != nil }.count
+                takeovers += history.filter { $0.type == "step_started" && $0.data["taken_over_from"] != nil }.count
                 resumes += history.filter { $0.type == "step_resumed" }.count
             }
             #expect(takeovers + resumes > 0, "the restarted server picked up work the killed one held")

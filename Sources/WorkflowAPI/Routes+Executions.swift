@@ -1,0 +1,142 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import WorkflowPrimitive
+import WorkflowStore
+import WorkflowWire
+
+extension WorkflowAPI {
+    /// Runs: start, list, read, history, cancel, signal, retry, rerun, children.
+    func addExecutionRoutes<Context: RequestContext>(to v1: RouterGroup<Context>) {
+        v1.post("/execute") { request, _ in try await execute(request, reference: nil) }
+        v1.get("/executions") { request, _ in try await listRuns(request, definitionIDs: nil) }
+        v1.get("/executions/:run_id") { request, context in
+            try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: tenant(of: request)))
+        }
+        v1.get("/executions/:run_id/history") { request, context in
+            let query = try queryParameters(request, allowed: ["after", "limit"])
+            let after = query.get("after").flatMap { Int($0) } ?? 0
+            let limit = query.get("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
+            let runID = try context.parameters.require("run_id")
+            return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: tenant(of: request)))
+        }
+        v1.post("/executions/:run_id/cancel") { request, context in try await cancel(request, try context.parameters.require("run_id")) }
+        v1.post("/executions/:run_id/signals/:name") { request, context in
+            try await signal(request, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
+        }
+        v1.post("/executions/:run_id/retry") { request, context in
+            let run = try await engine.retry(runID: try context.parameters.require("run_id"), tenantID: tenant(of: request))
+            return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted, location: "/api/v1/executions/\(run.id)")
+        }
+        v1.post("/executions/:run_id/rerun") { request, context in
+            let runID = try context.parameters.require("run_id")
+            let rerun = try RerunRequest.parse(try await jsonObject(request, allowEmpty: true))
+            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: tenant(of: request))
+            return try respond(
+                RerunAccepted(runId: run.id, rerunOf: runID, status: run.status),
+                status: .accepted,
+                location: "/api/v1/executions/\(run.id)"
+            )
+        }
+        v1.get("/executions/:run_id/children") { request, context in
+            try await listRuns(request, definitionIDs: nil, parentRunID: try context.parameters.require("run_id"))
+        }
+    }
+
+    func execute(_ request: Request, reference: String?) async throws -> Response {
+        let fields = try await jsonObject(request, allowEmpty: reference != nil)
+        let key = try idempotencyKey(request)
+        let parsed = try ExecuteRequest.parse(fields, pathNamesWorkflow: reference != nil)
+        let target = reference ?? parsed.workflow ?? ""
+        let limits = configuration.limits
+        if parsed.input.boundedSize(limit: limits.maxInputBytes, maxDepth: limits.maxOutputDepth) == nil {
+            throw WorkflowError(
+                .inputTooLarge,
+                "the run input is larger than \(limits.maxInputBytes) bytes or nests deeper than \(limits.maxOutputDepth) levels"
+            )
+        }
+        let tenantID = tenant(of: request)
+        let definition = try await registry.resolveStartable(target, version: parsed.version, tenantID: tenantID)
+        let run: RunRecord
+        var created = true
+        if let key {
+            // The same key and the same request answer with the same run; the request is what the body and path say.
+            let canonical: JSONValue = [
+                "target": .string(target), "version": parsed.version.map(JSONValue.string) ?? .null, "input": parsed.input,
+                "priority": .number(Double(parsed.priority)),
+            ]
+            let hash = SHA256.hash(data: canonical.canonicalData()).map { String(format: "%02x", $0) }.joined()
+            (run, created) = try await engine.start(
+                definition: definition,
+                input: parsed.input,
+                idempotencyKey: key,
+                requestHash: hash,
+                tenantID: tenantID,
+                priority: parsed.priority
+            )
+        } else {
+            run = try await engine.start(definition: definition, input: parsed.input, tenantID: tenantID, priority: parsed.priority)
+        }
+        return try respond(Wire.accepted(run), status: created ? .accepted : .ok, location: "/api/v1/executions/\(run.id)")
+    }
+
+    static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+
+    func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[Self.idempotencyKeyHeader] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7e }) else {
+            throw WorkflowError(.invalidRequest, "Idempotency-Key must be 1-255 visible ASCII characters")
+        }
+        return key
+    }
+
+    func signal(_ request: Request, runID: String, name: String) async throws -> Response {
+        guard SignalName.isValid(name) else {
+            throw WorkflowError(.invalidRequest, "a signal name is 1-128 characters of letters, digits, '.', '_' or '-'")
+        }
+        let data = try await body(request)
+        var payload: JSONValue = .object([:])
+        if !Self.isBlank(data) {
+            _ = try mediaType(request, yamlAllowed: false)
+            do {
+                payload = try WorkflowDocument.decode(data, format: .json)
+            } catch {
+                throw WorkflowError(.malformedBody, error.message)
+            }
+        }
+        let run = try await engine.signal(runID: runID, name: name, payload: payload, tenantID: tenant(of: request))
+        return try respond(SignalAccepted(runId: run.id, signal: name, status: run.status), status: .accepted)
+    }
+
+    func cancel(_ request: Request, _ runID: String) async throws -> Response {
+        let run = try await engine.cancel(runID: runID, tenantID: tenant(of: request))
+        return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted)
+    }
+
+    func listRuns(_ request: Request, definitionIDs: [String]?, parentRunID: String? = nil) async throws -> Response {
+        var allowed: Set<String> = ["status", "limit", "cursor"]
+        if definitionIDs == nil, parentRunID == nil { allowed.formUnion(["workflow_id", "parent_run_id"]) }
+        let query = try queryParameters(request, allowed: allowed)
+        let tenantID = tenant(of: request)
+        var status: RunStatus?
+        if let text = query.get("status") {
+            guard let s = RunStatus(rawValue: text.uppercased()) else {
+                throw WorkflowError(.invalidRequest, "status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = s
+        }
+        var ids = definitionIDs
+        if ids == nil, let workflow = query.get("workflow_id") {
+            ids = try await queries.definitionIDs(matching: workflow, tenantID: tenantID)
+        }
+        let params = RunListParams(
+            tenantID: tenantID,
+            status: status,
+            definitionIDs: ids,
+            parentRunID: parentRunID ?? query.get("parent_run_id"),
+            before: query.get("cursor")
+        )
+        return try respond(try await queries.runs(params, limit: try pageSize(request)))
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import WorkflowPrimitive
+import WorkflowStore
+import WorkflowWire
+
+/// Stored records as the API sends them.
+enum Wire {
+    static func workflow(_ d: DefinitionRecord) -> Workflow {
+        Workflow(
+            id: d.id,
+            name: d.name,
+            version: d.version,
+            description: d.description,
+            definition: d.spec,
+            checksum: d.checksum,
+            status: d.status,
+            createdAt: WireCoding.time(d.createdAt)
+        )
+    }
+
+    static func accepted(_ run: RunRecord) -> RunAccepted {
+        RunAccepted(
+            runId: run.id,
+            status: run.status,
+            workflowId: run.definitionID,
+            workflowName: run.workflowName,
+            workflowVersion: run.workflowVersion,
+            createdAt: WireCoding.time(run.createdAt)
+        )
+    }
+
+    static func runSummary(_ r: RunRecord) -> RunSummary {
+        RunSummary(
+            runId: r.id,
+            workflowId: r.definitionID,
+            workflowName: r.workflowName,
+            workflowVersion: r.workflowVersion,
+            status: r.status,
+            error: r.error,
+            parentRunId: r.parentRunID,
+            parentStepId: r.parentStepID,
+            itemIndex: r.itemIndex,
+            priority: r.priority,
+            compensated: r.compensated,
+            deadLetter: r.deadLetter ? true : nil,
+            pendingSignals: r.pendingSignals.isEmpty
+                ? nil : r.pendingSignals.map { PendingSignalInfo(name: $0.name, receivedAt: WireCoding.time($0.receivedAt)) },
+            createdAt: WireCoding.time(r.createdAt),
+            startedAt: WireCoding.time(r.startedAt),
+            completedAt: WireCoding.time(r.completedAt)
+        )
+    }
+
+    static func runDetail(_ r: RunRecord, steps: [StepRunRecord]) -> RunDetail {
+        RunDetail(summary: runSummary(r), input: r.input, output: r.output, updatedAt: WireCoding.time(r.updatedAt), steps: steps.map(step))
+    }
+
+    static func step(_ s: StepRunRecord) -> StepDetail {
+        StepDetail(
+            id: s.stepID,
+            status: s.status,
+            attempts: s.attempt,
+            output: s.output,
+            error: s.error,
+            startedAt: WireCoding.time(s.startedAt),
+            completedAt: WireCoding.time(s.completedAt),
+            state: s.status == .waiting ? s.state?.publicJSON : nil
+        )
+    }
+
+    static func event(_ e: RunEventRecord) -> RunEvent {
+        RunEvent(seq: e.seq, type: e.type, stepId: e.stepID, at: WireCoding.time(e.at), data: e.data)
+    }
+
+    static func deadLetter(_ run: RunRecord) -> DeadLetter {
+        DeadLetter(
+            runId: run.id,
+            workflowId: run.definitionID,
+            workflowName: run.workflowName,
+            workflowVersion: run.workflowVersion,
+            failedStep: run.error?["step_id"]?.stringValue,
+            error: run.error,
+            failedAt: WireCoding.time(run.completedAt),
+            compensated: run.compensated
+        )
+    }
+}
