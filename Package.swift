@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,11 +114,21 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "WorkflowBench",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "uwf",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
-                "WorkflowEngine", "WorkflowAPI", "WorkflowClient",
+                "WorkflowEngine", "WorkflowAPI", "WorkflowClient", "WorkflowBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -131,6 +142,11 @@ let package = Package(
         .testTarget(
             name: "WorkflowPrimitiveTests",
             dependencies: ["WorkflowPrimitive"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowStoreTests",
+            dependencies: ["WorkflowPrimitive", "WorkflowStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -164,7 +180,7 @@ let package = Package(
             name: "WorkflowAPITests",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
-                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport", "uwf",
+                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

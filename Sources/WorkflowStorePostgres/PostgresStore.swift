@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import WorkflowPrimitive
 import WorkflowStore
 
@@ -10,7 +11,7 @@ import WorkflowStore
 /// (`FOR UPDATE`), then its tasks; a batch locks its runs in id order; claims lock tasks with
 /// `FOR UPDATE SKIP LOCKED` and take the run with `SKIP LOCKED` too, so a claim never waits while holding locks.
 /// Work that any node may take is announced with `pg_notify` on commit.
-public final class PostgresStore: WorkflowStore {
+public final class PostgresStore: WorkflowStore, Service {
     public let client: PostgresClient
     public let configuration: PostgresStoreConfiguration
     private let logger: Logger
@@ -30,13 +31,16 @@ public final class PostgresStore: WorkflowStore {
         self.channel = "uwf_work_\(configuration.schema)"
     }
 
-    /// Runs the connection pool (and the watchdog of operation deadlines) until the task is cancelled. Nothing else
-    /// works until it runs.
+    /// Runs the connection pool (and the watchdog of operation deadlines) until the task is cancelled or, in a
+    /// `ServiceGroup`, shut down gracefully. Nothing else works until it runs: put it first in the group, so that it
+    /// stops last, after everything that uses it.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.deadlines.run() }
-            await client.run()
-            group.cancelAll()
+        try? await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.deadlines.run() }
+                await self.client.run()
+                group.cancelAll()
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import WorkflowBench
 import WorkflowPrimitive
 
 /// `uwf bench`: drives a server over real HTTP and reports throughput and latency.
@@ -39,7 +40,11 @@ struct BenchCommand: AsyncParsableCommand {
         if let server {
             baseURL = server
         } else {
-            let started = try await SpawnedServer.start(database: database, extra: serverArgs.split(separator: " ").map(String.init))
+            let started = try await SpawnedServer.start(
+                executable: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath(),
+                database: database,
+                extra: serverArgs.split(separator: " ").map(String.init)
+            )
             spawned = started
             baseURL = started.baseURL
         }
@@ -71,12 +76,6 @@ struct BenchCommand: AsyncParsableCommand {
 }
 
 extension BenchReport {
-    var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
-
     var table: String {
         func f(_ x: Double) -> String { String(format: "%.1f", x) }
         var rows: [[String]] = [
@@ -92,68 +91,5 @@ extension BenchReport {
         if let cpu = serverCPUSecondsPer1000 { rows.append(["server CPU per 1000 workflows", String(format: "%.3f s", cpu)]) }
         if let rss = serverRSSMiB { rows.append(["server RSS after", f(rss) + " MiB"]) }
         return TableOutput.table(["METRIC", "VALUE"], rows)
-    }
-}
-
-/// A `uwf serve` child process on a free port.
-struct SpawnedServer {
-    let process: Process
-    let baseURL: String
-    let directory: URL
-
-    var pid: Int32 { process.processIdentifier }
-
-    static func start(database: String?, extra: [String]) async throws -> SpawnedServer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let out = directory.appendingPathComponent("stdout.log")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var arguments = ["serve", "--port", "0", "--data-dir", directory.path, "--log-level", "warning"]
-        if let database { arguments += ["--database", database] }
-        process.arguments = arguments + extra
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline, process.isRunning {
-            let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("uwf listening on ") }),
-                let url = line.split(separator: " ").dropFirst(3).first
-            {
-                return SpawnedServer(process: process, baseURL: String(url), directory: directory)
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        process.terminate()
-        throw ValidationError("the benchmark server did not start")
-    }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
-}
-
-/// Reads a process's CPU time and resident memory from /proc (Linux).
-enum ProcessStats {
-    static func cpuSeconds(_ pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    static func rssMiB(_ pid: Int32) -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
-        else { return nil }
-        return kb / 1024
     }
 }

@@ -114,17 +114,15 @@ struct ServeCommand: AsyncParsableCommand {
         let url = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         if let url {
             let store = PostgresStore(configuration: try PostgresStoreConfiguration(url: url), logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await store.run() }
-                do {
-                    try await store.migrate()
-                    try await serve(store: store, description: store.configuration.redacted, engine: engineConfiguration, logger: logger)
-                } catch {
-                    group.cancelAll()
-                    throw error
-                }
-                group.cancelAll()
-            }
+            // The pool runs as the group's first service (so it stops last); the node starts once the schema is current.
+            try await serve(
+                store: store,
+                description: store.configuration.redacted,
+                engine: engineConfiguration,
+                logger: logger,
+                first: [store],
+                prepare: { try await store.migrate() }
+            )
         } else {
             let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
             let store = try SQLiteStore(
@@ -138,7 +136,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Wires the components in one place and runs them until SIGTERM or SIGINT.
-    private func serve(store: any WorkflowStore, description: String, engine engineConfiguration: EngineConfiguration, logger: Logger) async throws {
+    private func serve(
+        store: any WorkflowStore,
+        description: String,
+        engine engineConfiguration: EngineConfiguration,
+        logger: Logger,
+        first: [any Service] = [],
+        prepare: @escaping @Sendable () async throws -> Void = {}
+    ) async throws {
         let registry = WorkflowRegistry(store: store, limits: limits)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let engine = WorkflowEngine(
@@ -187,7 +192,8 @@ struct ServeCommand: AsyncParsableCommand {
         )
         // Shutdown always finishes: past the grace period, executions are cancelled (their leases lapse and the work
         // runs again), and a task that ignores cancellation for ten more seconds ends the process.
-        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let node = AfterPreparation(prepare: prepare, service: app)
+        var group = ServiceGroupConfiguration(services: first + [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownGraceSeconds * 1000))
         group.maximumCancellationDuration = .seconds(10)
         do {
@@ -200,5 +206,16 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         try await http.shutdown()
+    }
+}
+
+/// Runs `service` once `prepare` (a schema migration) has finished, inside the same `ServiceGroup` as what it needs.
+struct AfterPreparation<Wrapped: Service>: Service {
+    let prepare: @Sendable () async throws -> Void
+    let service: Wrapped
+
+    func run() async throws {
+        try await prepare()
+        try await service.run()
     }
 }

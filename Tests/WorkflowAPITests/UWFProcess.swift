@@ -11,7 +11,7 @@ final class UWFProcess: @unchecked Sendable {
     let baseURL: String
     let stderrURL: URL
 
-    /// The `uwf` executable next to the test bundle (SwiftPM builds it because this test target depends on it),
+    /// The `uwf` executable next to the test bundle (`swift test` and `swift build --build-tests` build every product),
     /// or `$UWF_BINARY`.
     static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["UWF_BINARY"] { return URL(fileURLWithPath: path) }

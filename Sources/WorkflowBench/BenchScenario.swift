@@ -1,7 +1,7 @@
 import Foundation
 
 /// The workloads `uwf bench` can run.
-enum BenchScenario: String, CaseIterable {
+public enum BenchScenario: String, CaseIterable, Sendable {
     /// One echo step per workflow.
     case echo1
     /// Three sequential transform steps (the DBOS peer benchmark's `wf3`).
@@ -16,10 +16,10 @@ enum BenchScenario: String, CaseIterable {
     case foreach100
 
     /// Items in each run's input (`foreach100`), else 0.
-    var itemsPerRun: Int { self == .foreach100 ? 100 : 0 }
+    public var itemsPerRun: Int { self == .foreach100 ? 100 : 0 }
 
     /// The definition the scenario runs, registered as `bench-<scenario>` 1.0.0.
-    var definition: String {
+    public var definition: String {
         switch self {
         case .echo1:
             return
@@ -48,14 +48,14 @@ enum BenchScenario: String, CaseIterable {
 }
 
 /// Percentiles of a set of latencies, in milliseconds.
-struct LatencySummary: Encodable {
-    var p50: Double
-    var p95: Double
-    var p99: Double
-    var max: Double
-    var count: Int
+public struct LatencySummary: Encodable, Sendable {
+    public var p50: Double
+    public var p95: Double
+    public var p99: Double
+    public var max: Double
+    public var count: Int
 
-    init(_ samplesMs: [Double]) {
+    public init(_ samplesMs: [Double]) {
         let sorted = samplesMs.sorted()
         func at(_ q: Double) -> Double {
             guard !sorted.isEmpty else { return 0 }
@@ -70,23 +70,23 @@ struct LatencySummary: Encodable {
 }
 
 /// What one benchmark run measured.
-struct BenchReport: Encodable {
-    var scenario: String
-    var database: String
-    var build: String
-    var count: Int
-    var concurrency: Int
-    var rate: Double?
-    var durationSeconds: Double
-    var startsPerSecond: Double
-    var completedPerSecond: Double
-    var apiLatencyMs: LatencySummary
-    var startToFinishMs: LatencySummary
-    var readLatencyMs: LatencySummary?
-    var errors: Int
-    var failedRuns: Int
-    var serverCPUSecondsPer1000: Double?
-    var serverRSSMiB: Double?
+public struct BenchReport: Encodable, Sendable {
+    public var scenario: String
+    public var database: String
+    public var build: String
+    public var count: Int
+    public var concurrency: Int
+    public var rate: Double?
+    public var durationSeconds: Double
+    public var startsPerSecond: Double
+    public var completedPerSecond: Double
+    public var apiLatencyMs: LatencySummary
+    public var startToFinishMs: LatencySummary
+    public var readLatencyMs: LatencySummary?
+    public var errors: Int
+    public var failedRuns: Int
+    public var serverCPUSecondsPer1000: Double?
+    public var serverRSSMiB: Double?
 
     enum CodingKeys: String, CodingKey {
         case scenario, database, build, count, concurrency, rate, errors

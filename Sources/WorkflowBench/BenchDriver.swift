@@ -7,18 +7,24 @@ import WorkflowEngine
 import WorkflowPrimitive
 
 /// The load generator of `uwf bench`: real HTTP requests over keep-alive connections.
-struct BenchDriver {
-    let http: HTTPClient
-    let baseURL: String
+public struct BenchDriver: Sendable {
+    public let http: HTTPClient
+    public let baseURL: String
     /// Items each run's input carries (`foreach100`).
-    var itemsPerRun = 0
+    public var itemsPerRun = 0
+
+    public init(http: HTTPClient, baseURL: String, itemsPerRun: Int = 0) {
+        self.http = http
+        self.baseURL = baseURL
+        self.itemsPerRun = itemsPerRun
+    }
 
     private struct Sample: Sendable {
         var runID: String?
         var latencyMs: Double
     }
 
-    func run(
+    public func run(
         scenario: BenchScenario,
         count: Int,
         concurrency: Int,
@@ -228,21 +234,21 @@ struct BenchDriver {
 }
 
 /// A counter shared by the load tasks.
-final class SharedCounter: Sendable {
+public final class SharedCounter: Sendable {
     private let value = Atomic<Int>(0)
-    func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    public func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Run ids shared between writers and readers of `read-mix`.
-final class SharedIDs: Sendable {
+public final class SharedIDs: Sendable {
     private let ids = Mutex<[String]>([])
-    func append(_ id: String) { ids.withLock { $0.append(id) } }
-    func random() -> String? { ids.withLock { $0.randomElement() } }
+    public func append(_ id: String) { ids.withLock { $0.append(id) } }
+    public func random() -> String? { ids.withLock { $0.randomElement() } }
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct BenchError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 private func zip(_ a: Double?, _ b: Double?) -> (Double, Double)? {
