@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowPrimitive
+import WorkflowStore
+
+/// Definitions: versions of workflow definitions per tenant.
+extension PostgresStore {
+    static let definitionColumns =
+        "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at, status"
+
+    public func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult {
+        try await guarded { [self] in
+            let r = params.record
+            return try await client.withTransaction(logger: logger) { conn in
+                let inserted = try await conn.query(
+                    """
+                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
+                    VALUES (\(r.id), \(r.tenantID), \(r.name), \(r.version), 'active', \(r.description), \(r.spec.canonicalString())::jsonb,
+                            \(r.checksum), \(r.createdBy), \(r.createdAt))
+                    ON CONFLICT (tenant_id, name, version) DO NOTHING RETURNING id
+                    """,
+                    logger: logger
+                ).collect()
+                if !inserted.isEmpty { return .inserted(r) }
+                let rows = try await conn.query(
+                    "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name) AND version = \(r.version)",
+                    logger: logger
+                ).collect()
+                guard let row = rows.first else { throw PostgresStoreError("definition vanished during insert") }
+                let existing = try Self.definition(row)
+                return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
+            }
+        }
+    }
+
+    public func definitionGet(tenantID: String, id: String) async throws -> DefinitionRecord? {
+        try await guarded { [self] in
+            try await client.query(
+                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)",
+                logger: logger
+            ).collect().first.map(Self.definition)
+        }
+    }
+
+    public func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord] {
+        try await guarded { [self] in
+            try await client.query(
+                "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(tenantID) AND name = \(name)",
+                logger: logger
+            ).collect().map(Self.definition)
+        }
+    }
+
+    public func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord] {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions
+                WHERE tenant_id = \(params.tenantID) AND (\(params.name)::text IS NULL OR name = \(params.name))
+                  AND (\(params.after)::text IS NULL OR id < \(params.after))
+                ORDER BY id DESC LIMIT \(params.limit)
+                """,
+                logger: logger
+            ).collect().map(Self.definition)
+        }
+    }
+
+    public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                UPDATE workflow_definitions SET status = \(status.rawValue) WHERE tenant_id = \(tenantID) AND id = \(id)
+                RETURNING \(unescaped: Self.definitionColumns)
+                """,
+                logger: logger
+            ).collect().first.map { try Self.definition($0) }
+        }
+    }
+
+    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+        try await guarded { [self] in
+            try await client.withTransaction(logger: logger) { conn in
+                let exists = try await conn.query(
+                    "SELECT 1 FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
+                    logger: logger
+                ).collect()
+                guard !exists.isEmpty else { return .notFound }
+                var runs = 0
+                for try await n in try await conn.query("SELECT count(*) FROM runs WHERE definition_id = \(id)", logger: logger).decode(Int.self) {
+                    runs = n
+                }
+                guard runs == 0 else { return .inUse(runs: runs) }
+                try await conn.query("DELETE FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
+                return .deleted
+            }
+        }
+    }
+}
