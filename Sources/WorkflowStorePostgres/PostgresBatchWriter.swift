@@ -23,6 +23,10 @@ struct PostgresBatchWriter {
     private var newRuns: [RunRecord] = []
     private var deleteStepRows: [(runID: String, stepID: String)] = []
     private var releaseRuns: [String] = []
+
+    /// The kinds `TaskDeletion.all` removes, as SQL literals: constants from `TaskKind`, written into the statement
+    /// text so that the planner sees them as it would a literal list.
+    static let removedKinds = TaskKind.removedWithRun.map { "'\($0)'" }.joined(separator: ", ")
     private(set) var announce = false
 
     /// Registers a run as loaded (or just inserted).
@@ -148,7 +152,7 @@ struct PostgresBatchWriter {
         }
         if !deleteAllOf.isEmpty {
             try await conn.query(
-                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind = ANY(\(TaskKind.removedWithRun)::text[])",
+                "DELETE FROM tasks WHERE run_id = ANY(\(Array(deleteAllOf))::text[]) AND kind IN (\(unescaped: Self.removedKinds))",
                 logger: logger
             )
         }
@@ -275,7 +279,7 @@ struct PostgresBatchWriter {
             try await conn.query(
                 """
                 UPDATE tasks SET available_at = \(now)
-                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = \(TaskKind.startRun.rawValue)
+                WHERE run_id = ANY(\(releaseRuns)::text[]) AND lease_owner IS NULL AND kind = '\(unescaped: TaskKind.startRun.rawValue)'
                 """,
                 logger: logger
             )

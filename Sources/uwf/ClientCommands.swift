@@ -260,7 +260,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 TableOutput.table(
                     ["RUN", "WORKFLOW", "FAILED STEP", "ERROR", "FAILED AT"],
                     page.items.map {
-                        [$0.runId, $0.workflowName ?? $0.workflowId, $0.failedStep ?? "", $0.error?["message"]?.stringValue ?? "", $0.failedAt ?? ""]
+                        [$0.runId, $0.workflowName, $0.failedStep ?? "", $0.error?["message"]?.stringValue ?? "", $0.failedAt ?? ""]
                     }
                 )
             )
