@@ -35,7 +35,7 @@ public final class PostgresStore: WorkflowStore, Service {
     /// `ServiceGroup`, shut down gracefully. Nothing else works until it runs: put it first in the group, so that it
     /// stops last, after everything that uses it.
     public func run() async {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.deadlines.run() }
                 await self.client.run()

@@ -247,7 +247,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                     .array(
                         page.items.map {
                             [
-                                "run_id": .string($0.runId), "workflow": .string($0.workflowName ?? $0.workflowId),
+                                "run_id": .string($0.runId), "workflow": .string($0.workflowName),
                                 "failed_step": $0.failedStep.map(JSONValue.string) ?? .null,
                                 "error": $0.error ?? .null, "failed_at": $0.failedAt.map(JSONValue.string) ?? .null,
                             ]
@@ -340,6 +340,7 @@ private func printRun(_ detail: RunDetail, json: Bool) {
 }
 
 /// Turns the server's problem responses into one readable line and a non-zero exit.
+@discardableResult
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
