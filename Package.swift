@@ -64,6 +64,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "WorkflowIdentity",
+            dependencies: [
+                "WorkflowPrimitive", "WorkflowStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WorkflowRegistry",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore",
@@ -86,7 +94,7 @@ let package = Package(
         .target(
             name: "WorkflowAPI",
             dependencies: [
-                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine", "WorkflowWire",
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine", "WorkflowWire", "WorkflowIdentity",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,7 +136,7 @@ let package = Package(
             name: "uwf",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
-                "WorkflowEngine", "WorkflowAPI", "WorkflowClient", "WorkflowBench",
+                "WorkflowEngine", "WorkflowAPI", "WorkflowClient", "WorkflowBench", "WorkflowIdentity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -180,7 +188,7 @@ let package = Package(
             name: "WorkflowAPITests",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
-                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport",
+                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport", "WorkflowIdentity",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -46,6 +46,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable, .workflowRetired, .definitionInUse: .conflict
         case .tooManySignals: .tooManyRequests
         case .unavailable: .serviceUnavailable
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .tenantNotFound: .notFound
+        case .tenantExists: .conflict
         default: .internalServerError
         }
     }
@@ -55,6 +59,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         let problem = Problem(error, status: status.code, title: status.reasonPhrase)
         // Encoding these plain values cannot fail; should it ever, the status line still says what happened.
         let body = (try? WireCoding.encode(problem)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/problem+json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        if error.code == .unauthenticated { headers[.wwwAuthenticate] = #"Bearer realm="uwf""# }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

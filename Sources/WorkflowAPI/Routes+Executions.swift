@@ -2,37 +2,45 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowStore
 import WorkflowWire
 
 extension WorkflowAPI {
     /// Runs: start, list, read, history, cancel, signal, retry, rerun, children.
-    func addExecutionRoutes<Context: RequestContext>(to v1: RouterGroup<Context>) {
-        v1.post("/execute") { request, _ in try await execute(request, reference: nil) }
-        v1.get("/executions") { request, _ in try await listRuns(request, definitionIDs: nil) }
-        v1.get("/executions/:run_id") { request, context in
-            try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: tenant(of: request)))
+    func addExecutionRoutes(to v1: RouterGroup<APIRequestContext>) {
+        v1.post("/execute") { request, context in try await execute(request, context.authorize(.workflowExecute), reference: nil) }
+        v1.get("/executions") { request, context in try await listRuns(request, context.authorize(.workflowRead), definitionIDs: nil) }
+        v1.get("/executions/:run_id") { _, context in
+            let principal = try context.authorize(.workflowRead)
+            return try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: principal.tenantID))
         }
         v1.get("/executions/:run_id/history") { request, context in
+            let principal = try context.authorize(.workflowRead)
             let query = try queryParameters(request, allowed: ["after", "limit"])
             let after = query.get("after").flatMap { Int($0) } ?? 0
             let limit = query.get("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
             let runID = try context.parameters.require("run_id")
-            return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: tenant(of: request)))
+            return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: principal.tenantID))
         }
-        v1.post("/executions/:run_id/cancel") { request, context in try await cancel(request, try context.parameters.require("run_id")) }
+        v1.post("/executions/:run_id/cancel") { _, context in
+            try await cancel(context.authorize(.workflowExecute), try context.parameters.require("run_id"))
+        }
         v1.post("/executions/:run_id/signals/:name") { request, context in
-            try await signal(request, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
+            let principal = try context.authorize(.workflowExecute)
+            return try await signal(request, principal, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
         }
-        v1.post("/executions/:run_id/retry") { request, context in
-            let run = try await engine.retry(runID: try context.parameters.require("run_id"), tenantID: tenant(of: request))
+        v1.post("/executions/:run_id/retry") { _, context in
+            let principal = try context.authorize(.workflowExecute)
+            let run = try await engine.retry(runID: try context.parameters.require("run_id"), tenantID: principal.tenantID, actor: principal.subject)
             return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted, location: "/api/v1/executions/\(run.id)")
         }
         v1.post("/executions/:run_id/rerun") { request, context in
+            let principal = try context.authorize(.workflowExecute)
             let runID = try context.parameters.require("run_id")
             let rerun = try RerunRequest.parse(try await jsonObject(request, allowEmpty: true))
-            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: tenant(of: request))
+            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: principal.tenantID, actor: principal.subject)
             return try respond(
                 RerunAccepted(runId: run.id, rerunOf: runID, status: run.status),
                 status: .accepted,
@@ -40,11 +48,12 @@ extension WorkflowAPI {
             )
         }
         v1.get("/executions/:run_id/children") { request, context in
-            try await listRuns(request, definitionIDs: nil, parentRunID: try context.parameters.require("run_id"))
+            let principal = try context.authorize(.workflowRead)
+            return try await listRuns(request, principal, definitionIDs: nil, parentRunID: try context.parameters.require("run_id"))
         }
     }
 
-    func execute(_ request: Request, reference: String?) async throws -> Response {
+    func execute(_ request: Request, _ principal: Principal, reference: String?) async throws -> Response {
         let fields = try await jsonObject(request, allowEmpty: reference != nil)
         let key = try idempotencyKey(request)
         let parsed = try ExecuteRequest.parse(fields, pathNamesWorkflow: reference != nil)
@@ -56,7 +65,7 @@ extension WorkflowAPI {
                 "the run input is larger than \(limits.maxInputBytes) bytes or nests deeper than \(limits.maxOutputDepth) levels"
             )
         }
-        let tenantID = tenant(of: request)
+        let tenantID = principal.tenantID
         let definition = try await registry.resolveStartable(target, version: parsed.version, tenantID: tenantID)
         let run: RunRecord
         var created = true
@@ -73,10 +82,17 @@ extension WorkflowAPI {
                 idempotencyKey: key,
                 requestHash: hash,
                 tenantID: tenantID,
-                priority: parsed.priority
+                priority: parsed.priority,
+                createdBy: principal.subject
             )
         } else {
-            run = try await engine.start(definition: definition, input: parsed.input, tenantID: tenantID, priority: parsed.priority)
+            run = try await engine.start(
+                definition: definition,
+                input: parsed.input,
+                tenantID: tenantID,
+                priority: parsed.priority,
+                createdBy: principal.subject
+            )
         }
         return try respond(Wire.accepted(run), status: created ? .accepted : .ok, location: "/api/v1/executions/\(run.id)")
     }
@@ -91,7 +107,7 @@ extension WorkflowAPI {
         return key
     }
 
-    func signal(_ request: Request, runID: String, name: String) async throws -> Response {
+    func signal(_ request: Request, _ principal: Principal, runID: String, name: String) async throws -> Response {
         guard SignalName.isValid(name) else {
             throw WorkflowError(.invalidRequest, "a signal name is 1-128 characters of letters, digits, '.', '_' or '-'")
         }
@@ -105,20 +121,25 @@ extension WorkflowAPI {
                 throw WorkflowError(.malformedBody, error.message)
             }
         }
-        let run = try await engine.signal(runID: runID, name: name, payload: payload, tenantID: tenant(of: request))
+        let run = try await engine.signal(runID: runID, name: name, payload: payload, tenantID: principal.tenantID, actor: principal.subject)
         return try respond(SignalAccepted(runId: run.id, signal: name, status: run.status), status: .accepted)
     }
 
-    func cancel(_ request: Request, _ runID: String) async throws -> Response {
-        let run = try await engine.cancel(runID: runID, tenantID: tenant(of: request))
+    func cancel(_ principal: Principal, _ runID: String) async throws -> Response {
+        let run = try await engine.cancel(
+            runID: runID,
+            tenantID: principal.tenantID,
+            reason: "cancelled by \(principal.subject)",
+            actor: principal.subject
+        )
         return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted)
     }
 
-    func listRuns(_ request: Request, definitionIDs: [String]?, parentRunID: String? = nil) async throws -> Response {
+    func listRuns(_ request: Request, _ principal: Principal, definitionIDs: [String]?, parentRunID: String? = nil) async throws -> Response {
         var allowed: Set<String> = ["status", "limit", "cursor"]
         if definitionIDs == nil, parentRunID == nil { allowed.formUnion(["workflow_id", "parent_run_id"]) }
         let query = try queryParameters(request, allowed: allowed)
-        let tenantID = tenant(of: request)
+        let tenantID = principal.tenantID
         var status: RunStatus?
         if let text = query.get("status") {
             guard let s = RunStatus(rawValue: text.uppercased()) else {

@@ -4,20 +4,27 @@ import WorkflowWire
 
 extension WorkflowAPI {
     /// The original system's paths under `/api/workflows`, kept as aliases so its clients keep working.
-    func addLegacyRoutes<Context: RequestContext>(to legacy: RouterGroup<Context>) {
-        legacy.post("/run") { request, _ in try await execute(request, reference: nil) }
-        legacy.post("/run/:id") { request, context in try await execute(request, reference: try context.parameters.require("id")) }
-        legacy.get("/status/:run_id") { request, context in
-            try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: tenant(of: request)))
+    func addLegacyRoutes(to legacy: RouterGroup<APIRequestContext>) {
+        legacy.post("/run") { request, context in try await execute(request, context.authorize(.workflowExecute), reference: nil) }
+        legacy.post("/run/:id") { request, context in
+            try await execute(request, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
         }
-        legacy.get("/data/:run_id") { request, context in
-            try respond(try await queries.runOutputs(try context.parameters.require("run_id"), tenantID: tenant(of: request)))
+        legacy.get("/status/:run_id") { _, context in
+            let principal = try context.authorize(.workflowRead)
+            return try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: principal.tenantID))
         }
-        legacy.get("/list") { request, _ in try await listWorkflows(request) }
-        legacy.post("/cancel/:run_id") { request, context in try await cancel(request, try context.parameters.require("run_id")) }
-        legacy.get("/definition/:id") { request, context in
+        legacy.get("/data/:run_id") { _, context in
+            let principal = try context.authorize(.workflowRead)
+            return try respond(try await queries.runOutputs(try context.parameters.require("run_id"), tenantID: principal.tenantID))
+        }
+        legacy.get("/list") { request, context in try await listWorkflows(request, context.authorize(.workflowRead)) }
+        legacy.post("/cancel/:run_id") { _, context in
+            try await cancel(context.authorize(.workflowExecute), try context.parameters.require("run_id"))
+        }
+        legacy.get("/definition/:id") { _, context in
+            let principal = try context.authorize(.workflowRead)
             let reference = try context.parameters.require("id")
-            return try respond(Wire.workflow(try await registry.resolve(reference, tenantID: tenant(of: request)).record))
+            return try respond(Wire.workflow(try await registry.resolve(reference, tenantID: principal.tenantID).record))
         }
     }
 }

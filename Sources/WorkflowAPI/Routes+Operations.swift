@@ -4,7 +4,7 @@ import WorkflowWire
 
 extension WorkflowAPI {
     /// Health probes, dead letters and the cluster view.
-    func addOperationRoutes<Context: RequestContext>(to router: Router<Context>) {
+    func addOperationRoutes(to router: Router<APIRequestContext>) {
         router.get("/health") { _, _ in try respond(HealthStatus(status: "ok")) }
         // Ready means this node can do its work now: not shutting down, its engine reaching the database, and the
         // database answering this probe within two seconds.
@@ -18,15 +18,20 @@ extension WorkflowAPI {
             }
         }
         let v1 = router.group("/api/v1")
-        v1.get("/dead-letters") { request, _ in
+        v1.get("/dead-letters") { request, context in
+            let principal = try context.authorize(.workflowRead)
             let query = try queryParameters(request, allowed: ["limit", "cursor"])
-            let page = try await queries.deadLetters(cursor: query.get("cursor"), limit: try pageSize(request), tenantID: tenant(of: request))
+            let page = try await queries.deadLetters(cursor: query.get("cursor"), limit: try pageSize(request), tenantID: principal.tenantID)
             return try respond(page)
         }
-        v1.delete("/dead-letters/:run_id") { request, context in
-            try await queries.dismissDeadLetter(try context.parameters.require("run_id"), tenantID: tenant(of: request))
+        v1.delete("/dead-letters/:run_id") { _, context in
+            let principal = try context.authorize(.workflowExecute)
+            try await queries.dismissDeadLetter(try context.parameters.require("run_id"), tenantID: principal.tenantID)
             return Response(status: .noContent)
         }
-        v1.get("/cluster/nodes") { _, _ in try respond(try await queries.cluster()) }
+        v1.get("/cluster/nodes") { _, context in
+            _ = try context.authorize(.admin)
+            return try respond(try await queries.cluster())
+        }
     }
 }

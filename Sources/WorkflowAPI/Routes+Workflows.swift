@@ -1,4 +1,5 @@
 import Hummingbird
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -6,36 +7,39 @@ import WorkflowWire
 
 extension WorkflowAPI {
     /// Definitions: register, list, read, retire and activate, delete, and the runs of a workflow.
-    func addWorkflowRoutes<Context: RequestContext>(to v1: RouterGroup<Context>) {
-        v1.post("/workflows") { request, _ in try await registerWorkflow(request) }
-        v1.get("/workflows") { request, _ in try await listWorkflows(request) }
+    func addWorkflowRoutes(to v1: RouterGroup<APIRequestContext>) {
+        v1.post("/workflows") { request, context in try await registerWorkflow(request, context.authorize(.workflowWrite)) }
+        v1.get("/workflows") { request, context in try await listWorkflows(request, context.authorize(.workflowRead)) }
         v1.get("/workflows/:id") { request, context in
+            let principal = try context.authorize(.workflowRead)
             _ = try queryParameters(request, allowed: ["version"])
             let reference = try context.parameters.require("id")
             let version = request.uri.queryParameters.get("version")
-            return try respond(Wire.workflow(try await registry.resolve(reference, version: version, tenantID: tenant(of: request)).record))
+            return try respond(Wire.workflow(try await registry.resolve(reference, version: version, tenantID: principal.tenantID).record))
         }
         v1.post("/workflows/:id/retire") { request, context in
-            try await setStatus(request, reference: try context.parameters.require("id"), status: .retired)
+            try await setStatus(request, context.authorize(.workflowWrite), reference: try context.parameters.require("id"), status: .retired)
         }
         v1.post("/workflows/:id/activate") { request, context in
-            try await setStatus(request, reference: try context.parameters.require("id"), status: .active)
+            try await setStatus(request, context.authorize(.workflowWrite), reference: try context.parameters.require("id"), status: .active)
         }
         v1.delete("/workflows/:id") { request, context in
-            let definition = try await versionReference(request, try context.parameters.require("id"))
-            try await registry.delete(id: definition.record.id, tenantID: tenant(of: request))
+            let principal = try context.authorize(.workflowDelete)
+            let definition = try await versionReference(request, principal, try context.parameters.require("id"))
+            try await registry.delete(id: definition.record.id, tenantID: principal.tenantID)
             return Response(status: .noContent)
         }
         v1.get("/workflows/:id/history") { request, context in
-            let ids = try await queries.definitionIDs(matching: try context.parameters.require("id"), tenantID: tenant(of: request))
-            return try await listRuns(request, definitionIDs: ids)
+            let principal = try context.authorize(.workflowRead)
+            let ids = try await queries.definitionIDs(matching: try context.parameters.require("id"), tenantID: principal.tenantID)
+            return try await listRuns(request, principal, definitionIDs: ids)
         }
         v1.post("/workflows/:id/execute") { request, context in
-            try await execute(request, reference: try context.parameters.require("id"))
+            try await execute(request, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
         }
     }
 
-    func registerWorkflow(_ request: Request) async throws -> Response {
+    func registerWorkflow(_ request: Request, _ principal: Principal) async throws -> Response {
         let data = try await body(request)
         let format = try mediaType(request, yamlAllowed: true)
         let document: JSONValue
@@ -49,7 +53,7 @@ extension WorkflowAPI {
         } catch {
             throw WorkflowError(.malformedBody, error.message)
         }
-        switch try await registry.register(document: document, tenantID: tenant(of: request), now: clock.now()) {
+        switch try await registry.register(document: document, tenantID: principal.tenantID, createdBy: principal.subject, now: clock.now()) {
         case .created(let definition):
             return try respond(Wire.workflow(definition.record), status: .created, location: "/api/v1/workflows/\(definition.record.id)")
         case .existing(let definition):
@@ -57,28 +61,28 @@ extension WorkflowAPI {
         }
     }
 
-    func listWorkflows(_ request: Request) async throws -> Response {
+    func listWorkflows(_ request: Request, _ principal: Principal) async throws -> Response {
         let query = try queryParameters(request, allowed: ["name", "limit", "cursor"])
         let page = try await queries.workflows(
             name: query.get("name"),
             limit: try pageSize(request),
             cursor: query.get("cursor"),
-            tenantID: tenant(of: request)
+            tenantID: principal.tenantID
         )
         return try respond(page)
     }
 
     /// One version: `{id}` is a version id, or a name with `?version=`.
-    func versionReference(_ request: Request, _ reference: String) async throws -> CompiledDefinition {
+    func versionReference(_ request: Request, _ principal: Principal, _ reference: String) async throws -> CompiledDefinition {
         let version = try queryParameters(request, allowed: ["version"]).get("version")
         if version == nil, !RecordID.looksLikeID(reference) {
             throw WorkflowError(.invalidRequest, "name a version: use the version's id, or ?version= with the workflow's name")
         }
-        return try await registry.resolve(reference, version: version, tenantID: tenant(of: request))
+        return try await registry.resolve(reference, version: version, tenantID: principal.tenantID)
     }
 
-    func setStatus(_ request: Request, reference: String, status: DefinitionStatus) async throws -> Response {
-        let definition = try await versionReference(request, reference)
-        return try respond(Wire.workflow(try await registry.setStatus(id: definition.record.id, status: status, tenantID: tenant(of: request))))
+    func setStatus(_ request: Request, _ principal: Principal, reference: String, status: DefinitionStatus) async throws -> Response {
+        let definition = try await versionReference(request, principal, reference)
+        return try respond(Wire.workflow(try await registry.setStatus(id: definition.record.id, status: status, tenantID: principal.tenantID)))
     }
 }

@@ -14,7 +14,8 @@ enum Wire {
             definition: d.spec,
             checksum: d.checksum,
             status: d.status,
-            createdAt: WireCoding.time(d.createdAt)
+            createdAt: WireCoding.time(d.createdAt),
+            createdBy: d.createdBy
         )
     }
 
@@ -45,6 +46,7 @@ enum Wire {
             deadLetter: r.deadLetter ? true : nil,
             pendingSignals: r.pendingSignals.isEmpty
                 ? nil : r.pendingSignals.map { PendingSignalInfo(name: $0.name, receivedAt: WireCoding.time($0.receivedAt)) },
+            createdBy: r.createdBy,
             createdAt: WireCoding.time(r.createdAt),
             startedAt: WireCoding.time(r.startedAt),
             completedAt: WireCoding.time(r.completedAt)
@@ -83,5 +85,24 @@ enum Wire {
             failedAt: WireCoding.time(run.completedAt),
             compensated: run.compensated
         )
+    }
+
+    static func apiKey(_ k: APIKeyRecord) -> APIKeyInfo {
+        APIKeyInfo(
+            id: k.id,
+            tenantId: k.tenantID,
+            name: k.name,
+            prefix: k.prefix,
+            roles: k.roles,
+            createdAt: WireCoding.time(k.createdAt),
+            createdBy: k.createdBy,
+            expiresAt: WireCoding.time(k.expiresAt),
+            revokedAt: WireCoding.time(k.revokedAt),
+            lastUsedAt: WireCoding.time(k.lastUsedAt)
+        )
+    }
+
+    static func tenant(_ t: TenantRecord) -> TenantInfo {
+        TenantInfo(id: t.id, name: t.name, createdAt: WireCoding.time(t.createdAt), createdBy: t.createdBy)
     }
 }

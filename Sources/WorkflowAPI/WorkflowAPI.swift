@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import WorkflowEngine
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -17,39 +18,40 @@ public struct WorkflowAPI: Sendable {
     let queries: QueryService
     let configuration: APIConfiguration
     let clock: any WorkflowClock
+    let authentication: Authentication
+    let identities: any IdentityStore
 
     public init(
         store: any WorkflowStore,
         registry: WorkflowRegistry,
         engine: WorkflowEngine,
         configuration: APIConfiguration,
+        authentication: Authentication,
         clock: any WorkflowClock = SystemClock()
     ) {
         self.registry = registry
         self.engine = engine
         self.configuration = configuration
         self.clock = clock
+        self.authentication = authentication
+        self.identities = store
         self.queries = QueryService(store: store, registry: registry, clock: clock, nodeTimeout: configuration.nodeTimeout)
     }
 
-    /// A router with every route and the problem+json error middleware.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    /// A router with every route, the problem+json error middleware and authentication.
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: ProblemMiddleware())
-        addRoutes(to: router)
-        return router
-    }
-
-    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        let clock = clock
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, clock: { clock.now() }))
         addOperationRoutes(to: router)
         let v1 = router.group("/api/v1")
         addWorkflowRoutes(to: v1)
         addExecutionRoutes(to: v1)
+        addIdentityRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
+        return router
     }
-
-    /// The tenant a request acts for. One tenant until identities arrive (issue 11); every handler asks here.
-    func tenant(of request: Request) -> String { defaultTenantID }
 }
 
 /// A response with a wire value as its JSON body.

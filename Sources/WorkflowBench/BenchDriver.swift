@@ -12,11 +12,14 @@ public struct BenchDriver: Sendable {
     public let baseURL: String
     /// Items each run's input carries (`foreach100`).
     public var itemsPerRun = 0
+    /// Sent as `Authorization: Bearer`; nil against a server started with `--insecure-no-auth`.
+    public var apiKey: String?
 
-    public init(http: HTTPClient, baseURL: String, itemsPerRun: Int = 0) {
+    public init(http: HTTPClient, baseURL: String, itemsPerRun: Int = 0, apiKey: String? = nil) {
         self.http = http
         self.baseURL = baseURL
         self.itemsPerRun = itemsPerRun
+        self.apiKey = apiKey
     }
 
     private struct Sample: Sendable {
@@ -222,6 +225,7 @@ public struct BenchDriver: Sendable {
     private func send(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (Int, JSONValue) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))
             request.headers.add(name: "Content-Type", value: "application/json")

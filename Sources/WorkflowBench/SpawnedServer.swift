@@ -8,6 +8,11 @@ public struct SpawnedServer {
 
     public var pid: Int32 { process.processIdentifier }
 
+    /// The bootstrap admin key the server wrote to its data directory (nil when it runs without authentication).
+    public var adminKey: String? {
+        (try? String(contentsOf: directory.appendingPathComponent("admin.key"), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     public static func start(executable: URL, database: String?, extra: [String]) async throws -> SpawnedServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -12,10 +12,14 @@ public struct WorkflowClient: Sendable {
     public var baseURL: String
     private let http: HTTPClient
     private let timeout: TimeAmount
+    private let apiKey: String?
 
-    /// - Parameter baseURL: e.g. `http://127.0.0.1:8080`.
-    public init(baseURL: String, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
+    /// - Parameters:
+    ///   - baseURL: e.g. `http://127.0.0.1:8080`.
+    ///   - apiKey: sent as `Authorization: Bearer <key>`.
+    public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
         self.http = httpClient
         self.timeout = .milliseconds(timeout.components.seconds * 1000)
     }
@@ -115,6 +119,33 @@ public struct WorkflowClient: Sendable {
         try decode(Page<DeadLetter>.self, try await get("/api/v1/dead-letters", query: ["limit": limit.map(String.init), "cursor": cursor]))
     }
 
+    // MARK: identities
+
+    /// Creates an API key; the answer is the only time its secret is shown.
+    public func createAPIKey(_ request: CreateAPIKeyRequest) async throws -> CreatedAPIKey {
+        let (_, response) = try await send(.POST, "/api/v1/api-keys", body: try WireCoding.encode(request), contentType: "application/json")
+        return try decode(CreatedAPIKey.self, response)
+    }
+
+    /// The caller's tenant's keys (never their secrets).
+    public func apiKeys() async throws -> Page<APIKeyInfo> {
+        try decode(Page<APIKeyInfo>.self, try await get("/api/v1/api-keys"))
+    }
+
+    /// Revokes a key of the caller's tenant: every node refuses it within seconds.
+    public func revokeAPIKey(_ id: String) async throws {
+        _ = try await send(.DELETE, "/api/v1/api-keys/\(escape(id))", body: nil, contentType: nil)
+    }
+
+    public func createTenant(_ request: CreateTenantRequest) async throws -> TenantInfo {
+        let (_, response) = try await send(.POST, "/api/v1/tenants", body: try WireCoding.encode(request), contentType: "application/json")
+        return try decode(TenantInfo.self, response)
+    }
+
+    public func tenants() async throws -> Page<TenantInfo> {
+        try decode(Page<TenantInfo>.self, try await get("/api/v1/tenants"))
+    }
+
     public func cluster() async throws -> ClusterStatus {
         try decode(ClusterStatus.self, try await get("/api/v1/cluster/nodes"))
     }
@@ -160,6 +191,7 @@ public struct WorkflowClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }

@@ -15,7 +15,8 @@ struct RunCommands: Sendable {
         idempotencyKey: String?,
         requestHash: String?,
         priority: Int,
-        parentRunID: String?
+        parentRunID: String?,
+        createdBy: String?
     ) async throws -> RunRecord {
         let input = input.isNull ? .object([:]) : input
         guard case .object = input else {
@@ -35,6 +36,7 @@ struct RunCommands: Sendable {
             idempotencyKey: idempotencyKey,
             requestHash: requestHash,
             parentRunID: parentRunID,
+            createdBy: createdBy,
             priority: priority,
             createdAt: now,
             updatedAt: now
@@ -64,7 +66,8 @@ struct RunCommands: Sendable {
         idempotencyKey key: String,
         requestHash: String,
         tenantID: String,
-        priority: Int
+        priority: Int,
+        createdBy: String?
     ) async throws -> (run: RunRecord, created: Bool) {
         for _ in 0..<3 {
             if let existing = try await node.store.runFindByIdempotencyKey(tenantID: tenantID, key: key) {
@@ -89,7 +92,8 @@ struct RunCommands: Sendable {
                     idempotencyKey: key,
                     requestHash: requestHash,
                     priority: priority,
-                    parentRunID: nil
+                    parentRunID: nil,
+                    createdBy: createdBy
                 )
                 return (run, true)
             } catch let error as WorkflowError where error.code == .idempotencyKeyTaken {
@@ -99,21 +103,21 @@ struct RunCommands: Sendable {
         throw WorkflowError(.unavailable, "could not settle Idempotency-Key '\(key)'; try again")
     }
 
-    func signal(runID: String, name: String, payload: JSONValue, tenantID: String) async throws -> RunRecord {
+    func signal(runID: String, name: String, payload: JSONValue, tenantID: String, actor: String?) async throws -> RunRecord {
         try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
-            try RunStateMachine.signal(snapshot: snapshot, plan: plan, name: name, payload: payload, now: now, dispatch: target)
+            try RunStateMachine.signal(snapshot: snapshot, plan: plan, name: name, payload: payload, now: now, dispatch: target, actor: actor)
         }
     }
 
-    func retry(runID: String, tenantID: String) async throws -> RunRecord {
+    func retry(runID: String, tenantID: String, actor: String?) async throws -> RunRecord {
         let run = try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
-            try RunStateMachine.resume(snapshot: snapshot, plan: plan, now: now, dispatch: target)
+            try RunStateMachine.resume(snapshot: snapshot, plan: plan, now: now, dispatch: target, actor: actor)
         }
         node.logger.info("run retried", metadata: [LogKey.run: .string(runID)])
         return run
     }
 
-    func rerun(runID: String, input: JSONValue?, tenantID: String) async throws -> RunRecord {
+    func rerun(runID: String, input: JSONValue?, tenantID: String, actor: String?) async throws -> RunRecord {
         guard let run = try await node.store.runGet(tenantID: tenantID, id: runID) else {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
@@ -133,17 +137,18 @@ struct RunCommands: Sendable {
             idempotencyKey: nil,
             requestHash: nil,
             priority: run.priority,
-            parentRunID: nil
+            parentRunID: nil,
+            createdBy: actor
         )
     }
 
-    func cancel(runID: String, tenantID: String, reason: String) async throws -> RunRecord {
+    func cancel(runID: String, tenantID: String, reason: String, actor: String?) async throws -> RunRecord {
         guard try await node.store.runGet(tenantID: tenantID, id: runID) != nil else {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
         let now = node.clock.now()
         let request = RunTransitionRequest(runID: runID) { snapshot in
-            try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now)
+            try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now, actor: actor)
         }
         switch try await node.store.runTransitions([request], now: now).first {
         case .applied(let mutation, let tasks):

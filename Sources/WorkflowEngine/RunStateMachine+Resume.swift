@@ -4,7 +4,7 @@ import WorkflowStore
 
 /// Resume: retrying a FAILED or CANCELLED run in place, with the Idempotency-Key rule for steps that run again.
 extension RunStateMachine {
-    mutating func resume() throws(WorkflowError) {
+    mutating func resume(actor: String?) throws(WorkflowError) {
         guard run.status == .failed || run.status == .cancelled else {
             throw WorkflowError(.runNotRetryable, "only FAILED or CANCELLED runs can be retried; run \(run.id) is \(run.status.rawValue)")
         }
@@ -45,15 +45,12 @@ extension RunStateMachine {
         run.deadLetter = false
         run.updatedAt = now
         runChanged = true
-        events.append(
-            NewEvent(
-                "run_resumed",
-                data: [
-                    "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
-                    "new_idempotency_keys": .array(bumped.sorted().map { .string($0) }),
-                ]
-            )
-        )
+        var data: [String: JSONValue] = [
+            "previous_status": .string(previous.rawValue), "steps_reset": .array(reset.map { .string($0) }),
+            "new_idempotency_keys": .array(bumped.sorted().map { .string($0) }),
+        ]
+        if let actor { data["actor"] = .string(actor) }
+        events.append(NewEvent("run_resumed", data: .object(data)))
         deleteTasks = .all
         if let timeout = plan.timeoutMs {
             newTasks.append(

@@ -37,11 +37,13 @@ extension RunStateMachine {
         events.append(NewEvent("step_waiting", stepID: planned.id, data: .object(data)))
     }
 
-    mutating func signal(name: String, payload: JSONValue) throws(WorkflowError) {
+    mutating func signal(name: String, payload: JSONValue, actor: String?) throws(WorkflowError) {
         guard !run.status.isTerminal else {
             throw WorkflowError(.runFinished, "run \(run.id) has already finished (\(run.status.rawValue)); it takes no signals")
         }
-        events.append(NewEvent("signal_received", data: ["signal": .string(name)]))
+        var received: [String: JSONValue] = ["signal": .string(name)]
+        if let actor { received["actor"] = .string(actor) }
+        events.append(NewEvent("signal_received", data: .object(received)))
         let waiting = steps.values.filter { $0.status == .waiting && $0.state?.signalName == name }
             .min { ($0.startedAt ?? now, $0.stepID) < ($1.startedAt ?? now, $1.stepID) }
         if var step = waiting, let planned = plan.step(for: step.stepID) {

@@ -106,6 +106,7 @@ public struct RunStateMachine: RunTransitionWrites {
         if let parent = run.parentRunID { data["parent_run_id"] = .string(parent) }
         if let step = run.parentStepID { data["parent_step_id"] = .string(step) }
         if let item = run.itemIndex { data["item_index"] = .number(Double(item)) }
+        if let actor = run.createdBy { data["actor"] = .string(actor) }
         machine.events.append(NewEvent("run_created", data: .object(data)))
         if parked {
             // Nothing is evaluated yet: the item starts when its parent releases it (its task becomes available).
@@ -174,7 +175,8 @@ public struct RunStateMachine: RunTransitionWrites {
         snapshot: RunSnapshot,
         reason: String,
         now: Date,
-        notifyParent: Bool = true
+        notifyParent: Bool = true,
+        actor: String? = nil
     ) throws(WorkflowError)
         -> RunMutation
     {
@@ -182,7 +184,13 @@ public struct RunStateMachine: RunTransitionWrites {
             throw WorkflowError(.runNotCancellable, "run \(snapshot.run.id) has already finished (\(snapshot.run.status.rawValue))")
         }
         var transition = PlanlessTransition(snapshot: snapshot, now: now)
-        transition.finish(.cancelled, error: ["code": "cancelled", "message": .string(reason)], event: "run_cancelled", notifyParent: notifyParent)
+        transition.finish(
+            .cancelled,
+            error: ["code": "cancelled", "message": .string(reason)],
+            event: "run_cancelled",
+            notifyParent: notifyParent,
+            actor: actor
+        )
         return transition.mutation()
     }
 
@@ -194,10 +202,11 @@ public struct RunStateMachine: RunTransitionWrites {
         name: String,
         payload: JSONValue,
         now: Date,
-        dispatch: Dispatch?
+        dispatch: Dispatch?,
+        actor: String? = nil
     ) throws(WorkflowError) -> RunMutation {
         var machine = RunStateMachine(plan: plan, snapshot: snapshot, now: now, dispatch: dispatch)
-        try machine.signal(name: name, payload: payload)
+        try machine.signal(name: name, payload: payload, actor: actor)
         return machine.mutation()
     }
 
@@ -244,12 +253,13 @@ public struct RunStateMachine: RunTransitionWrites {
         snapshot: RunSnapshot,
         plan: WorkflowPlan,
         now: Date,
-        dispatch: Dispatch?
+        dispatch: Dispatch?,
+        actor: String? = nil
     ) throws(WorkflowError)
         -> RunMutation
     {
         var machine = RunStateMachine(plan: plan, snapshot: snapshot, now: now, dispatch: dispatch)
-        try machine.resume()
+        try machine.resume(actor: actor)
         return machine.mutation()
     }
 }

@@ -80,7 +80,7 @@ extension RunTransitionWrites {
 
     /// Ends the run: every unfinished step becomes CANCELLED and the run's step tasks are removed. Steps never
     /// reached keep no record. Children still running are cancelled and the parent is told, by control tasks.
-    mutating func finish(_ status: RunStatus, error: JSONValue?, event: String, notifyParent: Bool = true) {
+    mutating func finish(_ status: RunStatus, error: JSONValue?, event: String, notifyParent: Bool = true, actor: String? = nil) {
         if status != .completed { stopUnfinished() }
         run.status = status
         run.error = error
@@ -106,6 +106,7 @@ extension RunTransitionWrites {
         var data: [String: JSONValue] = ["status": .string(status.rawValue)]
         if let error { data["error"] = error }
         if let compensated = run.compensated { data["compensated"] = .bool(compensated) }
+        if let actor { data["actor"] = .string(actor) }
         events.append(NewEvent(event, data: .object(data)))
     }
 

@@ -60,7 +60,8 @@ public final class WorkflowEngine: Service, Sendable {
         idempotencyKey: String? = nil,
         requestHash: String? = nil,
         priority: Int = 0,
-        parentRunID: String? = nil
+        parentRunID: String? = nil,
+        createdBy: String? = nil
     ) async throws -> RunRecord {
         try await commands.start(
             definition: definition,
@@ -69,7 +70,8 @@ public final class WorkflowEngine: Service, Sendable {
             idempotencyKey: idempotencyKey,
             requestHash: requestHash,
             priority: priority,
-            parentRunID: parentRunID
+            parentRunID: parentRunID,
+            createdBy: createdBy
         )
     }
 
@@ -82,7 +84,8 @@ public final class WorkflowEngine: Service, Sendable {
         idempotencyKey key: String,
         requestHash: String,
         tenantID: String = defaultTenantID,
-        priority: Int = 0
+        priority: Int = 0,
+        createdBy: String? = nil
     ) async throws -> (run: RunRecord, created: Bool) {
         try await commands.start(
             definition: definition,
@@ -90,34 +93,46 @@ public final class WorkflowEngine: Service, Sendable {
             idempotencyKey: key,
             requestHash: requestHash,
             tenantID: tenantID,
-            priority: priority
+            priority: priority,
+            createdBy: createdBy
         )
     }
 
     /// Delivers a signal to a run: the step waiting for `name` completes with `payload`, or the run keeps it.
     /// - Throws: `run_not_found`, `run_finished`, `too_many_signals`.
     @discardableResult
-    public func signal(runID: String, name: String, payload: JSONValue, tenantID: String = defaultTenantID) async throws -> RunRecord {
-        try await commands.signal(runID: runID, name: name, payload: payload, tenantID: tenantID)
+    public func signal(
+        runID: String,
+        name: String,
+        payload: JSONValue,
+        tenantID: String = defaultTenantID,
+        actor: String? = nil
+    ) async throws -> RunRecord {
+        try await commands.signal(runID: runID, name: name, payload: payload, tenantID: tenantID, actor: actor)
     }
 
     /// Resumes a FAILED or CANCELLED run in place from its failed and never-run steps.
     /// - Throws: `run_not_found`, `run_not_retryable`.
     @discardableResult
-    public func retry(runID: String, tenantID: String = defaultTenantID) async throws -> RunRecord {
-        try await commands.retry(runID: runID, tenantID: tenantID)
+    public func retry(runID: String, tenantID: String = defaultTenantID, actor: String? = nil) async throws -> RunRecord {
+        try await commands.retry(runID: runID, tenantID: tenantID, actor: actor)
     }
 
     /// Starts a new run of the same definition version with the same input, or with `input`.
     /// - Throws: `run_not_found`, `run_not_retryable` for a `foreach` item.
-    public func rerun(runID: String, input: JSONValue? = nil, tenantID: String = defaultTenantID) async throws -> RunRecord {
-        try await commands.rerun(runID: runID, input: input, tenantID: tenantID)
+    public func rerun(runID: String, input: JSONValue? = nil, tenantID: String = defaultTenantID, actor: String? = nil) async throws -> RunRecord {
+        try await commands.rerun(runID: runID, input: input, tenantID: tenantID, actor: actor)
     }
 
     /// Cancels a run: queued steps become CANCELLED at once, executing ones are stopped cooperatively.
     /// - Throws: `run_not_found`, or `run_not_cancellable` when the run has already finished.
-    public func cancel(runID: String, tenantID: String = defaultTenantID, reason: String = "cancelled by request") async throws -> RunRecord {
-        try await commands.cancel(runID: runID, tenantID: tenantID, reason: reason)
+    public func cancel(
+        runID: String,
+        tenantID: String = defaultTenantID,
+        reason: String = "cancelled by request",
+        actor: String? = nil
+    ) async throws -> RunRecord {
+        try await commands.cancel(runID: runID, tenantID: tenantID, reason: reason, actor: actor)
     }
 
     // MARK: service

@@ -40,6 +40,12 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         /// The client did not send its request in time.
         public static let requestTimeout = Code(rawValue: "request_timeout")
         public static let unavailable = Code(rawValue: "unavailable")
+        /// No credentials, or credentials that are not valid (which of the two is never said).
+        public static let unauthenticated = Code(rawValue: "unauthenticated")
+        /// The caller is known but its roles do not allow this.
+        public static let forbidden = Code(rawValue: "forbidden")
+        public static let tenantNotFound = Code(rawValue: "tenant_not_found")
+        public static let tenantExists = Code(rawValue: "tenant_exists")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

@@ -86,6 +86,8 @@ public struct RunRecord: Sendable, Hashable {
     /// Per step id, how many times the step's effect was settled and a retry in place intends a new one (its
     /// `Idempotency-Key` then ends in `/<generation>`); absent means 0. See docs/dsl.md, "Idempotency keys".
     public var keyGenerations: [String: Int]
+    /// Who started the run (`key:<id>` or a token subject), nil for runs the engine started (children, items).
+    public var createdBy: String?
     public var priority: Int
     public var createdAt: Date
     public var startedAt: Date?
@@ -113,6 +115,7 @@ public struct RunRecord: Sendable, Hashable {
         deadLetter: Bool = false,
         rootRunID: String? = nil,
         keyGenerations: [String: Int] = [:],
+        createdBy: String? = nil,
         priority: Int = 0,
         createdAt: Date,
         startedAt: Date? = nil,
@@ -139,6 +142,7 @@ public struct RunRecord: Sendable, Hashable {
         self.compensated = compensated
         self.pendingSignals = pendingSignals
         self.deadLetter = deadLetter
+        self.createdBy = createdBy
         self.priority = priority
         self.createdAt = createdAt
         self.startedAt = startedAt

@@ -133,5 +133,37 @@ enum PostgresSchema {
                 "CREATE INDEX tasks_ready ON tasks (priority DESC, fair_at, id) WHERE lease_owner IS NULL",
             ]
         ),
+        (
+            6, "identity",
+            [
+                // Tenants and API keys (only a hash of each key is kept); who started each run.
+                """
+                CREATE TABLE tenants (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT
+                )
+                """,
+                "INSERT INTO tenants (id, name, created_at) VALUES ('default', 'default', 'epoch')",
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    prefix TEXT NOT NULL,
+                    hash TEXT NOT NULL UNIQUE,
+                    roles TEXT[] NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT,
+                    expires_at TIMESTAMPTZ,
+                    revoked_at TIMESTAMPTZ,
+                    last_used_at TIMESTAMPTZ
+                )
+                """,
+                "CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id)",
+                "ALTER TABLE runs ADD COLUMN created_by TEXT",
+            ]
+        ),
     ]
 }

@@ -33,7 +33,7 @@ extension PostgresStore {
         let id = try r["id"].decode(String.self)
         let inputText = try r["input"].decode(String.self)
         let input = try inputs.map { try $0.input(runID: id, text: inputText) } ?? json(inputText) ?? .null
-        return RunRecord(
+        var run = RunRecord(
             id: id,
             tenantID: try r["tenant_id"].decode(String.self),
             definitionID: try r["definition_id"].decode(String.self),
@@ -60,6 +60,8 @@ extension PostgresStore {
             completedAt: try r["completed_at"].decode(Date?.self),
             updatedAt: try r["updated_at"].decode(Date.self)
         )
+        run.createdBy = try r["created_by"].decode(String?.self)
+        return run
     }
 
     static func step(_ row: PostgresRow) throws -> StepRunRecord {

@@ -49,7 +49,7 @@ enum SQLiteCoding {
     static let runColumns = """
         id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error, idempotency_key, \
         request_hash, parent_run_id, parent_step_id, item_index, body_path, compensated, signals, dead_letter, root_run_id, \
-        key_generations, priority, created_at, started_at, completed_at, updated_at, next_event_seq
+        key_generations, priority, created_at, started_at, completed_at, updated_at, next_event_seq, created_by
         """
     /// The position of `next_event_seq` in `runColumns`.
     static let runNextEventSeq = 25
@@ -84,6 +84,7 @@ enum SQLiteCoding {
             deadLetter: (row[17] as Int64? ?? 0) != 0,
             rootRunID: row[18],
             keyGenerations: RunRecord.decodeGenerations(try json(row[19])),
+            createdBy: row[26],
             priority: row[20],
             createdAt: date(row[21] as Int64),
             startedAt: date(row[22] as Int64?),

@@ -146,6 +146,35 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("006_identity") { db in
+            // Tenants and API keys (only a hash of each key is kept); who started each run.
+            try db.execute(
+                sql: """
+                    CREATE TABLE tenants (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        created_by TEXT
+                    );
+                    INSERT INTO tenants (id, name, created_at) VALUES ('default', 'default', 0);
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        prefix TEXT NOT NULL,
+                        hash TEXT NOT NULL UNIQUE,
+                        roles TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        created_by TEXT,
+                        expires_at INTEGER,
+                        revoked_at INTEGER,
+                        last_used_at INTEGER
+                    );
+                    CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id);
+                    ALTER TABLE runs ADD COLUMN created_by TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -43,6 +43,8 @@ public enum StoreContract {
         Case(name: "cluster: node heartbeats upsert and list held tasks, stale nodes removed, leader lease", body: cluster),
         Case(name: "release: a parked run's start task becomes claimable when a transition releases it", body: releaseParked),
         Case(name: "notify: listeners hear of committed work where the store can notify, and stop when cancelled", body: notify),
+        Case(name: "tenants: the default one exists, others are created once, listed by id", body: tenants),
+        Case(name: "API keys: stored by hash, listed per tenant, revoked once per tenant, last use moves forward", body: apiKeys),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)

@@ -15,6 +15,8 @@ public struct Workflow: PageItem, Hashable {
     public var checksum: String
     public var status: DefinitionStatus
     public var createdAt: String
+    /// Who registered the version.
+    @Nullable public var createdBy: String?
 
     public init(
         id: String,
@@ -24,8 +26,10 @@ public struct Workflow: PageItem, Hashable {
         definition: JSONValue,
         checksum: String,
         status: DefinitionStatus,
-        createdAt: String
+        createdAt: String,
+        createdBy: String? = nil
     ) {
+        self.createdBy = createdBy
         self.id = id
         self.name = name
         self.version = version
@@ -39,6 +43,7 @@ public struct Workflow: PageItem, Hashable {
     enum CodingKeys: String, CodingKey {
         case id, name, version, description, definition, checksum, status
         case createdAt = "created_at"
+        case createdBy = "created_by"
     }
 }
 
@@ -155,6 +160,8 @@ public struct RunSummary: PageItem, Hashable {
     public var compensated: Bool?
     public var deadLetter: Bool?
     public var pendingSignals: [PendingSignalInfo]?
+    /// Who started the run (absent for runs the engine started: children and items).
+    public var createdBy: String?
     public var createdAt: String
     @Nullable public var startedAt: String?
     @Nullable public var completedAt: String?
@@ -173,10 +180,12 @@ public struct RunSummary: PageItem, Hashable {
         compensated: Bool?,
         deadLetter: Bool?,
         pendingSignals: [PendingSignalInfo]?,
+        createdBy: String? = nil,
         createdAt: String,
         startedAt: String?,
         completedAt: String?
     ) {
+        self.createdBy = createdBy
         self.runId = runId
         self.workflowId = workflowId
         self.workflowName = workflowName
@@ -209,6 +218,7 @@ public struct RunSummary: PageItem, Hashable {
         case itemIndex = "item_index"
         case deadLetter = "dead_letter"
         case pendingSignals = "pending_signals"
+        case createdBy = "created_by"
         case createdAt = "created_at"
         case startedAt = "started_at"
         case completedAt = "completed_at"

@@ -25,6 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Workflows run before measuring.") var warmup = 200
     @Option(help: "Extra arguments for the server this command starts, e.g. \"--max-concurrent-steps 128\".") var serverArgs = ""
     @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: "API key for --server (default $UWF_API_KEY); a server this command starts is asked with its bootstrap key.")
+    var apiKey: String?
 
     func validate() throws {
         guard BenchScenario(rawValue: scenario) != nil else { throw ValidationError("unknown scenario '\(scenario)'") }
@@ -54,7 +56,8 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(concurrency, 8) * 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun)
+            let key = spawned.map(\.adminKey) ?? apiKey ?? ProcessInfo.processInfo.environment["UWF_API_KEY"]
+            let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun, apiKey: key)
             let report = try await driver.run(
                 scenario: scenario,
                 count: count,

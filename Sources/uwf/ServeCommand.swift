@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import WorkflowAPI
 import WorkflowEngine
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -51,6 +52,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest run, step, signal-wait or HTTP timeout, in milliseconds.") var maxTimeoutMs = WorkflowLimits.default.maxTimeoutMs
     @Option(help: "Most runs one run tree (a run with its sub_workflow and foreach descendants) may create.")
     var maxRunsPerTree = WorkflowLimits.default.maxRunsPerTree
+    @Flag(help: "Turn authentication off: every caller is an admin of the default tenant. For local experiments only.")
+    var insecureNoAuth = false
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -115,13 +118,18 @@ struct ServeCommand: AsyncParsableCommand {
         if let url {
             let store = PostgresStore(configuration: try PostgresStoreConfiguration(url: url), logger: logger)
             // The pool runs as the group's first service (so it stops last); the node starts once the schema is current.
+            let dataDirectory = dataDirectory
+            let secure = !insecureNoAuth
             try await serve(
                 store: store,
                 description: store.configuration.redacted,
                 engine: engineConfiguration,
                 logger: logger,
                 first: [store],
-                prepare: { try await store.migrate() }
+                prepare: {
+                    try await store.migrate()
+                    if secure { try await Bootstrap.adminKey(store: store, dataDirectory: dataDirectory, logger: logger) }
+                }
             )
         } else {
             let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
@@ -131,7 +139,17 @@ struct ServeCommand: AsyncParsableCommand {
                     synchronous: .init(rawValue: sqliteSynchronous.uppercased()) ?? .full
                 )
             )
-            try await serve(store: store, description: path, engine: engineConfiguration, logger: logger)
+            let dataDirectory = dataDirectory
+            let secure = !insecureNoAuth
+            try await serve(
+                store: store,
+                description: path,
+                engine: engineConfiguration,
+                logger: logger,
+                prepare: {
+                    if secure { try await Bootstrap.adminKey(store: store, dataDirectory: dataDirectory, logger: logger) }
+                }
+            )
         }
     }
 
@@ -164,6 +182,18 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
+        let authentication: Authentication
+        var extraServices: [any Service] = []
+        if insecureNoAuth {
+            logger.warning(
+                "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who reaches this port is an admin. Never run so outside a local experiment."
+            )
+            authentication = .disabled
+        } else {
+            let keys = APIKeyAuthenticator(store: store)
+            authentication = .apiKeys(keys)
+            extraServices.append(KeyUsageRecorder(keys: keys))
+        }
         let api = WorkflowAPI(
             store: store,
             registry: registry,
@@ -173,14 +203,15 @@ struct ServeCommand: AsyncParsableCommand {
                 nodeTimeout: engineConfiguration.leaseDuration,
                 limits: limits,
                 requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))
-            )
+            ),
+            authentication: authentication
         )
         let host = host
         let app = Application(
             router: api.makeRouter(),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
-            services: [engine, leader],
+            services: [engine, leader] + extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts read this line to learn the port when started with --port 0.
@@ -217,5 +248,68 @@ struct AfterPreparation<Wrapped: Service>: Service {
     func run() async throws {
         try await prepare()
         try await service.run()
+    }
+}
+
+/// Writes the `last_used_at` of API keys every five seconds (not on every request).
+struct KeyUsageRecorder: Service {
+    let keys: APIKeyAuthenticator
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            await keys.flushUsage(now: Date())
+        }
+        await keys.flushUsage(now: Date())
+    }
+}
+
+/// Securing a new database.
+enum Bootstrap {
+    /// The id of the first admin key.
+    static let keyID = "bootstrap-admin"
+
+    /// On a database without keys, creates an admin key for the default tenant, prints it once and writes it to
+    /// `<data-dir>/admin.key` (mode 0600), where the CLI finds it. `UWF_BOOTSTRAP_ADMIN_KEY` supplies the key instead
+    /// (a secret the operator generated, e.g. for a cluster); it is then neither printed nor written.
+    static func adminKey(store: any WorkflowStore, dataDirectory: String, logger: Logger) async throws {
+        guard try await store.apiKeyCount() == 0 else { return }
+        let provided = ProcessInfo.processInfo.environment["UWF_BOOTSTRAP_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        if let provided, !APIKeys.looksLikeKey(provided) {
+            throw ValidationError("UWF_BOOTSTRAP_ADMIN_KEY must look like an API key: uwf_ and 16 or more letters, digits, '-' or '_'")
+        }
+        let secret = provided ?? APIKeys.generate()
+        let record = APIKeyRecord(
+            id: keyID,
+            tenantID: defaultTenantID,
+            name: "bootstrap admin",
+            prefix: APIKeys.displayPrefix(secret),
+            hash: APIKeys.hash(secret),
+            roles: ["admin"],
+            createdAt: Date(),
+            createdBy: "uwf serve"
+        )
+        // Another node of a cluster may have won the race: then it printed its key, and this node says nothing.
+        guard try await store.apiKeyInsert(record) else { return }
+        guard provided == nil else {
+            logger.notice("registered the bootstrap admin API key from UWF_BOOTSTRAP_ADMIN_KEY")
+            return
+        }
+        let directory = URL(fileURLWithPath: dataDirectory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("admin.key").path
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        FileHandle.standardOutput.write(
+            Data(
+                """
+                uwf: this database had no API keys, so an admin key for the default tenant was created.
+                uwf: it is written to \(path) (mode 0600), where the uwf CLI on this machine finds it, and shown only now:
+                \(secret)
+
+                """.utf8
+            )
+        )
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WorkflowClient
 
 /// `uwf`: the workflow server and its command-line client.
 @main
@@ -11,7 +12,7 @@ struct UWF: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
-            DeadLettersCommand.self,
+            DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self,
         ]
     )
 }
@@ -27,7 +28,29 @@ struct ClientOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the server's JSON instead of a table.")
     var json = false
 
+    @Option(name: .long, help: "API key (default: $UWF_API_KEY, or <data-dir>/admin.key when the server is on this machine).")
+    var apiKey: String?
+
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory of a local server, where its bootstrap admin.key is (default: $UWF_DATA_DIR or ./data)."
+    )
+    var dataDirectory: String?
+
     var baseURL: String {
         server ?? ProcessInfo.processInfo.environment["UWF_SERVER"] ?? "http://127.0.0.1:8080"
     }
+
+    /// The key to send: `--api-key`, `$UWF_API_KEY`, or the bootstrap key a local server wrote to its data directory.
+    var resolvedAPIKey: String? {
+        if let apiKey { return apiKey }
+        if let key = ProcessInfo.processInfo.environment["UWF_API_KEY"], !key.isEmpty { return key }
+        guard let host = URL(string: baseURL)?.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else { return nil }
+        let directory = dataDirectory ?? ProcessInfo.processInfo.environment["UWF_DATA_DIR"] ?? "./data"
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("admin.key").path
+        return (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A client of the server these options name, with its key.
+    var client: WorkflowClient { WorkflowClient(baseURL: baseURL, apiKey: resolvedAPIKey) }
 }

@@ -15,3 +15,7 @@ public func waitUntil(
 public struct PollTimeout: Error, CustomStringConvertible {
     public var description: String
 }
+
+/// The admin API key of the default tenant in every test server: `uwf serve` processes get it through
+/// `UWF_BOOTSTRAP_ADMIN_KEY`, in-process APIs have it inserted.
+public let testAdminKey = "uwf_test-admin-key-for-the-test-suite-0123456789"

@@ -8,9 +8,12 @@ import NIOCore
 import Testing
 import WorkflowAPI
 import WorkflowEngine
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowRegistry
+import WorkflowStore
 import WorkflowStoreSQLite
+import WorkflowTestSupport
 
 /// The real application (router, engine, SQLite file) served over a real socket, for one test.
 func withAPI<T: Sendable>(
@@ -31,7 +34,25 @@ func withAPI<T: Sendable>(
         executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
         logger: logger
     )
-    let api = WorkflowAPI(store: store, registry: registry, engine: engine, configuration: .init(maxBodyBytes: maxBodyBytes))
+    _ = try await store.apiKeyInsert(
+        APIKeyRecord(
+            id: "test-admin",
+            tenantID: defaultTenantID,
+            name: "test admin",
+            prefix: APIKeys.displayPrefix(testAdminKey),
+            hash: APIKeys.hash(testAdminKey),
+            roles: ["admin"],
+            createdAt: Date(),
+            createdBy: nil
+        )
+    )
+    let api = WorkflowAPI(
+        store: store,
+        registry: registry,
+        engine: engine,
+        configuration: .init(maxBodyBytes: maxBodyBytes),
+        authentication: .apiKeys(APIKeyAuthenticator(store: store))
+    )
     let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
     do {
         let result = try await app.test(.live, body)
@@ -54,7 +75,9 @@ extension TestClientProtocol {
         headers extra: [String: String] = [:]
     ) async throws -> (status: HTTPResponse.Status, json: JSONValue, headers: HTTPFields) {
         var headers: HTTPFields = [:]
-        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+        // Every call authenticates as the test admin unless it brings its own credentials (or "Authorization": "").
+        if extra["Authorization"] == nil, extra["X-API-Key"] == nil { headers[.authorization] = "Bearer \(testAdminKey)" }
+        for (name, value) in extra where !value.isEmpty { headers[HTTPField.Name(name)!] = value }
         if body != nil { headers[.contentType] = contentType }
         let response = try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         let data = Data(response.body.readableBytesView)

@@ -56,7 +56,7 @@ struct ClusterTests {
             }
         }) { remote in
             try await withCluster(count: 3, extra: ["--lease-seconds", "3", "--heartbeat-seconds", "1", "--poll-interval-ms", "200"]) { nodes, _ in
-                let clients = nodes.map { WorkflowClient(baseURL: $0.baseURL) }
+                let clients = nodes.map { WorkflowClient(baseURL: $0.baseURL, apiKey: testAdminKey) }
                 _ = try await clients[0].registerWorkflow(
                     Data(
                         """
@@ -161,7 +161,9 @@ struct ClusterTests {
 struct HTTPClientRequestShim {
     var url: String
     mutating func get() async throws -> JSONValue {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(testAdminKey)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         return try JSONValue.parse(Data(body.readableBytesView))
     }

@@ -54,7 +54,7 @@ import WorkflowTestSupport
         try await LocalHTTPServer.with(Self.slowRoutes) { remote in
             try await withDeployment(driver) { start in
                 var server = try await start()
-                let client = WorkflowClient(baseURL: server.baseURL)
+                let client = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
                 _ = try await client.registerWorkflow(
                     Data(
                         """
@@ -77,7 +77,7 @@ import WorkflowTestSupport
 
                 server = try await start()
                 defer { _ = server.terminate() }
-                let restarted = WorkflowClient(baseURL: server.baseURL)
+                let restarted = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
                 let done = try await restarted.wait(for: run.runId, timeout: .seconds(120), pollInterval: .milliseconds(50))
                 #expect(done.status == .completed)
                 let results = done.steps.first { $0.id == "pay" }?.output?["results"]?.arrayValue ?? []
@@ -109,7 +109,7 @@ import WorkflowTestSupport
         try await LocalHTTPServer.with(Self.slowRoutes) { remote in
             try await withDeployment(driver) { start in
                 var server = try await start()
-                let client = WorkflowClient(baseURL: server.baseURL)
+                let client = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
                 _ = try await client.registerWorkflow(
                     Data(
                         """
@@ -130,7 +130,7 @@ import WorkflowTestSupport
 
                 server = try await start()
                 defer { _ = server.terminate() }
-                let restarted = WorkflowClient(baseURL: server.baseURL)
+                let restarted = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
                 for id in runIDs {
                     let run = try await restarted.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))
                     #expect(run.status == .failed)
@@ -150,7 +150,7 @@ import WorkflowTestSupport
     @Test(arguments: drivers) func killNineWhileRunsWaitForSignals(_ driver: String) async throws {
         try await withDeployment(driver) { start in
             var server = try await start()
-            let client = WorkflowClient(baseURL: server.baseURL)
+            let client = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
             _ = try await client.registerWorkflow(
                 Data(
                     """
@@ -175,7 +175,7 @@ import WorkflowTestSupport
 
             server = try await start()
             defer { _ = server.terminate() }
-            let restarted = WorkflowClient(baseURL: server.baseURL)
+            let restarted = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
             for id in runIDs.suffix(10) { try await restarted.signal(id, name: "documents_received", payload: ["files": [.string(id)]]) }
             for id in runIDs {
                 let run = try await restarted.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))

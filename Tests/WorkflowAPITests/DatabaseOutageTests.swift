@@ -124,7 +124,10 @@ struct DatabaseOutageTests {
             ]
             let port = Int.random(in: 20_000..<30_000)
             let process = try await UWFProcess.serve(dataDirectory: directory, extra: arguments, port: port)
-            _ = try await WorkflowClient(baseURL: process.baseURL).registerWorkflow(Data(DatabaseOutageTests.definition.utf8), yaml: false)
+            _ = try await WorkflowClient(baseURL: process.baseURL, apiKey: testAdminKey).registerWorkflow(
+                Data(DatabaseOutageTests.definition.utf8),
+                yaml: false
+            )
             return Node(process: process, directory: directory, arguments: arguments, port: port)
         }
 
@@ -153,7 +156,7 @@ struct DatabaseOutageTests {
     }
 
     func expectAllComplete(_ ids: [String], node: Node) async throws {
-        let client = WorkflowClient(baseURL: node.baseURL)
+        let client = WorkflowClient(baseURL: node.baseURL, apiKey: testAdminKey)
         var unfinished: [String] = []
         let deadline = ContinuousClock.now + .seconds(120)  // for all of them: a stuck node fails in two minutes
         for id in ids {
@@ -182,6 +185,7 @@ struct Load: Sendable {
         var request = HTTPClientRequest(url: baseURL + "/api/v1/workflows/outage/execute")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer \(testAdminKey)")
         request.body = .bytes(ByteBuffer(string: #"{"input": {"i": \#(i)}}"#))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
         let body = try await response.body.collect(upTo: 1 << 20)

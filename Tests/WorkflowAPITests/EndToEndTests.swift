@@ -21,7 +21,7 @@ import WorkflowTestSupport
             }
         }) { remote in
             var server = try await UWFProcess.serve(dataDirectory: directory)
-            let client = WorkflowClient(baseURL: server.baseURL)
+            let client = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
             _ = try await client.registerWorkflow(
                 Data(
                     """
@@ -49,7 +49,7 @@ import WorkflowTestSupport
             #expect(unfinished > 0, "the kill must land while runs are executing")
 
             server = try await UWFProcess.serve(dataDirectory: directory)
-            let restarted = WorkflowClient(baseURL: server.baseURL)
+            let restarted = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
             var takeovers = 0
             var resumes = 0
             for id in runIDs {

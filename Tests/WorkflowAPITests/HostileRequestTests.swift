@@ -29,6 +29,7 @@ import WorkflowTestSupport
     {
         var request = HTTPClientRequest(url: server.baseURL + path)
         request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(testAdminKey)")
         if let body {
             request.body = .bytes(ByteBuffer(string: body))
             if let type { request.headers.add(name: "Content-Type", value: type) }
@@ -165,7 +166,7 @@ import WorkflowTestSupport
             let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
             let script = """
                 exec 3<>/dev/tcp/127.0.0.1/\(port)
-                printf 'POST /api/v1/workflows HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: 100\\r\\n\\r\\n{"name"' >&3
+                printf 'POST /api/v1/workflows HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer \(testAdminKey)\\r\\nContent-Type: application/json\\r\\nContent-Length: 100\\r\\n\\r\\n{"name"' >&3
                 start=$(date +%s%N)
                 timeout 6 head -c 400 <&3
                 echo

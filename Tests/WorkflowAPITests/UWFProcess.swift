@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WorkflowTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -44,6 +45,9 @@ final class UWFProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
+        var environment = ProcessInfo.processInfo.environment
+        environment["UWF_BOOTSTRAP_ADMIN_KEY"] = environment["UWF_BOOTSTRAP_ADMIN_KEY"] ?? testAdminKey
+        process.environment = environment
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
@@ -98,6 +102,7 @@ final class UWFProcess: @unchecked Sendable {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["UWF_SERVER"] = server
+        environment["UWF_API_KEY"] = environment["UWF_API_KEY"] ?? testAdminKey
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

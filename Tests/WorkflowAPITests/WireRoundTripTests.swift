@@ -20,7 +20,7 @@ import WorkflowTestSupport
     @Test func everyResponseTypeRoundTripsThroughTheClient() async throws {
         try await withAPI { api in
             let port = try #require(api.port)
-            let client = WorkflowClient(baseURL: "http://127.0.0.1:\(port)")
+            let client = WorkflowClient(baseURL: "http://127.0.0.1:\(port)", apiKey: testAdminKey)
             #expect(try await client.health())
 
             // Definitions.

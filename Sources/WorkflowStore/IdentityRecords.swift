@@ -1,0 +1,85 @@
+import Foundation
+import WorkflowPrimitive
+
+/// A tenant: every stored row belongs to exactly one.
+public struct TenantRecord: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+    public var createdBy: String?
+
+    public init(id: String, name: String, createdAt: Date, createdBy: String?) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+}
+
+/// An API key of a service account. Only the SHA-256 of the secret is stored; `prefix` (the first characters of
+/// the key) lets people tell their keys apart without the secret.
+public struct APIKeyRecord: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var prefix: String
+    /// Hex SHA-256 of the whole key.
+    public var hash: String
+    /// Role names (see `Role` in WorkflowIdentity).
+    public var roles: [String]
+    public var createdAt: Date
+    public var createdBy: String?
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+
+    public init(
+        id: String,
+        tenantID: String,
+        name: String,
+        prefix: String,
+        hash: String,
+        roles: [String],
+        createdAt: Date,
+        createdBy: String?,
+        expiresAt: Date? = nil,
+        revokedAt: Date? = nil,
+        lastUsedAt: Date? = nil
+    ) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.prefix = prefix
+        self.hash = hash
+        self.roles = roles
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
+
+    /// Usable at `now`: not revoked, not expired.
+    public func isValid(at now: Date) -> Bool { revokedAt == nil && (expiresAt.map { $0 > now } ?? true) }
+}
+
+/// Tenants and API keys.
+public protocol IdentityStore: Sendable {
+    /// Creates a tenant; false when one with this id exists.
+    func tenantInsert(_ tenant: TenantRecord) async throws -> Bool
+    func tenantGet(id: String) async throws -> TenantRecord?
+    /// Every tenant, by id.
+    func tenantList() async throws -> [TenantRecord]
+    /// Stores a new key; false when its id is taken (a second bootstrap racing the first).
+    func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool
+    /// The key whose secret hashes to `hash`, revoked and expired ones included (the caller decides).
+    func apiKeyFind(hash: String) async throws -> APIKeyRecord?
+    /// A tenant's keys, newest first.
+    func apiKeyList(tenantID: String) async throws -> [APIKeyRecord]
+    /// Revokes a tenant's key at `at`; false when the tenant has no such unrevoked key.
+    func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool
+    /// Records that these keys were used at `at` (batched by the caller; never moves the time back).
+    func apiKeyTouch(ids: [String], at: Date) async throws
+    /// How many keys exist, revoked ones included (zero means the database has never been secured).
+    func apiKeyCount() async throws -> Int
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowPrimitive
+import WorkflowStore
+
+/// Tenants and API keys.
+extension PostgresStore {
+    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO tenants (id, name, created_at, created_by) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt), \(tenant.createdBy))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """,
+                logger: logger
+            ).collect().count > 0
+        }
+    }
+
+    public func tenantGet(id: String) async throws -> TenantRecord? {
+        try await guarded { [self] in
+            try await client.query("SELECT id, name, created_at, created_by FROM tenants WHERE id = \(id)", logger: logger)
+                .collect().first.map(Self.tenant)
+        }
+    }
+
+    public func tenantList() async throws -> [TenantRecord] {
+        try await guarded { [self] in
+            try await client.query("SELECT id, name, created_at, created_by FROM tenants ORDER BY id", logger: logger).collect().map(Self.tenant)
+        }
+    }
+
+    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at)
+                VALUES (\(key.id), \(key.tenantID), \(key.name), \(key.prefix), \(key.hash), \(key.roles), \(key.createdAt),
+                        \(key.createdBy), \(key.expiresAt))
+                ON CONFLICT DO NOTHING RETURNING id
+                """,
+                logger: logger
+            ).collect().count > 0
+        }
+    }
+
+    public func apiKeyFind(hash: String) async throws -> APIKeyRecord? {
+        try await guarded { [self] in
+            try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE hash = \(hash)", logger: logger)
+                .collect().first.map(Self.apiKey)
+        }
+    }
+
+    public func apiKeyList(tenantID: String) async throws -> [APIKeyRecord] {
+        try await guarded { [self] in
+            try await client.query(
+                "SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE tenant_id = \(tenantID) ORDER BY created_at DESC, id DESC",
+                logger: logger
+            ).collect().map(Self.apiKey)
+        }
+    }
+
+    public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.query(
+                "UPDATE api_keys SET revoked_at = \(at) WHERE tenant_id = \(tenantID) AND id = \(id) AND revoked_at IS NULL RETURNING id",
+                logger: logger
+            ).collect().count > 0
+        }
+    }
+
+    public func apiKeyTouch(ids: [String], at: Date) async throws {
+        guard !ids.isEmpty else { return }
+        try await guarded { [self] in
+            _ = try await client.query(
+                """
+                UPDATE api_keys SET last_used_at = \(at)
+                WHERE id = ANY(\(ids)::text[]) AND (last_used_at IS NULL OR last_used_at < \(at))
+                """,
+                logger: logger
+            ).collect()
+        }
+    }
+
+    public func apiKeyCount() async throws -> Int {
+        try await guarded { [self] in
+            var count = 0
+            for try await n in try await client.query("SELECT count(*) FROM api_keys", logger: logger).decode(Int64.self) { count = Int(n) }
+            return count
+        }
+    }
+
+    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at"
+
+    static func apiKey(_ row: PostgresRow) throws -> APIKeyRecord {
+        let (id, tenant, name, prefix, hash, roles, created, createdBy, expires, revoked, used) = try row.decode(
+            (String, String, String, String, String, [String], Date, String?, Date?, Date?, Date?).self
+        )
+        return APIKeyRecord(
+            id: id,
+            tenantID: tenant,
+            name: name,
+            prefix: prefix,
+            hash: hash,
+            roles: roles,
+            createdAt: created,
+            createdBy: createdBy,
+            expiresAt: expires,
+            revokedAt: revoked,
+            lastUsedAt: used
+        )
+    }
+
+    static func tenant(_ row: PostgresRow) throws -> TenantRecord {
+        let (id, name, created, createdBy) = try row.decode((String, String, Date, String?).self)
+        return TenantRecord(id: id, name: name, createdAt: created, createdBy: createdBy)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import WorkflowPrimitive
+import WorkflowStore
+
+/// Tenants and API keys.
+extension SQLiteStore {
+    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(
+                sql: "INSERT INTO tenants (id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                arguments: [tenant.id, tenant.name, SQLiteCoding.ms(tenant.createdAt), tenant.createdBy]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func tenantGet(id: String) async throws -> TenantRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, name, created_at, created_by FROM tenants WHERE id = ?", arguments: [id]).map(Self.tenant)
+        }
+    }
+
+    public func tenantList() async throws -> [TenantRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, name, created_at, created_by FROM tenants ORDER BY id").map(Self.tenant)
+        }
+    }
+
+    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(
+                sql: """
+                    INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """,
+                arguments: [
+                    key.id, key.tenantID, key.name, key.prefix, key.hash, key.roles.joined(separator: ","), SQLiteCoding.ms(key.createdAt),
+                    key.createdBy, SQLiteCoding.ms(key.expiresAt),
+                ]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func apiKeyFind(hash: String) async throws -> APIKeyRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.apiKeyColumns) FROM api_keys WHERE hash = ?", arguments: [hash]).map(Self.apiKey)
+        }
+    }
+
+    public func apiKeyList(tenantID: String) async throws -> [APIKeyRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT \(Self.apiKeyColumns) FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, id DESC",
+                arguments: [tenantID]
+            ).map(Self.apiKey)
+        }
+    }
+
+    public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(
+                sql: "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+                arguments: [SQLiteCoding.ms(at), tenantID, id]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func apiKeyTouch(ids: [String], at: Date) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            for id in ids {
+                try db.run(
+                    sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                    arguments: [SQLiteCoding.ms(at), id, SQLiteCoding.ms(at)]
+                )
+            }
+        }
+    }
+
+    public func apiKeyCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys") ?? 0 }
+    }
+
+    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at"
+
+    static func apiKey(_ row: Row) -> APIKeyRecord {
+        APIKeyRecord(
+            id: row[0],
+            tenantID: row[1],
+            name: row[2],
+            prefix: row[3],
+            hash: row[4],
+            roles: (row[5] as String).split(separator: ",").map(String.init),
+            createdAt: SQLiteCoding.date(row[6] as Int64),
+            createdBy: row[7],
+            expiresAt: SQLiteCoding.date(row[8] as Int64?),
+            revokedAt: SQLiteCoding.date(row[9] as Int64?),
+            lastUsedAt: SQLiteCoding.date(row[10] as Int64?)
+        )
+    }
+
+    static func tenant(_ row: Row) -> TenantRecord {
+        TenantRecord(id: row[0], name: row[1], createdAt: SQLiteCoding.date(row[2] as Int64), createdBy: row[3])
+    }
+}
