@@ -96,7 +96,7 @@ extension CreateAPIKeyRequest {
             issue("roles", "unknown role '\(unknown.prefix(50))'; roles are \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let expires = fields["expires_at"].flatMap { $0.isNull ? nil : $0 }
-        if let expires, expires.stringValue == nil { issue("expires_at", "must be an RFC 3339 time") }
+        if let expires, expires.stringValue.flatMap(WireCoding.date) == nil { issue("expires_at", "must be an RFC 3339 time") }
         let tenant = fields["tenant_id"].flatMap { $0.isNull ? nil : $0 }
         if let tenant, tenant.stringValue.map(TenantName.isValid) != true { issue("tenant_id", "must be a tenant id") }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }

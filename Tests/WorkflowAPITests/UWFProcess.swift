@@ -11,6 +11,10 @@ final class UWFProcess: @unchecked Sendable {
     let process: Process
     let baseURL: String
     let stderrURL: URL
+    var stdoutURL: URL?
+
+    /// What the server printed on standard output so far.
+    func stdout() throws -> String { try stdoutURL.map { try String(contentsOf: $0, encoding: .utf8) } ?? "" }
 
     /// The `uwf` executable next to the test bundle (`swift test` and `swift build --build-tests` build every product),
     /// or `$UWF_BINARY`.
@@ -36,7 +40,14 @@ final class UWFProcess: @unchecked Sendable {
     }
 
     /// Starts `uwf serve` on a free port over `dataDirectory` and waits until it listens.
-    static func serve(dataDirectory: URL, extra: [String] = [], port: Int = 0) async throws -> UWFProcess {
+    static func serve(
+        dataDirectory: URL,
+        extra: [String] = [],
+        port: Int = 0,
+        environment overrides: [String: String] = [:]
+    ) async throws
+        -> UWFProcess
+    {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         let stdoutURL = dataDirectory.appendingPathComponent("stdout-\(UUID().uuidString).log")
         let stderrURL = dataDirectory.appendingPathComponent("stderr-\(UUID().uuidString).log")
@@ -47,6 +58,7 @@ final class UWFProcess: @unchecked Sendable {
         process.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
         var environment = ProcessInfo.processInfo.environment
         environment["UWF_BOOTSTRAP_ADMIN_KEY"] = environment["UWF_BOOTSTRAP_ADMIN_KEY"] ?? testAdminKey
+        environment.merge(overrides) { _, new in new }
         process.environment = environment
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
@@ -57,7 +69,9 @@ final class UWFProcess: @unchecked Sendable {
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("uwf listening on ") }),
                 let url = line.split(separator: " ").dropFirst(3).first
             {
-                return UWFProcess(process: process, baseURL: String(url), stderrURL: stderrURL)
+                let server = UWFProcess(process: process, baseURL: String(url), stderrURL: stderrURL)
+                server.stdoutURL = stdoutURL
+                return server
             }
             if !process.isRunning {
                 let log = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
@@ -96,13 +110,18 @@ final class UWFProcess: @unchecked Sendable {
     }
 
     /// Runs a client subcommand of the binary and returns its exit status and output.
-    static func cli(_ arguments: [String], server: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func cli(
+        _ arguments: [String],
+        server: String,
+        environment overrides: [String: String] = [:]
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["UWF_SERVER"] = server
         environment["UWF_API_KEY"] = environment["UWF_API_KEY"] ?? testAdminKey
+        environment.merge(overrides) { _, new in new }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

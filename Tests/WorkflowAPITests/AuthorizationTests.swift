@@ -1,0 +1,220 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import WorkflowPrimitive
+import WorkflowTestSupport
+
+/// Who may call what: every route against every role, tenants that cannot see each other, and the answers to
+/// missing, bad and revoked credentials. Runs against the real router over a real socket.
+@Suite struct AuthorizationTests {
+    /// Every route, with the permission it needs (written out here, not read from the code under test).
+    /// Ids that exist nowhere are used: authorization comes before any lookup, so a denied role gets 403 and an
+    /// allowed one gets past it (404, 422 or a success).
+    static let routes: [(HTTPRequest.Method, String, String)] = [
+        (.get, "/api/v1/workflows", "read"), (.post, "/api/v1/workflows", "write"), (.get, "/api/v1/workflows/nope", "read"),
+        (.post, "/api/v1/workflows/nope/retire", "write"), (.post, "/api/v1/workflows/nope/activate", "write"),
+        (.delete, "/api/v1/workflows/nope", "delete"), (.get, "/api/v1/workflows/nope/history", "read"),
+        (.post, "/api/v1/workflows/nope/execute", "execute"), (.post, "/api/v1/execute", "execute"),
+        (.get, "/api/v1/executions", "read"), (.get, "/api/v1/executions/nope", "read"), (.get, "/api/v1/executions/nope/history", "read"),
+        (.post, "/api/v1/executions/nope/cancel", "execute"), (.post, "/api/v1/executions/nope/signals/go", "execute"),
+        (.post, "/api/v1/executions/nope/retry", "execute"), (.post, "/api/v1/executions/nope/rerun", "execute"),
+        (.get, "/api/v1/executions/nope/children", "read"), (.get, "/api/v1/dead-letters", "read"),
+        (.delete, "/api/v1/dead-letters/nope", "execute"), (.get, "/api/v1/cluster/nodes", "admin"),
+        (.post, "/api/v1/api-keys", "admin"), (.get, "/api/v1/api-keys", "admin"), (.delete, "/api/v1/api-keys/nope", "admin"),
+        (.post, "/api/v1/tenants", "platform"), (.get, "/api/v1/tenants", "platform"),
+        (.post, "/api/workflows/run", "execute"), (.post, "/api/workflows/run/nope", "execute"), (.get, "/api/workflows/status/nope", "read"),
+        (.get, "/api/workflows/data/nope", "read"), (.get, "/api/workflows/list", "read"), (.post, "/api/workflows/cancel/nope", "execute"),
+        (.get, "/api/workflows/definition/nope", "read"),
+    ]
+
+    /// What each role may do, as the issue and docs/security.md state it.
+    static let allowed: [String: Set<String>] = [
+        "viewer": ["read"], "operator": ["read", "execute"], "author": ["read", "write", "delete"], "approver": ["read"],
+        "auditor": ["read"], "admin": ["read", "write", "delete", "execute", "admin", "platform"],
+    ]
+
+    /// Creates a key with `roles` (in `tenant`) as the test admin; returns its secret and id.
+    static func createKey(
+        _ api: any TestClientProtocol,
+        roles: [String],
+        tenant: String? = nil,
+        as admin: String = testAdminKey
+    ) async throws
+        -> (key: String, id: String)
+    {
+        let tenantField = tenant.map { #", "tenant_id": "\#($0)""# } ?? ""
+        let roleList = roles.map { "\"\($0)\"" }.joined(separator: ", ")
+        let created = try await api.call(
+            .post,
+            "/api/v1/api-keys",
+            #"{"name": "test", "roles": [\#(roleList)]\#(tenantField)}"#,
+            headers: ["Authorization": "Bearer \(admin)"]
+        )
+        #expect(created.status == .created, "\(created.json)")
+        return (try #require(created.json["key"]?.stringValue), try #require(created.json["id"]?.stringValue))
+    }
+
+    @Test func everyRouteAgainstEveryRole() async throws {
+        try await withAPI { api in
+            for (role, permissions) in Self.allowed.sorted(by: { $0.key < $1.key }) {
+                let (key, _) = try await Self.createKey(api, roles: [role])
+                for (method, path, needs) in Self.routes {
+                    let body = method == .post ? "{}" : nil
+                    let answer = try await api.call(method, path, body, headers: ["Authorization": "Bearer \(key)"])
+                    if permissions.contains(needs) {
+                        #expect(answer.status != .forbidden && answer.status != .unauthorized, "\(role) may \(method) \(path): \(answer.json)")
+                    } else {
+                        #expect(answer.status == .forbidden, "\(role) may not \(method) \(path): got \(answer.status)")
+                        #expect(answer.json["code"] == "forbidden")
+                    }
+                }
+            }
+            // The health probes need no credentials.
+            #expect(try await api.call(.get, "/health", headers: ["Authorization": ""]).status == .ok)
+            #expect(try await api.call(.get, "/health/ready", headers: ["Authorization": ""]).status == .ok)
+        }
+    }
+
+    @Test func missingBadAndRevokedCredentialsAre401AndSayNothingAboutKeys() async throws {
+        try await withAPI { api in
+            let none = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": ""])
+            #expect(none.status == .unauthorized && none.json["code"] == "unauthenticated")
+            #expect(none.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+            let unknown = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer uwf_unknown-key-0123456789abcdefghij"])
+            let junk = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer not-a-key"])
+            let viaHeader = try await api.call(.get, "/api/v1/executions", headers: ["X-API-Key": "uwf_unknown-key-0123456789abcdefghij"])
+            for answer in [unknown, junk, viaHeader] {
+                #expect(answer.status == .unauthorized && answer.json["code"] == "unauthenticated")
+                #expect(answer.json["detail"] == unknown.json["detail"], "the same answer whatever was wrong")
+            }
+            // X-API-Key works like the bearer header.
+            #expect(try await api.call(.get, "/api/v1/executions", headers: ["X-API-Key": testAdminKey]).status == .ok)
+
+            let (key, id) = try await Self.createKey(api, roles: ["viewer"])
+            #expect(try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer \(key)"]).status == .ok)
+            #expect(try await api.call(.delete, "/api/v1/api-keys/\(id)").status == .noContent)
+            let revoked = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer \(key)"])
+            #expect(revoked.status == .unauthorized, "a revoked key stops working at once on the node that revoked it")
+            #expect(revoked.json["detail"] == unknown.json["detail"])
+            #expect(try await api.call(.delete, "/api/v1/api-keys/\(id)").status == .notFound, "revoked once")
+            let listed = try await api.call(.get, "/api/v1/api-keys")
+            let entry = listed.json["api_keys"]?.arrayValue?.first { $0["id"]?.stringValue == id }
+            #expect(entry?["revoked_at"]?.stringValue != nil)
+            #expect(entry?["key"] == nil && !listed.json.canonicalString().contains(key), "a listing never carries a secret")
+        }
+    }
+
+    @Test func keyRequestsAreValidated() async throws {
+        try await withAPI { api in
+            let bad = try await api.call(.post, "/api/v1/api-keys", #"{"name": "", "roles": ["wizard"], "colour": 1, "expires_at": "yesterday"}"#)
+            #expect(bad.status == .unprocessableContent)
+            #expect(bad.json["errors"]?.arrayValue?.compactMap { $0["pointer"]?.stringValue } == ["/colour", "/name", "/roles", "/expires_at"])
+            let past = try await api.call(.post, "/api/v1/api-keys", #"{"name": "x", "roles": ["viewer"], "expires_at": "2001-01-01T00:00:00Z"}"#)
+            #expect(past.status == .unprocessableContent)
+            let noTenant = try await api.call(.post, "/api/v1/api-keys", #"{"name": "x", "roles": ["viewer"], "tenant_id": "ghost"}"#)
+            #expect(noTenant.status == .notFound && noTenant.json["code"] == "tenant_not_found")
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "Bad Id"}"#).status == .unprocessableContent)
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme"}"#).status == .created)
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme"}"#).json["code"] == "tenant_exists")
+            // A tenant's admin manages its own keys, not tenants, and not another tenant's keys.
+            let (acmeAdmin, _) = try await Self.createKey(api, roles: ["admin"], tenant: "acme")
+            let asAcme = ["Authorization": "Bearer \(acmeAdmin)"]
+            #expect(try await api.call(.get, "/api/v1/tenants", headers: asAcme).status == .forbidden)
+            let foreign = try await api.call(
+                .post,
+                "/api/v1/api-keys",
+                #"{"name": "x", "roles": ["viewer"], "tenant_id": "default"}"#,
+                headers: asAcme
+            )
+            #expect(foreign.status == .forbidden)
+        }
+    }
+
+    @Test func tenantsCannotSeeOrTouchEachOthersRows() async throws {
+        try await withAPI { api in
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme", "name": "Acme"}"#).status == .created)
+            let (acmeKey, _) = try await Self.createKey(api, roles: ["admin"], tenant: "acme")
+            let acme = ["Authorization": "Bearer \(acmeKey)"]
+            let waiting = #"""
+                {"name": "greet", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}}]}}
+                """#
+            // The same name, version and idempotency key in both tenants: independent.
+            let mine = try await api.call(.post, "/api/v1/workflows", waiting)
+            let theirs = try await api.call(.post, "/api/v1/workflows", waiting, headers: acme)
+            #expect(mine.status == .created && theirs.status == .created && mine.json["id"] != theirs.json["id"])
+            #expect(theirs.json["created_by"]?.stringValue?.hasPrefix("key:") == true)
+            let run = try await api.call(.post, "/api/v1/workflows/greet/execute", "{}", headers: ["Idempotency-Key": "same"])
+            let acmeRun = try await api.call(
+                .post,
+                "/api/v1/workflows/greet/execute",
+                "{}",
+                headers: ["Idempotency-Key": "same", "Authorization": "Bearer \(acmeKey)"]
+            )
+            #expect(run.status == .accepted && acmeRun.status == .accepted && run.json["run_id"] != acmeRun.json["run_id"])
+            let runID = try #require(run.json["run_id"]?.stringValue)
+            let definitionID = try #require(mine.json["id"]?.stringValue)
+            let missing = "01900000-0000-7000-8000-000000000000"
+
+            // Every route that names the other tenant's run or definition answers as if it did not exist.
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/api/v1/executions/\(runID)"), (.get, "/api/v1/executions/\(runID)/history"),
+                (.post, "/api/v1/executions/\(runID)/cancel"), (.post, "/api/v1/executions/\(runID)/signals/go"),
+                (.post, "/api/v1/executions/\(runID)/retry"), (.post, "/api/v1/executions/\(runID)/rerun"),
+                (.delete, "/api/v1/dead-letters/\(runID)"), (.get, "/api/workflows/status/\(runID)"), (.get, "/api/workflows/data/\(runID)"),
+                (.post, "/api/workflows/cancel/\(runID)"), (.get, "/api/v1/workflows/\(definitionID)"),
+                (.get, "/api/v1/workflows/\(definitionID)/history"), (.post, "/api/v1/workflows/\(definitionID)/retire"),
+                (.post, "/api/v1/workflows/\(definitionID)/execute"),
+            ] {
+                let body = method == .post ? "{}" : nil
+                let foreign = try await api.call(method, path, body, headers: acme)
+                let absent = try await api.call(
+                    method,
+                    path.replacingOccurrences(of: runID, with: missing).replacingOccurrences(of: definitionID, with: missing),
+                    body,
+                    headers: acme
+                )
+                #expect(foreign.status == .notFound, "\(method) \(path) as the other tenant: \(foreign.status) \(foreign.json)")
+                #expect(foreign.json["code"] == absent.json["code"], "\(path): indistinguishable from a missing id")
+            }
+            // Lists and filters show only the caller's rows.
+            let acmeRuns = try await api.call(.get, "/api/v1/executions", headers: acme)
+            #expect(acmeRuns.json["executions"]?.arrayValue?.map { $0["run_id"] } == [acmeRun.json["run_id"]])
+            #expect(try await api.call(.get, "/api/v1/executions?workflow_id=\(definitionID)", headers: acme).status == .notFound)
+            #expect(try await api.call(.get, "/api/v1/executions/\(runID)/children", headers: acme).json["executions"] == [])
+            #expect(try await api.call(.get, "/api/v1/workflows", headers: acme).json["workflows"]?.arrayValue?.count == 1)
+            let keys = try await api.call(.get, "/api/v1/api-keys", headers: acme)
+            #expect(keys.json["api_keys"]?.arrayValue?.allSatisfy { $0["tenant_id"] == "acme" } == true)
+            #expect(try await api.call(.delete, "/api/v1/api-keys/test-admin", headers: acme).status == .notFound)
+            // And the run the other tenant could not touch is unchanged.
+            let after = try await api.call(.get, "/api/v1/executions/\(runID)")
+            #expect(after.json["status"] == "RUNNING" || after.json["status"] == "PENDING")
+        }
+    }
+
+    @Test func runsAndCommandsRecordWhoDidThem() async throws {
+        try await withAPI { api in
+            let (operatorKey, operatorID) = try await Self.createKey(api, roles: ["operator"])
+            let asOperator = ["Authorization": "Bearer \(operatorKey)"]
+            let waiting = #"""
+                {"name": "held", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "wait", "type": "wait_for_signal", "config": {"signal": "go"}}]}}
+                """#
+            #expect(try await api.call(.post, "/api/v1/workflows", waiting).json["created_by"] == "key:test-admin")
+            let started = try await api.call(.post, "/api/v1/workflows/held/execute", "{}", headers: asOperator)
+            let runID = try #require(started.json["run_id"]?.stringValue)
+            #expect(try await api.call(.get, "/api/v1/executions/\(runID)").json["created_by"] == .string("key:\(operatorID)"))
+            _ = try await api.call(.post, "/api/v1/executions/\(runID)/signals/other", "{}", headers: asOperator)
+            _ = try await api.call(.post, "/api/v1/executions/\(runID)/cancel", headers: asOperator)
+            _ = try await api.call(.post, "/api/v1/executions/\(runID)/retry")
+            let history = try await api.call(.get, "/api/v1/executions/\(runID)/history").json["events"]?.arrayValue ?? []
+            func actor(_ type: String) -> JSONValue? { history.first { $0["type"]?.stringValue == type }?["data"]?["actor"] }
+            #expect(actor("run_created") == .string("key:\(operatorID)"))
+            #expect(actor("signal_received") == .string("key:\(operatorID)"))
+            #expect(actor("run_cancelled") == .string("key:\(operatorID)"))
+            #expect(actor("run_resumed") == "key:test-admin")
+        }
+    }
+}
