@@ -153,6 +153,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WorkflowIdentityTests",
+            dependencies: ["WorkflowIdentity"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WorkflowStoreTests",
             dependencies: ["WorkflowPrimitive", "WorkflowStore"],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import WorkflowIdentity
 import WorkflowPrimitive
 
@@ -9,10 +10,13 @@ public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `AuthenticationMiddleware` for every route but the health probes.
     public var principal: Principal?
+    /// The peer's address (the direct peer: behind a proxy, the proxy's), for brute-force protection.
+    public let source: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.source = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }
 
@@ -24,11 +28,25 @@ public enum Authentication: Sendable {
     case apiKeys(APIKeyAuthenticator)
 }
 
+/// Limits on callers: requests a minute per principal, and failed authentications per source address.
+public struct CallerLimits: Sendable {
+    public var rateLimiter: RateLimiter
+    public var loginGuard: LoginGuard
+
+    public init(rateLimiter: RateLimiter = RateLimiter(defaultPerMinute: 1000), loginGuard: LoginGuard = LoginGuard()) {
+        self.rateLimiter = rateLimiter
+        self.loginGuard = loginGuard
+    }
+}
+
 /// Authenticates every request but the health probes: a missing or invalid credential is 401 `unauthenticated`
-/// (the answer never says whether a key exists), and the caller's principal goes on the context.
+/// (the answer never says whether a key exists), and the caller's principal goes on the context. A source that
+/// failed too often is refused for a while (429 `locked_out`); a caller over its rate is refused with 429
+/// `rate_limited`; both say when to come back (`Retry-After`), and every answer carries `RateLimit-*` headers.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let authentication: Authentication
+    let limits: CallerLimits
     let clock: @Sendable () -> Date
 
     static let publicPaths: Set<String> = ["/health", "/health/ready"]
@@ -41,15 +59,48 @@ struct AuthenticationMiddleware: RouterMiddleware {
         case .disabled:
             context.principal = .anonymousAdmin
         case .apiKeys(let keys):
+            if let wait = limits.loginGuard.lockedFor(context.source) {
+                return Self.refusal(WorkflowError(.lockedOut, "too many failed authentications from this address; try again later"), retryAfter: wait)
+            }
             guard let credential = Self.credential(request) else {
                 throw WorkflowError(.unauthenticated, "this request needs credentials: Authorization: Bearer <API key> (or X-API-Key)")
             }
             guard let principal = try await keys.principal(for: credential, now: clock()) else {
+                limits.loginGuard.failed(context.source)
                 throw WorkflowError(.unauthenticated, "the credentials are not valid")
             }
+            limits.loginGuard.succeeded(context.source)
             context.principal = principal
         }
-        return try await next(request, context)
+        guard let principal = context.principal,
+            let decision = limits.rateLimiter.take(principal.keyID ?? principal.subject, perMinute: principal.rateLimitPerMinute)
+        else { return try await next(request, context) }
+        guard decision.allowed else {
+            let error = WorkflowError(.rateLimited, "more than \(decision.limit) requests a minute; slow down")
+            var response = Self.refusal(error, retryAfter: .seconds(decision.retryAfterSeconds ?? 1))
+            Self.addRateHeaders(decision, to: &response.headers)
+            return response
+        }
+        // Successful answers carry the caller's budget; an error answer (thrown, rendered by ProblemMiddleware) does not.
+        var response = try await next(request, context)
+        Self.addRateHeaders(decision, to: &response.headers)
+        return response
+    }
+
+    static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
+    static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
+    static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+
+    static func addRateHeaders(_ decision: TokenBuckets.Decision, to headers: inout HTTPFields) {
+        headers[rateLimitLimit] = String(decision.limit)
+        headers[rateLimitRemaining] = String(decision.remaining)
+        headers[rateLimitReset] = String(decision.resetSeconds)
+    }
+
+    static func refusal(_ error: WorkflowError, retryAfter: Duration) -> Response {
+        var response = ProblemMiddleware<Context>.problem(error)
+        response.headers[.retryAfter] = String(max(1, retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0)))
+        return response
     }
 
     /// The presented credential: a bearer token, or the `X-API-Key` header.

@@ -50,6 +50,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .forbidden: .forbidden
         case .tenantNotFound: .notFound
         case .tenantExists: .conflict
+        case .rateLimited, .lockedOut: .tooManyRequests
         default: .internalServerError
         }
     }

@@ -40,7 +40,8 @@ extension WorkflowAPI {
                 roles: body.roles.map { $0.lowercased() }.sorted(),
                 createdAt: now,
                 createdBy: principal.subject,
-                expiresAt: expires
+                expiresAt: expires,
+                rateLimitPerMinute: body.rateLimitPerMinute
             )
             guard try await identities.apiKeyInsert(record) else { throw WorkflowError(.unavailable, "the key could not be stored; try again") }
             return try respond(
@@ -86,7 +87,8 @@ extension CreateAPIKeyRequest {
     static func parse(_ fields: [String: JSONValue]) throws(WorkflowError) -> CreateAPIKeyRequest {
         var issues: [ValidationIssue] = []
         func issue(_ key: String, _ message: String) { issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: message)) }
-        for key in fields.keys.sorted() where !["name", "roles", "expires_at", "tenant_id"].contains(key) { issue(key, "unknown field '\(key)'") }
+        let known: Set<String> = ["name", "roles", "expires_at", "tenant_id", "rate_limit_per_minute"]
+        for key in fields.keys.sorted() where !known.contains(key) { issue(key, "unknown field '\(key)'") }
         let name = fields["name"]?.stringValue ?? ""
         if name.isEmpty || name.count > 100 { issue("name", "is required: 1-100 characters") }
         let roles = fields["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -99,8 +101,16 @@ extension CreateAPIKeyRequest {
         if let expires, expires.stringValue.flatMap(WireCoding.date) == nil { issue("expires_at", "must be an RFC 3339 time") }
         let tenant = fields["tenant_id"].flatMap { $0.isNull ? nil : $0 }
         if let tenant, tenant.stringValue.map(TenantName.isValid) != true { issue("tenant_id", "must be a tenant id") }
+        let rate = fields["rate_limit_per_minute"].flatMap { $0.isNull ? nil : $0 }
+        if let rate, rate.integer(in: 1...1_000_000) == nil { issue("rate_limit_per_minute", "must be an integer from 1 to 1000000") }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
-        return CreateAPIKeyRequest(name: name, roles: roles, expiresAt: expires?.stringValue, tenantId: tenant?.stringValue)
+        return CreateAPIKeyRequest(
+            name: name,
+            roles: roles,
+            expiresAt: expires?.stringValue,
+            tenantId: tenant?.stringValue,
+            rateLimitPerMinute: rate?.integer(in: 1...1_000_000)
+        )
     }
 }
 

@@ -98,7 +98,8 @@ enum Wire {
             createdBy: k.createdBy,
             expiresAt: WireCoding.time(k.expiresAt),
             revokedAt: WireCoding.time(k.revokedAt),
-            lastUsedAt: WireCoding.time(k.lastUsedAt)
+            lastUsedAt: WireCoding.time(k.lastUsedAt),
+            rateLimitPerMinute: k.rateLimitPerMinute
         )
     }
 

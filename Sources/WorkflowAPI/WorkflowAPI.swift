@@ -19,6 +19,7 @@ public struct WorkflowAPI: Sendable {
     let configuration: APIConfiguration
     let clock: any WorkflowClock
     let authentication: Authentication
+    let limits: CallerLimits
     let identities: any IdentityStore
 
     public init(
@@ -27,8 +28,10 @@ public struct WorkflowAPI: Sendable {
         engine: WorkflowEngine,
         configuration: APIConfiguration,
         authentication: Authentication,
+        limits: CallerLimits = CallerLimits(),
         clock: any WorkflowClock = SystemClock()
     ) {
+        self.limits = limits
         self.registry = registry
         self.engine = engine
         self.configuration = configuration
@@ -43,7 +46,7 @@ public struct WorkflowAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         let clock = clock
-        router.add(middleware: AuthenticationMiddleware(authentication: authentication, clock: { clock.now() }))
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, limits: limits, clock: { clock.now() }))
         addOperationRoutes(to: router)
         let v1 = router.group("/api/v1")
         addWorkflowRoutes(to: v1)

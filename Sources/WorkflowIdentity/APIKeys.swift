@@ -68,7 +68,13 @@ public final class APIKeyAuthenticator: Sendable {
         var principal: Principal?
         if let record, record.isValid(at: now) {
             let roles = Role.parse(record.roles).roles
-            principal = Principal(tenantID: record.tenantID, subject: "key:\(record.id)", roles: roles, keyID: record.id)
+            principal = Principal(
+                tenantID: record.tenantID,
+                subject: "key:\(record.id)",
+                roles: roles,
+                keyID: record.id,
+                rateLimitPerMinute: record.rateLimitPerMinute
+            )
             _ = used.withLock { $0.insert(record.id) }
         }
         // Expired keys fall out of the cache at their expiry at the latest.

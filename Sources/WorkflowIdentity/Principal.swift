@@ -62,12 +62,15 @@ public struct Principal: Sendable, Hashable {
     public var roles: Set<Role>
     /// The key this principal authenticated with, if any (rate limits and `last_used_at` are per key).
     public var keyID: String?
+    /// Requests a minute this caller may make (per node), when its key sets one.
+    public var rateLimitPerMinute: Int?
 
-    public init(tenantID: String, subject: String, roles: Set<Role>, keyID: String? = nil) {
+    public init(tenantID: String, subject: String, roles: Set<Role>, keyID: String? = nil, rateLimitPerMinute: Int? = nil) {
         self.tenantID = tenantID
         self.subject = subject
         self.roles = roles
         self.keyID = keyID
+        self.rateLimitPerMinute = rateLimitPerMinute
     }
 
     public var permissions: Set<Permission> { roles.reduce(into: []) { $0.formUnion($1.permissions) } }

@@ -46,6 +46,10 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let forbidden = Code(rawValue: "forbidden")
         public static let tenantNotFound = Code(rawValue: "tenant_not_found")
         public static let tenantExists = Code(rawValue: "tenant_exists")
+        /// The caller made more requests than its rate limit allows; `Retry-After` says when to try again.
+        public static let rateLimited = Code(rawValue: "rate_limited")
+        /// Too many failed authentications from this address; refused for a while whatever it presents.
+        public static let lockedOut = Code(rawValue: "locked_out")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

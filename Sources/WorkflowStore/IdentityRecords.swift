@@ -32,6 +32,8 @@ public struct APIKeyRecord: Sendable, Hashable {
     public var expiresAt: Date?
     public var revokedAt: Date?
     public var lastUsedAt: Date?
+    /// Requests a minute this key may make (per node); nil for the server's default.
+    public var rateLimitPerMinute: Int?
 
     public init(
         id: String,
@@ -44,8 +46,10 @@ public struct APIKeyRecord: Sendable, Hashable {
         createdBy: String?,
         expiresAt: Date? = nil,
         revokedAt: Date? = nil,
-        lastUsedAt: Date? = nil
+        lastUsedAt: Date? = nil,
+        rateLimitPerMinute: Int? = nil
     ) {
+        self.rateLimitPerMinute = rateLimitPerMinute
         self.id = id
         self.tenantID = tenantID
         self.name = name

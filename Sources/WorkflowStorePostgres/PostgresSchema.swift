@@ -158,7 +158,8 @@ enum PostgresSchema {
                     created_by TEXT,
                     expires_at TIMESTAMPTZ,
                     revoked_at TIMESTAMPTZ,
-                    last_used_at TIMESTAMPTZ
+                    last_used_at TIMESTAMPTZ,
+                    rate_limit INTEGER
                 )
                 """,
                 "CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id)",

@@ -31,12 +31,12 @@ extension SQLiteStore {
         try await pool.write { db in
             try db.run(
                 sql: """
-                    INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
                 arguments: [
                     key.id, key.tenantID, key.name, key.prefix, key.hash, key.roles.joined(separator: ","), SQLiteCoding.ms(key.createdAt),
-                    key.createdBy, SQLiteCoding.ms(key.expiresAt),
+                    key.createdBy, SQLiteCoding.ms(key.expiresAt), key.rateLimitPerMinute,
                 ]
             )
             return db.changesCount > 0
@@ -85,7 +85,7 @@ extension SQLiteStore {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys") ?? 0 }
     }
 
-    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at"
+    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at, rate_limit"
 
     static func apiKey(_ row: Row) -> APIKeyRecord {
         APIKeyRecord(
@@ -99,7 +99,8 @@ extension SQLiteStore {
             createdBy: row[7],
             expiresAt: SQLiteCoding.date(row[8] as Int64?),
             revokedAt: SQLiteCoding.date(row[9] as Int64?),
-            lastUsedAt: SQLiteCoding.date(row[10] as Int64?)
+            lastUsedAt: SQLiteCoding.date(row[10] as Int64?),
+            rateLimitPerMinute: row[11]
         )
     }
 

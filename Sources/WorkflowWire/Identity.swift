@@ -8,18 +8,22 @@ public struct CreateAPIKeyRequest: Codable, Sendable, Hashable {
     public var expiresAt: String?
     /// Another tenant's key (admins of the `default` tenant only); the caller's tenant when nil.
     public var tenantId: String?
+    /// Requests a minute (per node); the server's default when nil.
+    public var rateLimitPerMinute: Int?
 
-    public init(name: String, roles: [String], expiresAt: String? = nil, tenantId: String? = nil) {
+    public init(name: String, roles: [String], expiresAt: String? = nil, tenantId: String? = nil, rateLimitPerMinute: Int? = nil) {
         self.name = name
         self.roles = roles
         self.expiresAt = expiresAt
         self.tenantId = tenantId
+        self.rateLimitPerMinute = rateLimitPerMinute
     }
 
     enum CodingKeys: String, CodingKey {
         case name, roles
         case expiresAt = "expires_at"
         case tenantId = "tenant_id"
+        case rateLimitPerMinute = "rate_limit_per_minute"
     }
 }
 
@@ -37,6 +41,7 @@ public struct APIKeyInfo: PageItem, Hashable {
     @Nullable public var expiresAt: String?
     @Nullable public var revokedAt: String?
     @Nullable public var lastUsedAt: String?
+    @Nullable public var rateLimitPerMinute: Int?
 
     public init(
         id: String,
@@ -48,8 +53,10 @@ public struct APIKeyInfo: PageItem, Hashable {
         createdBy: String?,
         expiresAt: String?,
         revokedAt: String?,
-        lastUsedAt: String?
+        lastUsedAt: String?,
+        rateLimitPerMinute: Int? = nil
     ) {
+        self.rateLimitPerMinute = rateLimitPerMinute
         self.id = id
         self.tenantId = tenantId
         self.name = name
@@ -70,6 +77,7 @@ public struct APIKeyInfo: PageItem, Hashable {
         case expiresAt = "expires_at"
         case revokedAt = "revoked_at"
         case lastUsedAt = "last_used_at"
+        case rateLimitPerMinute = "rate_limit_per_minute"
     }
 }
 

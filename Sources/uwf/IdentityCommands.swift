@@ -18,13 +18,16 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(help: "Comma-separated roles: viewer, operator, author, approver, auditor, admin.") var roles: String
         @Option(help: "When the key stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).") var expiresAt: String?
         @Option(help: "Create it in this tenant (admins of the default tenant only).") var tenant: String?
+        @Option(help: "Requests a minute this key may make on each node (default: the server's --rate-limit-per-minute).")
+        var rateLimitPerMinute: Int?
 
         func run() async throws {
             let request = CreateAPIKeyRequest(
                 name: name,
                 roles: roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
                 expiresAt: expiresAt,
-                tenantId: tenant
+                tenantId: tenant,
+                rateLimitPerMinute: rateLimitPerMinute
             )
             let created = try await reportingErrors { try await options.client.createAPIKey(request) }
             if options.json {

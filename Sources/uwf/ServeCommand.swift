@@ -54,6 +54,10 @@ struct ServeCommand: AsyncParsableCommand {
     var maxRunsPerTree = WorkflowLimits.default.maxRunsPerTree
     @Flag(help: "Turn authentication off: every caller is an admin of the default tenant. For local experiments only.")
     var insecureNoAuth = false
+    @Option(help: "Requests a minute one API key may make on this node, unless the key sets its own (0: no limit).")
+    var rateLimitPerMinute = 1000
+    @Option(help: "Failed authentications from one address before it is locked out.") var authFailureLimit = 5
+    @Option(help: "Seconds an address stays locked out after too many failed authentications.") var authLockoutSeconds = 900
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -73,6 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--sqlite-synchronous must be full or normal")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard rateLimitPerMinute >= 0 else { throw ValidationError("--rate-limit-per-minute must be 0 (no limit) or more") }
+        guard (1...1000).contains(authFailureLimit) else { throw ValidationError("--auth-failure-limit must be from 1 to 1000") }
+        guard (1...86_400).contains(authLockoutSeconds) else { throw ValidationError("--auth-lockout-seconds must be from 1 to 86400") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard heartbeatSeconds.map({ $0 > 0 && $0 * 2 <= leaseSeconds }) ?? true else {
@@ -204,7 +211,15 @@ struct ServeCommand: AsyncParsableCommand {
                 limits: limits,
                 requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))
             ),
-            authentication: authentication
+            authentication: authentication,
+            limits: CallerLimits(
+                rateLimiter: RateLimiter(defaultPerMinute: rateLimitPerMinute),
+                loginGuard: LoginGuard(
+                    maxFailures: authFailureLimit,
+                    window: .seconds(authLockoutSeconds),
+                    lockout: .seconds(authLockoutSeconds)
+                )
+            )
         )
         let host = host
         let app = Application(

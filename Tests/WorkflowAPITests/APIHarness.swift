@@ -18,6 +18,7 @@ import WorkflowTestSupport
 /// The real application (router, engine, SQLite file) served over a real socket, for one test.
 func withAPI<T: Sendable>(
     maxBodyBytes: Int = 1 << 20,
+    limits: CallerLimits = CallerLimits(),
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
@@ -51,7 +52,8 @@ func withAPI<T: Sendable>(
         registry: registry,
         engine: engine,
         configuration: .init(maxBodyBytes: maxBodyBytes),
-        authentication: .apiKeys(APIKeyAuthenticator(store: store))
+        authentication: .apiKeys(APIKeyAuthenticator(store: store)),
+        limits: limits
     )
     let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
     do {

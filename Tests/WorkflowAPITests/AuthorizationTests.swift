@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import WorkflowAPI
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowTestSupport
 
@@ -216,5 +218,58 @@ import WorkflowTestSupport
             #expect(actor("run_cancelled") == .string("key:\(operatorID)"))
             #expect(actor("run_resumed") == "key:test-admin")
         }
+    }
+}
+
+/// Rate limits per key and lockout per source, through the real router.
+@Suite struct CallerLimitTests {
+    @Test func aKeyOverItsRateIsRefusedWithRetryAfter() async throws {
+        let limits = CallerLimits(rateLimiter: RateLimiter(defaultPerMinute: 3))
+        try await withAPI(limits: limits) { api in
+            for i in 0..<3 {
+                let ok = try await api.call(.get, "/api/v1/executions")
+                #expect(ok.status == .ok, "request \(i)")
+                #expect(ok.headers[HTTPField.Name("RateLimit-Limit")!] == "3")
+                #expect(ok.headers[HTTPField.Name("RateLimit-Remaining")!] == String(2 - i))
+            }
+            let refused = try await api.call(.get, "/api/v1/executions")
+            #expect(refused.status == .tooManyRequests && refused.json["code"] == "rate_limited")
+            #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(try await api.call(.get, "/health").status == .ok, "the probes are never limited")
+        }
+        // A key's own limit wins over the default.
+        try await withAPI(limits: CallerLimits(rateLimiter: RateLimiter(defaultPerMinute: 1000))) { api in
+            let created = try await api.call(.post, "/api/v1/api-keys", #"{"name": "slow", "roles": ["viewer"], "rate_limit_per_minute": 2}"#)
+            #expect(created.json["rate_limit_per_minute"] == 2)
+            let key = try #require(created.json["key"]?.stringValue)
+            let statuses = try await (0..<3).asyncMap { _ in
+                try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer \(key)"]).status
+            }
+            #expect(statuses == [.ok, .ok, .tooManyRequests])
+            #expect(try await api.call(.get, "/api/v1/executions").status == .ok, "other keys keep their own budget")
+        }
+    }
+
+    @Test func repeatedFailedAuthenticationsLockTheSourceOut() async throws {
+        let limits = CallerLimits(loginGuard: LoginGuard(maxFailures: 3, window: .seconds(600), lockout: .seconds(600)))
+        try await withAPI(limits: limits) { api in
+            for _ in 0..<3 {
+                let bad = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer uwf_wrong-key-0123456789abcdefghij"])
+                #expect(bad.status == .unauthorized)
+            }
+            // Now even the right key is refused from this address, and told when to come back.
+            let locked = try await api.call(.get, "/api/v1/executions")
+            #expect(locked.status == .tooManyRequests && locked.json["code"] == "locked_out")
+            #expect(Int(locked.headers[.retryAfter] ?? "") ?? 0 > 500)
+            #expect(try await api.call(.get, "/health").status == .ok)
+        }
+    }
+}
+
+extension Sequence {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
     }
 }

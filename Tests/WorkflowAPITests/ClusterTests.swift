@@ -156,6 +156,36 @@ struct ClusterTests {
             #expect(elapsed < .seconds(ttl + ttl / 3 + 3), "handover took \(elapsed)")
         }
     }
+
+    /// A key revoked through one node is refused by every node within seconds (each caches a verification for two).
+    @Test func aKeyRevokedOnOneNodeIsRefusedByEveryNode() async throws {
+        try await withCluster(count: 3, extra: []) { nodes, _ in
+            let admin = WorkflowClient(baseURL: nodes[0].baseURL, apiKey: testAdminKey)
+            let created = try await admin.createAPIKey(CreateAPIKeyRequest(name: "short-lived", roles: ["viewer"]))
+            let clients = nodes.map { WorkflowClient(baseURL: $0.baseURL, apiKey: created.key) }
+            // Every node has verified (and cached) the key.
+            for client in clients { _ = try await client.runs(limit: 1) }
+            let revokedAt = ContinuousClock.now
+            try await admin.revokeAPIKey(created.info.id)
+            var refusedAfter: [Duration] = []
+            for client in clients {
+                while true {
+                    do {
+                        _ = try await client.runs(limit: 1)
+                    } catch let error as WorkflowError where error.code == .unauthenticated {
+                        refusedAfter.append(ContinuousClock.now - revokedAt)
+                        break
+                    }
+                    guard ContinuousClock.now - revokedAt < .seconds(30) else { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(refusedAfter.count == 3, "every node refuses the revoked key")
+            // Two seconds of cache plus request time; a generous bound, for a shared machine.
+            #expect(refusedAfter.allSatisfy { $0 < .seconds(10) }, "refused after \(refusedAfter)")
+            #expect(refusedAfter.first.map { $0 < .seconds(2) } == true, "at once on the node that revoked it: \(refusedAfter)")
+        }
+    }
 }
 
 struct HTTPClientRequestShim {

@@ -55,7 +55,9 @@ final class UWFProcess: @unchecked Sendable {
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extra
+        // Load tests make thousands of requests a minute with one key: the default rate limit would refuse them.
+        let rate = extra.contains("--rate-limit-per-minute") ? [] : ["--rate-limit-per-minute", "10000000"]
+        process.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "notice"] + rate + extra
         var environment = ProcessInfo.processInfo.environment
         environment["UWF_BOOTSTRAP_ADMIN_KEY"] = environment["UWF_BOOTSTRAP_ADMIN_KEY"] ?? testAdminKey
         environment.merge(overrides) { _, new in new }
