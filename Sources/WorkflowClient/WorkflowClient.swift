@@ -204,10 +204,17 @@ public struct WorkflowClient: Sendable {
         } catch let error as HTTPClientError {
             throw WorkflowError(.unavailable, "cannot reach \(baseURL) (\(error)); is `uwf serve` running there? (--server or UWF_SERVER)")
         } catch {
+            let text = String(describing: error)
+            if text.contains("certificate") || text.contains("CERTIFICATE") || text.contains("handshake") {
+                throw WorkflowError(
+                    .unavailable,
+                    "\(baseURL) presented a TLS certificate this client does not trust; give its CA with --ca-cert (\(text.prefix(200)))"
+                )
+            }
             // Connection refused and friends come from NIO: say what it means for the user.
             throw WorkflowError(
                 .unavailable,
-                "cannot reach the uwf server at \(baseURL): is `uwf serve` running there? (--server or UWF_SERVER)"
+                "cannot reach the uwf server at \(baseURL): is `uwf serve` running there? (--server or UWF_SERVER) (\(text.prefix(200)))"
             )
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)

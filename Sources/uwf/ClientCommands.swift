@@ -20,7 +20,7 @@ struct WorkflowCommand: AsyncParsableCommand {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try readFile(file)
             let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
             let (workflow, created) = try await reportingErrors {
-                try await options.client.registerWorkflow(data, yaml: yaml)
+                try await try options.client.registerWorkflow(data, yaml: yaml)
             }
             if options.json {
                 print(
@@ -40,7 +40,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         @Option(help: "Most definitions to show.") var limit = 50
 
         func run() async throws {
-            let page = try await reportingErrors { try await options.client.workflows(limit: limit) }
+            let page = try await reportingErrors { try await try options.client.workflows(limit: limit) }
             if options.json {
                 print(
                     TableOutput.pretty(
@@ -63,7 +63,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         @Argument(help: "Workflow id or name.") var workflow: String
 
         func run() async throws {
-            let info = try await reportingErrors { try await options.client.workflow(workflow) }
+            let info = try await reportingErrors { try await try options.client.workflow(workflow) }
             print(
                 TableOutput.pretty([
                     "id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "definition": info.definition,
@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
             let data = input.hasPrefix("@") ? try readFile(String(input.dropFirst())) : Data(input.utf8)
             do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
         }
-        let client = options.client
+        let client = try options.client
         let started = try await reportingErrors { try await client.start(workflow: workflow, version: version, input: value) }
         guard wait else {
             print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "status": .string(started.status.rawValue)]) : started.runId)
@@ -108,7 +108,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
 
     func run() async throws {
-        printRun(try await reportingErrors { try await options.client.run(runID) }, json: options.json)
+        printRun(try await reportingErrors { try await try options.client.run(runID) }, json: options.json)
     }
 }
 
@@ -132,7 +132,7 @@ struct RunsCommand: AsyncParsableCommand {
                 wanted = s
             }
             let page = try await reportingErrors {
-                try await options.client.runs(status: wanted, workflow: workflow, limit: limit)
+                try await try options.client.runs(status: wanted, workflow: workflow, limit: limit)
             }
             if options.json {
                 print(
@@ -166,7 +166,7 @@ struct CancelCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
 
     func run() async throws {
-        try await reportingErrors { try await options.client.cancel(runID) }
+        try await reportingErrors { try await try options.client.cancel(runID) }
         print(options.json ? TableOutput.pretty(["run_id": .string(runID), "status": "CANCELLED"]) : "cancelled \(runID)")
     }
 }
@@ -185,7 +185,7 @@ struct SignalCommand: AsyncParsableCommand {
             let bytes = data.hasPrefix("@") ? try readFile(String(data.dropFirst())) : Data(data.utf8)
             do { payload = try JSONValue.parse(bytes) } catch { throw ValidationError("--data is not valid JSON") }
         }
-        try await reportingErrors { try await options.client.signal(runID, name: name, payload: payload) }
+        try await reportingErrors { try await try options.client.signal(runID, name: name, payload: payload) }
         print(options.json ? TableOutput.pretty(["run_id": .string(runID), "signal": .string(name)]) : "sent \(name) to \(runID)")
     }
 }
@@ -200,7 +200,7 @@ struct RetryCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
 
     func run() async throws {
-        try await reportingErrors { try await options.client.retry(runID) }
+        try await reportingErrors { try await try options.client.retry(runID) }
         print(options.json ? TableOutput.pretty(["run_id": .string(runID), "status": "RUNNING"]) : "resumed \(runID)")
     }
 }
@@ -218,7 +218,7 @@ struct RerunCommand: AsyncParsableCommand {
             let data = input.hasPrefix("@") ? try readFile(String(input.dropFirst())) : Data(input.utf8)
             do { value = try JSONValue.parse(data) } catch { throw ValidationError("--input is not valid JSON") }
         }
-        let started = try await reportingErrors { try await options.client.rerun(runID, input: value) }
+        let started = try await reportingErrors { try await try options.client.rerun(runID, input: value) }
         print(options.json ? TableOutput.pretty(["run_id": .string(started.runId), "rerun_of": .string(runID)]) : started.runId)
     }
 }
@@ -234,7 +234,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     @Option(help: "Most entries to show.") var limit = 50
 
     func run() async throws {
-        let client = options.client
+        let client = try options.client
         if let dismiss {
             try await reportingErrors { try await client.dismissDeadLetter(dismiss) }
             print(options.json ? TableOutput.pretty(["run_id": .string(dismiss), "dismissed": true]) : "dismissed \(dismiss)")
@@ -275,7 +275,7 @@ struct HistoryCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
 
     func run() async throws {
-        let events = try await reportingErrors { try await options.client.history(runID) }.items
+        let events = try await reportingErrors { try await try options.client.history(runID) }.items
         if options.json {
             print(
                 TableOutput.pretty(

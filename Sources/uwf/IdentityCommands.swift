@@ -29,7 +29,7 @@ struct APIKeyCommand: AsyncParsableCommand {
                 tenantId: tenant,
                 rateLimitPerMinute: rateLimitPerMinute
             )
-            let created = try await reportingErrors { try await options.client.createAPIKey(request) }
+            let created = try await reportingErrors { try await try options.client.createAPIKey(request) }
             if options.json {
                 print(TableOutput.pretty(["id": .string(created.info.id), "key": .string(created.key), "tenant_id": .string(created.info.tenantId)]))
             } else {
@@ -46,7 +46,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let keys = try await reportingErrors { try await options.client.apiKeys() }.items
+            let keys = try await reportingErrors { try await try options.client.apiKeys() }.items
             print(
                 TableOutput.table(
                     ["ID", "NAME", "PREFIX", "ROLES", "CREATED", "EXPIRES", "REVOKED", "LAST USED"],
@@ -67,7 +67,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Argument(help: "Key id.") var id: String
 
         func run() async throws {
-            try await reportingErrors { try await options.client.revokeAPIKey(id) }
+            try await reportingErrors { try await try options.client.revokeAPIKey(id) }
             print("revoked \(id)")
         }
     }
@@ -88,7 +88,7 @@ struct TenantCommand: AsyncParsableCommand {
         @Option(help: "Display name.") var name: String?
 
         func run() async throws {
-            let tenant = try await reportingErrors { try await options.client.createTenant(CreateTenantRequest(id: id, name: name)) }
+            let tenant = try await reportingErrors { try await try options.client.createTenant(CreateTenantRequest(id: id, name: name)) }
             print("created tenant \(tenant.id)")
         }
     }
@@ -98,7 +98,7 @@ struct TenantCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let tenants = try await reportingErrors { try await options.client.tenants() }.items
+            let tenants = try await reportingErrors { try await try options.client.tenants() }.items
             print(TableOutput.table(["ID", "NAME", "CREATED"], tenants.map { [$0.id, $0.name, $0.createdAt] }))
         }
     }

@@ -2,7 +2,10 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import ServiceLifecycle
 import WorkflowAPI
 import WorkflowEngine
@@ -54,6 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxRunsPerTree = WorkflowLimits.default.maxRunsPerTree
     @Flag(help: "Turn authentication off: every caller is an admin of the default tenant. For local experiments only.")
     var insecureNoAuth = false
+    @Option(help: "PEM certificate chain: serve HTTPS (TLS 1.2 or later) instead of HTTP. Needs --tls-key.") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "Requests a minute one API key may make on this node, unless the key sets its own (0: no limit).")
     var rateLimitPerMinute = 1000
     @Option(help: "Failed authentications from one address before it is locked out.") var authFailureLimit = 5
@@ -77,6 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--sqlite-synchronous must be full or normal")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        for path in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("cannot read \(path)")
+        }
         guard rateLimitPerMinute >= 0 else { throw ValidationError("--rate-limit-per-minute must be 0 (no limit) or more") }
         guard (1...1000).contains(authFailureLimit) else { throw ValidationError("--auth-failure-limit must be from 1 to 1000") }
         guard (1...86_400).contains(authLockoutSeconds) else { throw ValidationError("--auth-lockout-seconds must be from 1 to 86400") }
@@ -222,16 +231,29 @@ struct ServeCommand: AsyncParsableCommand {
             )
         )
         let host = host
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))
+        var server = http1
+        var scheme = "http"
+        if let tlsCert, let tlsKey {
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tlsCert).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))
+            )
+            tls.minimumTLSVersion = .tlsv12
+            server = try .tls(http1, tlsConfiguration: tls)
+            scheme = "https"
+        }
+        let listening = scheme
         let app = Application(
             router: api.makeRouter(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
             services: [engine, leader] + extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts read this line to learn the port when started with --port 0.
                 FileHandle.standardOutput.write(
-                    Data("uwf listening on http://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8)
+                    Data("uwf listening on \(listening)://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8)
                 )
             },
             logger: logger

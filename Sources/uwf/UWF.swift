@@ -1,5 +1,8 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
+import NIOSSL
+import Synchronization
 import WorkflowClient
 
 /// `uwf`: the workflow server and its command-line client.
@@ -51,6 +54,32 @@ struct ClientOptions: ParsableArguments {
         return (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    @Option(name: .customLong("ca-cert"), help: "PEM certificate(s) to trust for an https server (default: the system's).")
+    var caCert: String?
+
     /// A client of the server these options name, with its key.
-    var client: WorkflowClient { WorkflowClient(baseURL: baseURL, apiKey: resolvedAPIKey) }
+    var client: WorkflowClient {
+        get throws {
+            guard let caCert else { return WorkflowClient(baseURL: baseURL, apiKey: resolvedAPIKey) }
+            return WorkflowClient(baseURL: baseURL, apiKey: resolvedAPIKey, httpClient: try TrustedClients.client(trusting: caCert))
+        }
+    }
+}
+
+/// HTTP clients that trust a given CA, one per file, kept for the life of the process (a CLI command).
+enum TrustedClients {
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(trusting path: String) throws -> HTTPClient {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw ValidationError("cannot read --ca-cert \(path)") }
+        return clients.withLock { clients in
+            if let client = clients[path] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(path)
+            tls.minimumTLSVersion = .tlsv12
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            clients[path] = client
+            return client
+        }
+    }
 }
