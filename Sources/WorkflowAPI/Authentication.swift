@@ -24,8 +24,12 @@ public struct APIRequestContext: RequestContext {
 public enum Authentication: Sendable {
     /// `--insecure-no-auth`: every caller is an admin of the default tenant.
     case disabled
-    /// `Authorization: Bearer uwf_…` or `X-API-Key: uwf_…`.
-    case apiKeys(APIKeyAuthenticator)
+    /// API keys (`Authorization: Bearer uwf_…` or `X-API-Key: uwf_…`), and bearer tokens from an identity provider
+    /// when `tokens` is configured.
+    case credentials(APIKeyAuthenticator, tokens: JWTAuthenticator?)
+
+    /// API keys only.
+    public static func apiKeys(_ keys: APIKeyAuthenticator) -> Authentication { .credentials(keys, tokens: nil) }
 }
 
 /// Limits on callers: requests a minute per principal, and failed authentications per source address.
@@ -58,14 +62,20 @@ struct AuthenticationMiddleware: RouterMiddleware {
         switch authentication {
         case .disabled:
             context.principal = .anonymousAdmin
-        case .apiKeys(let keys):
+        case .credentials(let keys, let tokens):
             if let wait = limits.loginGuard.lockedFor(context.source) {
                 return Self.refusal(WorkflowError(.lockedOut, "too many failed authentications from this address; try again later"), retryAfter: wait)
             }
             guard let credential = Self.credential(request) else {
                 throw WorkflowError(.unauthenticated, "this request needs credentials: Authorization: Bearer <API key> (or X-API-Key)")
             }
-            guard let principal = try await keys.principal(for: credential, now: clock()) else {
+            let found: Principal?
+            if APIKeys.looksLikeKey(credential) || tokens == nil {
+                found = try await keys.principal(for: credential, now: clock())
+            } else {
+                found = await tokens?.principal(for: credential, now: clock())
+            }
+            guard let principal = found else {
                 limits.loginGuard.failed(context.source)
                 throw WorkflowError(.unauthenticated, "the credentials are not valid")
             }

@@ -62,7 +62,7 @@ extension WorkflowAPI {
             guard try await identities.apiKeyRevoke(tenantID: principal.tenantID, id: id, at: clock.now()) else {
                 throw WorkflowError(.notFound, "no active API key \(id)")
             }
-            if case .apiKeys(let keys) = authentication { keys.invalidate() }
+            if case .credentials(let keys, _) = authentication { keys.invalidate() }
             return Response(status: .noContent)
         }
         v1.post("/tenants") { request, context in

@@ -61,6 +61,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "Requests a minute one API key may make on this node, unless the key sets its own (0: no limit).")
     var rateLimitPerMinute = 1000
+    @Option(help: "Accept bearer tokens (JWT) from the identity provider with this issuer (iss). Needs --jwt-audience and keys.")
+    var jwtIssuer: String?
+    @Option(help: "The audience (aud) tokens must be for.") var jwtAudience: String?
+    @Option(help: "The identity provider's JWKS URL (fetched at start, every 5 minutes, and on an unknown key id).") var jwksUrl: String?
+    @Option(help: "A JWKS file instead of a URL.") var jwksFile: String?
+    @Option(help: "A file holding an HS256 secret, to accept HS256 tokens too (off unless given).") var jwtHs256SecretFile: String?
+    @Option(help: "The claim naming the caller's tenant.") var jwtTenantClaim = "tenant"
+    @Option(help: "The claim listing the caller's roles (an array, or a space-separated string).") var jwtRolesClaim = "roles"
+    @Option(help: "The claim naming the caller.") var jwtSubjectClaim = "sub"
+    @Option(help: "Seconds of clock skew allowed on exp and nbf.") var jwtLeewaySeconds = 60
     @Option(help: "Failed authentications from one address before it is locked out.") var authFailureLimit = 5
     @Option(help: "Seconds an address stays locked out after too many failed authentications.") var authLockoutSeconds = 900
 
@@ -85,6 +95,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for path in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
             throw ValidationError("cannot read \(path)")
+        }
+        if jwtIssuer != nil || jwtAudience != nil || jwksUrl != nil || jwksFile != nil || jwtHs256SecretFile != nil {
+            guard jwtIssuer != nil, jwtAudience != nil else { throw ValidationError("--jwt-issuer and --jwt-audience go together") }
+            guard jwksUrl != nil || jwksFile != nil || jwtHs256SecretFile != nil else {
+                throw ValidationError("bearer tokens need keys: --jwks-url, --jwks-file or --jwt-hs256-secret-file")
+            }
+            guard (0...600).contains(jwtLeewaySeconds) else { throw ValidationError("--jwt-leeway-seconds must be from 0 to 600") }
         }
         guard rateLimitPerMinute >= 0 else { throw ValidationError("--rate-limit-per-minute must be 0 (no limit) or more") }
         guard (1...1000).contains(authFailureLimit) else { throw ValidationError("--auth-failure-limit must be from 1 to 1000") }
@@ -207,7 +224,34 @@ struct ServeCommand: AsyncParsableCommand {
             authentication = .disabled
         } else {
             let keys = APIKeyAuthenticator(store: store)
-            authentication = .apiKeys(keys)
+            var tokens: JWTAuthenticator?
+            if let issuer = jwtIssuer, let audience = jwtAudience {
+                var configuration = JWTConfiguration(issuer: issuer, audience: audience, jwksURL: jwksUrl, jwksFile: jwksFile)
+                if let file = jwtHs256SecretFile {
+                    let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                    // jwt-kit asserts this (and will require it): a shorter HMAC key is weaker than the hash.
+                    guard secret.utf8.count >= 32 else { throw ValidationError("the HS256 secret in \(file) must be at least 32 bytes") }
+                    configuration.hs256Secret = secret
+                }
+                configuration.tenantClaim = jwtTenantClaim
+                configuration.rolesClaim = jwtRolesClaim
+                configuration.subjectClaim = jwtSubjectClaim
+                configuration.leeway = .seconds(jwtLeewaySeconds)
+                let authenticator = JWTAuthenticator(configuration: configuration) { url in
+                    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+                    guard response.status == .ok else { throw ValidationError("\(url) answered \(response.status.code)") }
+                    return Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+                }
+                do {
+                    try await authenticator.refresh()
+                } catch {
+                    // The provider may be down at start: tokens are refused until a refresh succeeds.
+                    logger.error("could not load the identity provider's keys; will retry", metadata: ["error": "\(error)"])
+                }
+                tokens = authenticator
+                extraServices.append(KeyRefresher(tokens: authenticator, logger: logger))
+            }
+            authentication = .credentials(keys, tokens: tokens)
             extraServices.append(KeyUsageRecorder(keys: keys))
         }
         let api = WorkflowAPI(
@@ -293,11 +337,33 @@ struct KeyUsageRecorder: Service {
     let keys: APIKeyAuthenticator
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(5))
-            await keys.flushUsage(now: Date())
+        // Shutdown stops the wait at once (not after the next five seconds), then the last uses are written.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(5))
+                await keys.flushUsage(now: Date())
+            }
         }
         await keys.flushUsage(now: Date())
+    }
+}
+
+/// Refetches the identity provider's keys every `refreshInterval` (rotation; an unknown key id also refetches).
+struct KeyRefresher: Service {
+    let tokens: JWTAuthenticator
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: tokens.configuration.refreshInterval)
+                do {
+                    try await tokens.refresh()
+                } catch {
+                    logger.warning("refreshing the identity provider's keys failed; keeping the previous ones", metadata: ["error": "\(error)"])
+                }
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ import WorkflowTestSupport
 func withAPI<T: Sendable>(
     maxBodyBytes: Int = 1 << 20,
     limits: CallerLimits = CallerLimits(),
+    tokens: JWTAuthenticator? = nil,
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
@@ -52,7 +53,7 @@ func withAPI<T: Sendable>(
         registry: registry,
         engine: engine,
         configuration: .init(maxBodyBytes: maxBodyBytes),
-        authentication: .apiKeys(APIKeyAuthenticator(store: store)),
+        authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),
         limits: limits
     )
     let app = Application(router: api.makeRouter(), services: [engine], logger: logger)

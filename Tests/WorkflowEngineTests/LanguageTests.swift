@@ -445,14 +445,15 @@ import WorkflowTestSupport
         try await withEngine(driver) { h in
             let definition = try await h.register(
                 """
-                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 6000, "steps": [
-                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 7500}}},
+                {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 15000, "steps": [
+                  {"id": "debit", "type": "noop", "compensate": {"type": "delay", "config": {"duration_ms": 17500}}},
                   {"id": "credit", "type": "fail", "depends_on": ["debit"]}
                 ]}}
                 """
             )
             let run = try await h.engine.start(definition: definition, input: [:])
-            // The step failure comes well before the (generous, for loaded CI machines) timeout; the compensation outlasts it.
+            // The step failure comes well before the timeout (15 s: the full suite on two loaded cores once took over 6 s
+            // to get there); the compensation outlasts it.
             try await waitUntil("compensating") { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating }
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
