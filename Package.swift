@@ -198,7 +198,7 @@ let package = Package(
             name: "WorkflowAPITests",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
-                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport", "WorkflowIdentity",
+                "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport", "WorkflowIdentity", "WorkflowStorePostgres",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -12,19 +12,48 @@ import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
+import WorkflowStorePostgres
 import WorkflowStoreSQLite
 import WorkflowTestSupport
 
-/// The real application (router, engine, SQLite file) served over a real socket, for one test.
+/// The storage an API test runs on.
+enum APIDriver: String, CaseIterable, CustomStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    static var all: [APIDriver] { PostgresTestDatabase.enabled ? [.sqlite, .postgres] : [.sqlite] }
+    var description: String { rawValue }
+}
+
+/// The real application (router, engine, and a SQLite file or a PostgreSQL schema) served over a real socket, for
+/// one test.
 func withAPI<T: Sendable>(
+    _ driver: APIDriver = .sqlite,
     maxBodyBytes: Int = 1 << 20,
     limits: CallerLimits = CallerLimits(),
     tokens: JWTAuthenticator? = nil,
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
+    switch driver {
+    case .sqlite:
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
+        return try await withAPI(on: store, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, body)
+    case .postgres:
+        return try await withPostgresStore { store in
+            try await withAPI(on: store, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, body)
+        }
+    }
+}
+
+private func withAPI<T: Sendable>(
+    on store: any WorkflowStore,
+    maxBodyBytes: Int,
+    limits: CallerLimits,
+    tokens: JWTAuthenticator?,
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
     let registry = WorkflowRegistry(store: store)
     var logger = Logger(label: "api-test")
     logger.logLevel = .warning

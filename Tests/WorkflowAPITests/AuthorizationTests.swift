@@ -79,8 +79,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func missingBadAndRevokedCredentialsAre401AndSayNothingAboutKeys() async throws {
-        try await withAPI { api in
+    @Test(arguments: APIDriver.all) func missingBadAndRevokedCredentialsAre401AndSayNothingAboutKeys(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
             let none = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": ""])
             #expect(none.status == .unauthorized && none.json["code"] == "unauthenticated")
             #expect(none.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
@@ -134,8 +134,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func tenantsCannotSeeOrTouchEachOthersRows() async throws {
-        try await withAPI { api in
+    @Test(arguments: APIDriver.all) func tenantsCannotSeeOrTouchEachOthersRows(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
             #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme", "name": "Acme"}"#).status == .created)
             let (acmeKey, _) = try await Self.createKey(api, roles: ["admin"], tenant: "acme")
             let acme = ["Authorization": "Bearer \(acmeKey)"]
@@ -196,8 +196,8 @@ import WorkflowTestSupport
         }
     }
 
-    @Test func runsAndCommandsRecordWhoDidThem() async throws {
-        try await withAPI { api in
+    @Test(arguments: APIDriver.all) func runsAndCommandsRecordWhoDidThem(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
             let (operatorKey, operatorID) = try await Self.createKey(api, roles: ["operator"])
             let asOperator = ["Authorization": "Bearer \(operatorKey)"]
             let waiting = #"""

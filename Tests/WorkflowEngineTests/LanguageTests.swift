@@ -419,7 +419,7 @@ import WorkflowTestSupport
         try await withEngine(driver) { h in
             let definition = try await h.register(
                 """
-                {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 2500, "steps": [
+                {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 10000, "steps": [
                   {"id": "debit", "type": "transform", "config": {"output": {"debit_id": "D9"}},
                    "compensate": {"type": "echo", "config": {"refund": "${steps.debit.output.debit_id}", "why": "${run.error.code}"}}},
                   {"id": "credit", "type": "delay", "depends_on": ["debit"], "config": {"duration_ms": 60000}}
@@ -427,7 +427,8 @@ import WorkflowTestSupport
                 """
             )
             let run = try await h.engine.start(definition: definition, input: [:])
-            // The timeout must come after the debit succeeded (generous, for loaded CI machines) and while credit sleeps.
+            // The timeout must come after the debit succeeded and while credit sleeps: 10 s, because on two loaded cores the
+            // full suite once took more than 2.5 s to run the first step (the run then timed out before the debit).
             try await waitUntil("debit succeeded") { try await h.steps(run.id)["debit"]?.status == .success }
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
