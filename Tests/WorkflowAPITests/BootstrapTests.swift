@@ -19,15 +19,15 @@ import WorkflowTestSupport
 
         // The CLI finds the key in the data directory of a local server; without it, the server refuses.
         let noKey = ["UWF_API_KEY": ""]
-        let refused = try UWFProcess.cli(
+        let refused = try await UWFProcess.cli(
             ["runs", "list"],
             server: server.baseURL,
             environment: noKey.merging(["UWF_DATA_DIR": "/nonexistent"]) { $1 }
         )
         #expect(refused.status == 1 && refused.stderr.contains("unauthenticated"), "\(refused.stderr)")
-        let listed = try UWFProcess.cli(["runs", "list", "--data-dir", directory.path], server: server.baseURL, environment: noKey)
+        let listed = try await UWFProcess.cli(["runs", "list", "--data-dir", directory.path], server: server.baseURL, environment: noKey)
         #expect(listed.status == 0, "\(listed.stderr)")
-        let viaFlag = try UWFProcess.cli(["runs", "list", "--api-key", key], server: server.baseURL, environment: noKey)
+        let viaFlag = try await UWFProcess.cli(["runs", "list", "--api-key", key], server: server.baseURL, environment: noKey)
         #expect(viaFlag.status == 0, "\(viaFlag.stderr)")
 
         // A restart finds keys in the database: nothing new is made or printed.
@@ -42,7 +42,11 @@ import WorkflowTestSupport
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-open-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = try await UWFProcess.serve(dataDirectory: directory, extra: ["--insecure-no-auth"], environment: ["UWF_BOOTSTRAP_ADMIN_KEY": ""])
-        let listed = try UWFProcess.cli(["runs", "list"], server: server.baseURL, environment: ["UWF_API_KEY": "", "UWF_DATA_DIR": "/nonexistent"])
+        let listed = try await UWFProcess.cli(
+            ["runs", "list"],
+            server: server.baseURL,
+            environment: ["UWF_API_KEY": "", "UWF_DATA_DIR": "/nonexistent"]
+        )
         #expect(listed.status == 0, "\(listed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("admin.key").path), "no key is made")
         #expect(server.terminate() == 0)

@@ -82,14 +82,17 @@ import WorkflowTestSupport
         defer { _ = server.terminate() }
         let examples = UWFProcess.packageRoot.appendingPathComponent("examples")
         for file in ["loan-approval.yaml", "payment-with-delay.json", "customer-onboarding.json"] {
-            let registered = try UWFProcess.cli(["workflow", "register", examples.appendingPathComponent(file).path], server: server.baseURL)
+            let registered = try await UWFProcess.cli(["workflow", "register", examples.appendingPathComponent(file).path], server: server.baseURL)
             #expect(registered.status == 0, "\(file): \(registered.stderr)")
             #expect(registered.stdout.hasPrefix("registered: "))
         }
-        let again = try UWFProcess.cli(["workflow", "register", examples.appendingPathComponent("loan-approval.yaml").path], server: server.baseURL)
+        let again = try await UWFProcess.cli(
+            ["workflow", "register", examples.appendingPathComponent("loan-approval.yaml").path],
+            server: server.baseURL
+        )
         #expect(again.stdout.hasPrefix("already registered: "))
 
-        let loan = try UWFProcess.cli(
+        let loan = try await UWFProcess.cli(
             [
                 "run", "loan-approval", "--wait", "--json", "--input",
                 #"{"amount": 25000, "applicant": {"name": "Ada", "score_a": 700, "score_b": 680, "past_defaults": 0}}"#,
@@ -102,7 +105,7 @@ import WorkflowTestSupport
         #expect(result["output"]?["approved"]?["decision"] == "approved")
         #expect(result["steps"]?.arrayValue?.first { $0["id"] == "refer" }?["status"] == "SKIPPED")
 
-        let started = try UWFProcess.cli(
+        let started = try await UWFProcess.cli(
             [
                 "run", "payment-with-delay", "--input", #"{"amount": 5, "currency": "EUR", "payee": "ACME", "cooling_off_ms": 60000}"#,
             ],
@@ -110,18 +113,18 @@ import WorkflowTestSupport
         )
         let runID = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(started.status == 0 && runID.count == 36)
-        let listed = try UWFProcess.cli(["runs", "list"], server: server.baseURL)
+        let listed = try await UWFProcess.cli(["runs", "list"], server: server.baseURL)
         #expect(listed.stdout.contains(runID))
-        #expect(try UWFProcess.cli(["cancel", runID], server: server.baseURL).status == 0)
-        let status = try UWFProcess.cli(["status", runID], server: server.baseURL)
+        #expect(try await UWFProcess.cli(["cancel", runID], server: server.baseURL).status == 0)
+        let status = try await UWFProcess.cli(["status", runID], server: server.baseURL)
         #expect(status.stdout.contains("CANCELLED"))
-        let twice = try UWFProcess.cli(["cancel", runID], server: server.baseURL)
+        let twice = try await UWFProcess.cli(["cancel", runID], server: server.baseURL)
         #expect(twice.status == 1 && twice.stderr.contains("run_not_cancellable"))
-        let missing = try UWFProcess.cli(["run", "no-such-workflow"], server: server.baseURL)
+        let missing = try await UWFProcess.cli(["run", "no-such-workflow"], server: server.baseURL)
         #expect(missing.status == 1 && missing.stderr.contains("workflow_not_found"))
-        let history = try UWFProcess.cli(["history", runID], server: server.baseURL)
+        let history = try await UWFProcess.cli(["history", runID], server: server.baseURL)
         #expect(history.stdout.contains("run_cancelled"))
-        #expect(try UWFProcess.cli(["workflow", "list"], server: server.baseURL).stdout.contains("customer-onboarding"))
+        #expect(try await UWFProcess.cli(["workflow", "list"], server: server.baseURL).stdout.contains("customer-onboarding"))
     }
 }
 
@@ -149,17 +152,17 @@ extension EndToEndTests {
         try await LocalHTTPServer.with(Self.bankRoutes) { bank in
             let server = try await UWFProcess.serve(dataDirectory: directory)
             defer { _ = server.terminate() }
-            func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-                try UWFProcess.cli(arguments, server: server.baseURL)
+            func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await UWFProcess.cli(arguments, server: server.baseURL)
             }
             let examples = UWFProcess.packageRoot.appendingPathComponent("examples")
             for file in ["funds-transfer.json", "payment-batch.json", "kyc-review.yaml"] {
-                let registered = try cli(["workflow", "register", examples.appendingPathComponent(file).path])
+                let registered = try await cli(["workflow", "register", examples.appendingPathComponent(file).path])
                 #expect(registered.status == 0, "\(file): \(registered.stderr)")
             }
 
             // The saga: the credit is refused, the debit is refunded, the operator is told.
-            let failed = try cli([
+            let failed = try await cli([
                 "run", "funds-transfer", "--wait", "--json", "--input",
                 #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "closed-9", "amount": 250}"#,
             ])
@@ -170,14 +173,14 @@ extension EndToEndTests {
             #expect(steps.map { $0["id"] } == ["debit", "credit", "debit.compensate", "on_failure"])
             #expect(steps.first { $0["id"] == "debit.compensate" }?["status"] == "SUCCESS")
             #expect(bank.requests(path: "/accounts/acc-1/refund").count == 1)
-            let ok = try cli([
+            let ok = try await cli([
                 "run", "funds-transfer", "--wait", "--json", "--input",
                 #"{"bank_url": "\#(bank.baseURL)", "from": "acc-1", "to": "acc-2", "amount": 250}"#,
             ])
             #expect(ok.status == 0, "\(ok.stdout)")
 
             // The batch: one refused payout is reported, the others are paid.
-            let batch = try cli([
+            let batch = try await cli([
                 "run", "payment-batch", "--wait", "--json", "--input",
                 #"""
                 {"bank_url": "\#(bank.baseURL)", "beneficiaries": [{"account": "acc-7", "amount": 10},
@@ -191,33 +194,33 @@ extension EndToEndTests {
             #expect(results.count == 3 && results[0]["payout_id"] == "P-1" && results[1]["error"] != nil && results[2]["to"] == "acc-8")
 
             // KYC: the run waits for the customer's documents.
-            let kyc = try cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Ada", "risk": "low"}}"#])
+            let kyc = try await cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Ada", "risk": "low"}}"#])
             let kycID = kyc.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let signal = try cli(["signal", kycID, "documents_received", "--data", #"{"complete": true, "files": ["id.pdf"]}"#])
+            let signal = try await cli(["signal", kycID, "documents_received", "--data", #"{"complete": true, "files": ["id.pdf"]}"#])
             #expect(signal.status == 0, "\(signal.stderr)")
-            let approved = try cli(["status", kycID, "--json"])
+            let approved = try await cli(["status", kycID, "--json"])
             var status = try JSONValue.parse(approved.stdout)
             for _ in 0..<100 where status["status"] != "COMPLETED" {
                 try await Task.sleep(for: .milliseconds(50))
-                status = try JSONValue.parse(try cli(["status", kycID, "--json"]).stdout)
+                status = try JSONValue.parse(try await cli(["status", kycID, "--json"]).stdout)
             }
             #expect(status["output"]?["approve"]?["decision"] == "approved")
 
             // Incomplete documents fail the run: it becomes a dead letter; retry and rerun from the CLI.
-            let incomplete = try cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Bob", "risk": "low"}}"#])
+            let incomplete = try await cli(["run", "kyc-review", "--input", #"{"customer": {"name": "Bob", "risk": "low"}}"#])
             let badID = incomplete.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try cli(["signal", badID, "documents_received", "--data", #"{"complete": false}"#]).status == 0)
+            #expect(try await cli(["signal", badID, "documents_received", "--data", #"{"complete": false}"#]).status == 0)
             var letters = ""
             for _ in 0..<100 where !letters.contains(badID) {
                 try await Task.sleep(for: .milliseconds(50))
-                letters = try cli(["dead-letters"]).stdout
+                letters = try await cli(["dead-letters"]).stdout
             }
             #expect(letters.contains(badID) && letters.contains("reject"))
-            let rerun = try cli(["rerun", badID])
+            let rerun = try await cli(["rerun", badID])
             #expect(rerun.status == 0 && rerun.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 36)
-            #expect(try cli(["retry", badID]).status == 0)
-            #expect(try cli(["dead-letters", "--dismiss", kycID]).status == 1, "a completed run is no dead letter")
-            let late = try cli(["signal", kycID, "documents_received"])
+            #expect(try await cli(["retry", badID]).status == 0)
+            #expect(try await cli(["dead-letters", "--dismiss", kycID]).status == 1, "a completed run is no dead letter")
+            let late = try await cli(["signal", kycID, "documents_received"])
             #expect(late.status == 1 && late.stderr.contains("run_finished"))
         }
     }
@@ -226,13 +229,13 @@ extension EndToEndTests {
 /// The benchmark must keep working; this runs it briefly and asserts no speed.
 @Suite struct BenchSmokeTests {
     @Test(arguments: ["seq3", "fanout10", "poc", "read-mix", "foreach100"])
-    func benchRunsAndReports(_ scenario: String) throws {
+    func benchRunsAndReports(_ scenario: String) async throws {
         let small = scenario == "foreach100"  // 100 items per run
         let arguments =
             ["bench", "--scenario", scenario, "--json", "--warmup", small ? "1" : "5"]
             + (scenario == "poc" || scenario == "read-mix"
                 ? ["--rate", "40", "--duration", "1", "--concurrency", "4"] : ["--count", small ? "4" : "40", "--concurrency", "4"])
-        let result = try UWFProcess.cli(arguments, server: "unused")
+        let result = try await UWFProcess.cli(arguments, server: "unused")
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONValue.parse(result.stdout)
         #expect(report["scenario"] == .string(scenario))

@@ -154,7 +154,7 @@ import WorkflowTestSupport
                 timeout 5 cat <&3 >/dev/null
                 echo $(( ($(date +%s%N) - start) / 1000000 ))
                 """
-            let elapsed = Int(try bash(script).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
+            let elapsed = Int(try await bash(script).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
             #expect(elapsed < 4_500, "the server closed the half-open connection after \(elapsed) ms")
         }
     }
@@ -172,7 +172,7 @@ import WorkflowTestSupport
                 echo
                 echo "elapsed=$(( ($(date +%s%N) - start) / 1000000 ))"
                 """
-            let output = try bash(script)
+            let output = try await bash(script)
             #expect(output.hasPrefix("HTTP/1.1 408"), "\(output)")
             #expect(output.contains("request_timeout"), "\(output)")
             let elapsed = Int(output.split(separator: "elapsed=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 99_999
@@ -183,7 +183,11 @@ import WorkflowTestSupport
     }
 
     /// Runs a bash script (raw sockets through /dev/tcp) and returns what it printed.
-    func bash(_ script: String) throws -> String {
+    func bash(_ script: String) async throws -> String {
+        try await offThePool { try Self.bashBlocking(script) }
+    }
+
+    static func bashBlocking(_ script: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script]

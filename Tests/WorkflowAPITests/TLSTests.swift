@@ -5,7 +5,11 @@ import WorkflowTestSupport
 /// `uwf serve --tls-cert/--tls-key` with a certificate made for the test, and the CLI trusting it with --ca-cert.
 @Suite struct TLSTests {
     /// Runs a command, returning its exit status and combined output.
-    func run(_ executable: String, _ arguments: [String], in directory: URL) throws -> (Int32, String) {
+    func run(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
+        try await offThePool { try Self.runBlocking(executable, arguments, in: directory) }
+    }
+
+    static func runBlocking(_ executable: String, _ arguments: [String], in directory: URL) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -36,11 +40,11 @@ import WorkflowTestSupport
                 "/CN=127.0.0.1",
             ],
         ] {
-            let (status, output) = try run(openssl, step, in: directory)
+            let (status, output) = try await run(openssl, step, in: directory)
             try #require(status == 0, "openssl \(step[0]): \(output)")
         }
         try "subjectAltName=IP:127.0.0.1\n".write(to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
-        let (signed, signOutput) = try run(
+        let (signed, signOutput) = try await run(
             openssl,
             [
                 "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
@@ -59,15 +63,19 @@ import WorkflowTestSupport
         defer { _ = server.terminate() }
         #expect(server.baseURL.hasPrefix("https://127.0.0.1:"))
         let ca = directory.appendingPathComponent("ca.pem").path
-        let trusted = try UWFProcess.cli(["runs", "list", "--ca-cert", ca], server: server.baseURL)
+        let trusted = try await UWFProcess.cli(["runs", "list", "--ca-cert", ca], server: server.baseURL)
         #expect(trusted.status == 0, "\(trusted.stderr)")
-        let untrusted = try UWFProcess.cli(["runs", "list"], server: server.baseURL)
+        let untrusted = try await UWFProcess.cli(["runs", "list"], server: server.baseURL)
         #expect(untrusted.status != 0, "a certificate the client does not trust is refused")
         #expect(untrusted.stderr.contains("--ca-cert"), "and the error says what to do: \(untrusted.stderr)")
         // TLS 1.2 and 1.3 are spoken.
         let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
         for version in ["-tls1_2", "-tls1_3"] {
-            let (status, output) = try run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", version, "-CAfile", ca, "-brief"], in: directory)
+            let (status, output) = try await run(
+                openssl,
+                ["s_client", "-connect", "127.0.0.1:\(port)", version, "-CAfile", ca, "-brief"],
+                in: directory
+            )
             #expect(status == 0 && output.contains("Verification: OK"), "\(version): \(output)")
         }
     }

@@ -116,6 +116,15 @@ final class UWFProcess: @unchecked Sendable {
         _ arguments: [String],
         server: String,
         environment overrides: [String: String] = [:]
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        // Waiting for a child blocks a thread: never one of the few threads every async test shares.
+        try await offThePool { try cliBlocking(arguments, server: server, environment: overrides) }
+    }
+
+    private static func cliBlocking(
+        _ arguments: [String],
+        server: String,
+        environment overrides: [String: String]
     ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = binary
@@ -139,4 +148,15 @@ final class UWFProcess: @unchecked Sendable {
 
 struct ProcessFailure: Error, CustomStringConvertible {
     var description: String
+}
+
+/// Runs blocking work (waiting for a child process, reading its pipes) on a thread of its own, so that it cannot
+/// starve Swift concurrency's cooperative pool: on a two-core machine, two tests blocking at once stalled every
+/// other test of the process.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try work() })
+        }
+    }
 }
