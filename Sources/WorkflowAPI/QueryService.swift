@@ -13,11 +13,13 @@ struct QueryService: Sendable {
     let nodeTimeout: Duration
 
     /// The definition ids a `{id}` path segment stands for: one id, or every version of a name.
-    func definitionIDs(matching reference: String, tenantID: String) async throws -> [String] {
-        if RecordID.looksLikeID(reference), let definition = try await registry.definition(id: reference, tenantID: tenantID) {
+    func definitionIDs(matching reference: String, tenantID: String, sees: (String) -> Bool = { _ in true }) async throws -> [String] {
+        if RecordID.looksLikeID(reference), let definition = try await registry.definition(id: reference, tenantID: tenantID),
+            sees(definition.record.name)
+        {
             return [definition.record.id]
         }
-        let versions = try await store.definitionVersions(tenantID: tenantID, name: reference)
+        let versions = try await store.definitionVersions(tenantID: tenantID, name: reference).filter { sees($0.name) }
         guard !versions.isEmpty else { throw WorkflowError(.workflowNotFound, "no workflow \(reference) is registered") }
         return versions.map(\.id)
     }

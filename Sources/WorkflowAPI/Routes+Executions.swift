@@ -14,6 +14,7 @@ extension WorkflowAPI {
         v1.get("/executions") { request, context in try await listRuns(request, context.authorize(.workflowRead), definitionIDs: nil) }
         v1.get("/executions/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             return try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: principal.tenantID))
         }
         v1.get("/executions/:run_id/history") { request, context in
@@ -22,6 +23,7 @@ extension WorkflowAPI {
             let after = query.get("after").flatMap { Int($0) } ?? 0
             let limit = query.get("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
             let runID = try context.parameters.require("run_id")
+            try await checkRun(runID, visibleTo: principal)
             return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: principal.tenantID))
         }
         v1.post("/executions/:run_id/cancel") { _, context in
@@ -29,16 +31,19 @@ extension WorkflowAPI {
         }
         v1.post("/executions/:run_id/signals/:name") { request, context in
             let principal = try context.authorize(.workflowExecute)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             return try await signal(request, principal, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
         }
         v1.post("/executions/:run_id/retry") { _, context in
             let principal = try context.authorize(.workflowExecute)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             let run = try await engine.retry(runID: try context.parameters.require("run_id"), tenantID: principal.tenantID, actor: principal.subject)
             return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted, location: "/api/v1/executions/\(run.id)")
         }
         v1.post("/executions/:run_id/rerun") { request, context in
             let principal = try context.authorize(.workflowExecute)
             let runID = try context.parameters.require("run_id")
+            try await checkRun(runID, visibleTo: principal)
             let rerun = try RerunRequest.parse(try await jsonObject(request, allowEmpty: true))
             let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: principal.tenantID, actor: principal.subject)
             return try respond(
@@ -49,6 +54,7 @@ extension WorkflowAPI {
         }
         v1.get("/executions/:run_id/children") { request, context in
             let principal = try context.authorize(.workflowRead)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             return try await listRuns(request, principal, definitionIDs: nil, parentRunID: try context.parameters.require("run_id"))
         }
     }
@@ -66,7 +72,7 @@ extension WorkflowAPI {
             )
         }
         let tenantID = principal.tenantID
-        let definition = try await registry.resolveStartable(target, version: parsed.version, tenantID: tenantID)
+        let definition = try visible(try await registry.resolveStartable(target, version: parsed.version, tenantID: tenantID), to: principal)
         let run: RunRecord
         var created = true
         if let key {
@@ -126,6 +132,7 @@ extension WorkflowAPI {
     }
 
     func cancel(_ principal: Principal, _ runID: String) async throws -> Response {
+        try await checkRun(runID, visibleTo: principal)
         let run = try await engine.cancel(
             runID: runID,
             tenantID: principal.tenantID,
@@ -149,7 +156,12 @@ extension WorkflowAPI {
         }
         var ids = definitionIDs
         if ids == nil, let workflow = query.get("workflow_id") {
-            ids = try await queries.definitionIDs(matching: workflow, tenantID: tenantID)
+            ids = try await queries.definitionIDs(matching: workflow, tenantID: tenantID) { principal.sees(workflow: $0) }
+        }
+        if let visible = try await visibleDefinitionIDs(principal) {
+            // A scoped key lists the runs of its workflows only.
+            ids = ids.map { $0.filter(visible.contains) } ?? visible.sorted()
+            if ids?.isEmpty == true { return try respond(Page<RunSummary>(items: [], nextCursor: nil)) }
         }
         let params = RunListParams(
             tenantID: tenantID,

@@ -41,7 +41,8 @@ extension WorkflowAPI {
                 createdAt: now,
                 createdBy: principal.subject,
                 expiresAt: expires,
-                rateLimitPerMinute: body.rateLimitPerMinute
+                rateLimitPerMinute: body.rateLimitPerMinute,
+                workflows: body.workflows?.sorted()
             )
             guard try await identities.apiKeyInsert(record) else { throw WorkflowError(.unavailable, "the key could not be stored; try again") }
             return try respond(
@@ -87,7 +88,7 @@ extension CreateAPIKeyRequest {
     static func parse(_ fields: [String: JSONValue]) throws(WorkflowError) -> CreateAPIKeyRequest {
         var issues: [ValidationIssue] = []
         func issue(_ key: String, _ message: String) { issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: message)) }
-        let known: Set<String> = ["name", "roles", "expires_at", "tenant_id", "rate_limit_per_minute"]
+        let known: Set<String> = ["name", "roles", "expires_at", "tenant_id", "rate_limit_per_minute", "workflows"]
         for key in fields.keys.sorted() where !known.contains(key) { issue(key, "unknown field '\(key)'") }
         let name = fields["name"]?.stringValue ?? ""
         if name.isEmpty || name.count > 100 { issue("name", "is required: 1-100 characters") }
@@ -103,13 +104,20 @@ extension CreateAPIKeyRequest {
         if let tenant, tenant.stringValue.map(TenantName.isValid) != true { issue("tenant_id", "must be a tenant id") }
         let rate = fields["rate_limit_per_minute"].flatMap { $0.isNull ? nil : $0 }
         if let rate, rate.integer(in: 1...1_000_000) == nil { issue("rate_limit_per_minute", "must be an integer from 1 to 1000000") }
+        let scope = fields["workflows"].flatMap { $0.isNull ? nil : $0 }
+        let names = scope?.arrayValue?.compactMap(\.stringValue)
+        if let scope {
+            let valid = names.map { n in n.count == scope.arrayValue?.count && (1...100).contains(n.count) && n.allSatisfy(WorkflowName.isValid) }
+            if valid != true { issue("workflows", "must be an array of 1-100 workflow names") }
+        }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
         return CreateAPIKeyRequest(
             name: name,
             roles: roles,
             expiresAt: expires?.stringValue,
             tenantId: tenant?.stringValue,
-            rateLimitPerMinute: rate?.integer(in: 1...1_000_000)
+            rateLimitPerMinute: rate?.integer(in: 1...1_000_000),
+            workflows: names
         )
     }
 }
@@ -133,5 +141,13 @@ enum TenantName {
     static func isValid(_ id: String) -> Bool {
         guard (1...63).contains(id.utf8.count), let first = id.utf8.first, first >= 0x61, first <= 0x7a else { return false }
         return id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }
+    }
+}
+
+/// Workflow names a key may be scoped to: the names definitions may have.
+enum WorkflowName {
+    static func isValid(_ name: String) -> Bool {
+        (1...200).contains(name.utf8.count) && !name.contains(",")
+            && name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
     }
 }

@@ -11,10 +11,12 @@ extension WorkflowAPI {
         }
         legacy.get("/status/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             return try respond(try await queries.runDetail(try context.parameters.require("run_id"), tenantID: principal.tenantID))
         }
         legacy.get("/data/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             return try respond(try await queries.runOutputs(try context.parameters.require("run_id"), tenantID: principal.tenantID))
         }
         legacy.get("/list") { request, context in try await listWorkflows(request, context.authorize(.workflowRead)) }
@@ -24,7 +26,7 @@ extension WorkflowAPI {
         legacy.get("/definition/:id") { _, context in
             let principal = try context.authorize(.workflowRead)
             let reference = try context.parameters.require("id")
-            return try respond(Wire.workflow(try await registry.resolve(reference, tenantID: principal.tenantID).record))
+            return try respond(Wire.workflow(try visible(try await registry.resolve(reference, tenantID: principal.tenantID), to: principal).record))
         }
     }
 }

@@ -21,11 +21,13 @@ extension WorkflowAPI {
         v1.get("/dead-letters") { request, context in
             let principal = try context.authorize(.workflowRead)
             let query = try queryParameters(request, allowed: ["limit", "cursor"])
-            let page = try await queries.deadLetters(cursor: query.get("cursor"), limit: try pageSize(request), tenantID: principal.tenantID)
+            var page = try await queries.deadLetters(cursor: query.get("cursor"), limit: try pageSize(request), tenantID: principal.tenantID)
+            page.items = page.items.filter { principal.sees(workflow: $0.workflowName) }
             return try respond(page)
         }
         v1.delete("/dead-letters/:run_id") { _, context in
             let principal = try context.authorize(.workflowExecute)
+            try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             try await queries.dismissDeadLetter(try context.parameters.require("run_id"), tenantID: principal.tenantID)
             return Response(status: .noContent)
         }

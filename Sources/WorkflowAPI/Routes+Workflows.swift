@@ -15,7 +15,8 @@ extension WorkflowAPI {
             _ = try queryParameters(request, allowed: ["version"])
             let reference = try context.parameters.require("id")
             let version = request.uri.queryParameters.get("version")
-            return try respond(Wire.workflow(try await registry.resolve(reference, version: version, tenantID: principal.tenantID).record))
+            let definition = try await registry.resolve(reference, version: version, tenantID: principal.tenantID)
+            return try respond(Wire.workflow(try visible(definition, to: principal).record))
         }
         v1.post("/workflows/:id/retire") { request, context in
             try await setStatus(request, context.authorize(.workflowWrite), reference: try context.parameters.require("id"), status: .retired)
@@ -31,7 +32,9 @@ extension WorkflowAPI {
         }
         v1.get("/workflows/:id/history") { request, context in
             let principal = try context.authorize(.workflowRead)
-            let ids = try await queries.definitionIDs(matching: try context.parameters.require("id"), tenantID: principal.tenantID)
+            let ids = try await queries.definitionIDs(matching: try context.parameters.require("id"), tenantID: principal.tenantID) {
+                principal.sees(workflow: $0)
+            }
             return try await listRuns(request, principal, definitionIDs: ids)
         }
         v1.post("/workflows/:id/execute") { request, context in
@@ -53,6 +56,9 @@ extension WorkflowAPI {
         } catch {
             throw WorkflowError(.malformedBody, error.message)
         }
+        if let name = document["name"]?.stringValue, !principal.sees(workflow: name) {
+            throw WorkflowError(.forbidden, "this key may only register \(principal.workflows?.sorted().joined(separator: ", ") ?? "")")
+        }
         switch try await registry.register(document: document, tenantID: principal.tenantID, createdBy: principal.subject, now: clock.now()) {
         case .created(let definition):
             return try respond(Wire.workflow(definition.record), status: .created, location: "/api/v1/workflows/\(definition.record.id)")
@@ -69,7 +75,7 @@ extension WorkflowAPI {
             cursor: query.get("cursor"),
             tenantID: principal.tenantID
         )
-        return try respond(page)
+        return try respond(Page(items: page.items.filter { principal.sees(workflow: $0.name) }, nextCursor: page.nextCursor))
     }
 
     /// One version: `{id}` is a version id, or a name with `?version=`.
@@ -78,7 +84,7 @@ extension WorkflowAPI {
         if version == nil, !RecordID.looksLikeID(reference) {
             throw WorkflowError(.invalidRequest, "name a version: use the version's id, or ?version= with the workflow's name")
         }
-        return try await registry.resolve(reference, version: version, tenantID: principal.tenantID)
+        return try visible(try await registry.resolve(reference, version: version, tenantID: principal.tenantID), to: principal)
     }
 
     func setStatus(_ request: Request, _ principal: Principal, reference: String, status: DefinitionStatus) async throws -> Response {

@@ -99,7 +99,8 @@ enum Wire {
             expiresAt: WireCoding.time(k.expiresAt),
             revokedAt: WireCoding.time(k.revokedAt),
             lastUsedAt: WireCoding.time(k.lastUsedAt),
-            rateLimitPerMinute: k.rateLimitPerMinute
+            rateLimitPerMinute: k.rateLimitPerMinute,
+            workflows: k.workflows
         )
     }
 

@@ -73,7 +73,8 @@ public final class APIKeyAuthenticator: Sendable {
                 subject: "key:\(record.id)",
                 roles: roles,
                 keyID: record.id,
-                rateLimitPerMinute: record.rateLimitPerMinute
+                rateLimitPerMinute: record.rateLimitPerMinute,
+                workflows: record.workflows.map(Set.init)
             )
             _ = used.withLock { $0.insert(record.id) }
         }

@@ -64,14 +64,27 @@ public struct Principal: Sendable, Hashable {
     public var keyID: String?
     /// Requests a minute this caller may make (per node), when its key sets one.
     public var rateLimitPerMinute: Int?
+    /// The only workflows (by name) this caller sees and uses, when its key is scoped; nil for all of its tenant.
+    public var workflows: Set<String>?
 
-    public init(tenantID: String, subject: String, roles: Set<Role>, keyID: String? = nil, rateLimitPerMinute: Int? = nil) {
+    public init(
+        tenantID: String,
+        subject: String,
+        roles: Set<Role>,
+        keyID: String? = nil,
+        rateLimitPerMinute: Int? = nil,
+        workflows: Set<String>? = nil
+    ) {
         self.tenantID = tenantID
         self.subject = subject
         self.roles = roles
         self.keyID = keyID
         self.rateLimitPerMinute = rateLimitPerMinute
+        self.workflows = workflows
     }
+
+    /// Whether the caller sees the workflow `name` (and its runs).
+    public func sees(workflow name: String) -> Bool { workflows?.contains(name) ?? true }
 
     public var permissions: Set<Permission> { roles.reduce(into: []) { $0.formUnion($1.permissions) } }
 

@@ -34,6 +34,8 @@ public struct APIKeyRecord: Sendable, Hashable {
     public var lastUsedAt: Date?
     /// Requests a minute this key may make (per node); nil for the server's default.
     public var rateLimitPerMinute: Int?
+    /// The workflow names this key may see and use; nil for every workflow of its tenant.
+    public var workflows: [String]?
 
     public init(
         id: String,
@@ -47,8 +49,10 @@ public struct APIKeyRecord: Sendable, Hashable {
         expiresAt: Date? = nil,
         revokedAt: Date? = nil,
         lastUsedAt: Date? = nil,
-        rateLimitPerMinute: Int? = nil
+        rateLimitPerMinute: Int? = nil,
+        workflows: [String]? = nil
     ) {
+        self.workflows = workflows
         self.rateLimitPerMinute = rateLimitPerMinute
         self.id = id
         self.tenantID = tenantID

@@ -159,7 +159,8 @@ enum PostgresSchema {
                     expires_at TIMESTAMPTZ,
                     revoked_at TIMESTAMPTZ,
                     last_used_at TIMESTAMPTZ,
-                    rate_limit INTEGER
+                    rate_limit INTEGER,
+                    workflows TEXT[]
                 )
                 """,
                 "CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id)",

@@ -35,9 +35,9 @@ extension PostgresStore {
         try await guarded { [self] in
             try await client.query(
                 """
-                INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit)
+                INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit, workflows)
                 VALUES (\(key.id), \(key.tenantID), \(key.name), \(key.prefix), \(key.hash), \(key.roles), \(key.createdAt),
-                        \(key.createdBy), \(key.expiresAt), \(key.rateLimitPerMinute))
+                        \(key.createdBy), \(key.expiresAt), \(key.rateLimitPerMinute), \(key.workflows))
                 ON CONFLICT DO NOTHING RETURNING id
                 """,
                 logger: logger
@@ -91,11 +91,12 @@ extension PostgresStore {
         }
     }
 
-    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at, rate_limit"
+    static let apiKeyColumns =
+        "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at, rate_limit, workflows"
 
     static func apiKey(_ row: PostgresRow) throws -> APIKeyRecord {
-        let (id, tenant, name, prefix, hash, roles, created, createdBy, expires, revoked, used, limit) = try row.decode(
-            (String, String, String, String, String, [String], Date, String?, Date?, Date?, Date?, Int32?).self
+        let (id, tenant, name, prefix, hash, roles, created, createdBy, expires, revoked, used, limit, workflows) = try row.decode(
+            (String, String, String, String, String, [String], Date, String?, Date?, Date?, Date?, Int32?, [String]?).self
         )
         return APIKeyRecord(
             id: id,
@@ -109,7 +110,8 @@ extension PostgresStore {
             expiresAt: expires,
             revokedAt: revoked,
             lastUsedAt: used,
-            rateLimitPerMinute: limit.map(Int.init)
+            rateLimitPerMinute: limit.map(Int.init),
+            workflows: workflows
         )
     }
 

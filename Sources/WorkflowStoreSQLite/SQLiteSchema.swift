@@ -169,7 +169,8 @@ enum SQLiteSchema {
                         expires_at INTEGER,
                         revoked_at INTEGER,
                         last_used_at INTEGER,
-                        rate_limit INTEGER
+                        rate_limit INTEGER,
+                        workflows TEXT
                     );
                     CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id);
                     ALTER TABLE runs ADD COLUMN created_by TEXT;

@@ -31,12 +31,12 @@ extension SQLiteStore {
         try await pool.write { db in
             try db.run(
                 sql: """
-                    INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit, workflows)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
                 arguments: [
                     key.id, key.tenantID, key.name, key.prefix, key.hash, key.roles.joined(separator: ","), SQLiteCoding.ms(key.createdAt),
-                    key.createdBy, SQLiteCoding.ms(key.expiresAt), key.rateLimitPerMinute,
+                    key.createdBy, SQLiteCoding.ms(key.expiresAt), key.rateLimitPerMinute, key.workflows?.joined(separator: ","),
                 ]
             )
             return db.changesCount > 0
@@ -85,7 +85,8 @@ extension SQLiteStore {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys") ?? 0 }
     }
 
-    static let apiKeyColumns = "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at, rate_limit"
+    static let apiKeyColumns =
+        "id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, revoked_at, last_used_at, rate_limit, workflows"
 
     static func apiKey(_ row: Row) -> APIKeyRecord {
         APIKeyRecord(
@@ -100,7 +101,8 @@ extension SQLiteStore {
             expiresAt: SQLiteCoding.date(row[8] as Int64?),
             revokedAt: SQLiteCoding.date(row[9] as Int64?),
             lastUsedAt: SQLiteCoding.date(row[10] as Int64?),
-            rateLimitPerMinute: row[11]
+            rateLimitPerMinute: row[11],
+            workflows: (row[12] as String?).map { $0.split(separator: ",").map(String.init) }
         )
     }
 

@@ -34,6 +34,7 @@ extension StoreContract {
         let first = key("k1", at: t0, expires: t0.addingTimeInterval(3600))
         var second = key("k2", at: t0.addingTimeInterval(1))
         second.rateLimitPerMinute = 120
+        second.workflows = ["payments", "loans"]
         let other = key("k3", tenant: "acme", at: t0.addingTimeInterval(2))
         for k in [first, second, other] { try expect(try await store.apiKeyInsert(k), "inserted \(k.id)") }
         try expect(try await store.apiKeyInsert(key("k1", hash: "another")) == false, "a taken id is refused")

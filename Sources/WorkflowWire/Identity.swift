@@ -10,13 +10,23 @@ public struct CreateAPIKeyRequest: Codable, Sendable, Hashable {
     public var tenantId: String?
     /// Requests a minute (per node); the server's default when nil.
     public var rateLimitPerMinute: Int?
+    /// Workflow names the key is limited to; every workflow of the tenant when nil.
+    public var workflows: [String]?
 
-    public init(name: String, roles: [String], expiresAt: String? = nil, tenantId: String? = nil, rateLimitPerMinute: Int? = nil) {
+    public init(
+        name: String,
+        roles: [String],
+        expiresAt: String? = nil,
+        tenantId: String? = nil,
+        rateLimitPerMinute: Int? = nil,
+        workflows: [String]? = nil
+    ) {
         self.name = name
         self.roles = roles
         self.expiresAt = expiresAt
         self.tenantId = tenantId
         self.rateLimitPerMinute = rateLimitPerMinute
+        self.workflows = workflows
     }
 
     enum CodingKeys: String, CodingKey {
@@ -24,6 +34,7 @@ public struct CreateAPIKeyRequest: Codable, Sendable, Hashable {
         case expiresAt = "expires_at"
         case tenantId = "tenant_id"
         case rateLimitPerMinute = "rate_limit_per_minute"
+        case workflows
     }
 }
 
@@ -42,6 +53,7 @@ public struct APIKeyInfo: PageItem, Hashable {
     @Nullable public var revokedAt: String?
     @Nullable public var lastUsedAt: String?
     @Nullable public var rateLimitPerMinute: Int?
+    @Nullable public var workflows: [String]?
 
     public init(
         id: String,
@@ -54,9 +66,11 @@ public struct APIKeyInfo: PageItem, Hashable {
         expiresAt: String?,
         revokedAt: String?,
         lastUsedAt: String?,
-        rateLimitPerMinute: Int? = nil
+        rateLimitPerMinute: Int? = nil,
+        workflows: [String]? = nil
     ) {
         self.rateLimitPerMinute = rateLimitPerMinute
+        self.workflows = workflows
         self.id = id
         self.tenantId = tenantId
         self.name = name
@@ -78,6 +92,7 @@ public struct APIKeyInfo: PageItem, Hashable {
         case revokedAt = "revoked_at"
         case lastUsedAt = "last_used_at"
         case rateLimitPerMinute = "rate_limit_per_minute"
+        case workflows
     }
 }
 

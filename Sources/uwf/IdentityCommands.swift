@@ -20,6 +20,8 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(help: "Create it in this tenant (admins of the default tenant only).") var tenant: String?
         @Option(help: "Requests a minute this key may make on each node (default: the server's --rate-limit-per-minute).")
         var rateLimitPerMinute: Int?
+        @Option(help: "Comma-separated workflow names the key is limited to (default: every workflow of the tenant).")
+        var workflows: String?
 
         func run() async throws {
             let request = CreateAPIKeyRequest(
@@ -27,7 +29,8 @@ struct APIKeyCommand: AsyncParsableCommand {
                 roles: roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
                 expiresAt: expiresAt,
                 tenantId: tenant,
-                rateLimitPerMinute: rateLimitPerMinute
+                rateLimitPerMinute: rateLimitPerMinute,
+                workflows: workflows.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             )
             let created = try await reportingErrors { try await try options.client.createAPIKey(request) }
             if options.json {

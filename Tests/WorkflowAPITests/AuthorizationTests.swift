@@ -196,6 +196,47 @@ import WorkflowTestSupport
         }
     }
 
+    @Test(arguments: APIDriver.all) func aKeyScopedToWorkflowsSeesAndUsesOnlyThose(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
+            func waiting(_ name: String, _ version: String = "1.0.0") -> String {
+                #"{"name": "\#(name)", "version": "\#(version)", "definition": {"steps": [{"id": "w", "type": "wait_for_signal", "config": {"signal": "go"}}]}}"#
+            }
+            #expect(try await api.call(.post, "/api/v1/workflows", waiting("payments")).status == .created)
+            #expect(try await api.call(.post, "/api/v1/workflows", waiting("loans")).status == .created)
+            let payment = try #require(try await api.call(.post, "/api/v1/workflows/payments/execute", "{}").json["run_id"]?.stringValue)
+            let loan = try #require(try await api.call(.post, "/api/v1/workflows/loans/execute", "{}").json["run_id"]?.stringValue)
+            let created = try await api.call(
+                .post,
+                "/api/v1/api-keys",
+                #"{"name": "payments-team", "roles": ["operator", "author"], "workflows": ["payments"]}"#
+            )
+            #expect(created.json["workflows"] == ["payments"])
+            let scoped = ["Authorization": "Bearer \(try #require(created.json["key"]?.stringValue))"]
+            // Its own workflow: seen and used.
+            #expect(try await api.call(.get, "/api/v1/executions/\(payment)", headers: scoped).status == .ok)
+            #expect(try await api.call(.post, "/api/v1/workflows/payments/execute", "{}", headers: scoped).status == .accepted)
+            #expect(try await api.call(.post, "/api/v1/workflows", waiting("payments", "1.1.0"), headers: scoped).status == .created)
+            let runs = try await api.call(.get, "/api/v1/executions", headers: scoped).json["executions"]?.arrayValue ?? []
+            #expect(runs.count == 2 && runs.allSatisfy { $0["workflow_name"] == "payments" })
+            let workflows = try await api.call(.get, "/api/v1/workflows", headers: scoped).json["workflows"]?.arrayValue ?? []
+            #expect(workflows.allSatisfy { $0["name"] == "payments" } && workflows.count == 2)
+            // Any other workflow answers as if it did not exist.
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/api/v1/executions/\(loan)"), (.post, "/api/v1/executions/\(loan)/cancel"),
+                (.post, "/api/v1/executions/\(loan)/signals/go"), (.get, "/api/v1/executions/\(loan)/history"),
+                (.get, "/api/v1/workflows/loans"), (.post, "/api/v1/workflows/loans/execute"), (.get, "/api/v1/executions?workflow_id=loans"),
+                (.get, "/api/workflows/status/\(loan)"),
+            ] {
+                let answer = try await api.call(method, path, method == .post ? "{}" : nil, headers: scoped)
+                #expect(answer.status == .notFound, "\(method) \(path): \(answer.status)")
+            }
+            #expect(try await api.call(.post, "/api/v1/workflows", waiting("loans", "2.0.0"), headers: scoped).status == .forbidden)
+            #expect(try await api.call(.get, "/api/v1/executions/\(loan)").json["status"] == "RUNNING", "the other run is untouched")
+            let bad = try await api.call(.post, "/api/v1/api-keys", #"{"name": "x", "roles": ["viewer"], "workflows": []}"#)
+            #expect(bad.status == .unprocessableContent)
+        }
+    }
+
     @Test(arguments: APIDriver.all) func runsAndCommandsRecordWhoDidThem(_ driver: APIDriver) async throws {
         try await withAPI(driver) { api in
             let (operatorKey, operatorID) = try await Self.createKey(api, roles: ["operator"])
