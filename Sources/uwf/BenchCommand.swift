@@ -56,7 +56,9 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(concurrency, 8) * 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let key = spawned.map(\.adminKey) ?? apiKey ?? ProcessInfo.processInfo.environment["UWF_API_KEY"]
+            // A running server is asked with --api-key, $UWF_API_KEY, or the bootstrap key in ./data/admin.key.
+            let localKey = (try? String(contentsOfFile: "data/admin.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let key = spawned.map(\.adminKey) ?? apiKey ?? ProcessInfo.processInfo.environment["UWF_API_KEY"] ?? localKey
             let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun, apiKey: key)
             let report = try await driver.run(
                 scenario: scenario,
