@@ -37,7 +37,7 @@ extension WorkflowAPI {
                 name: body.name,
                 prefix: APIKeys.displayPrefix(secret),
                 hash: APIKeys.hash(secret),
-                roles: body.roles.map { $0.lowercased() }.sorted(),
+                roles: Set(body.roles.map { $0.lowercased() }).sorted(),
                 createdAt: now,
                 createdBy: principal.subject,
                 expiresAt: expires,

@@ -32,7 +32,10 @@ extension WorkflowAPI {
             return Response(status: .noContent)
         }
         v1.get("/cluster/nodes") { _, context in
-            _ = try context.authorize(.admin)
+            // Nodes and hosts belong to the platform, not to a tenant.
+            guard try context.authorize(.admin).isPlatformAdmin else {
+                throw WorkflowError(.forbidden, "only an admin of the default tenant sees the cluster")
+            }
             return try respond(try await queries.cluster())
         }
     }

@@ -97,7 +97,7 @@ struct NodeBookkeeping<Execution: Sendable>: Sendable {
     }
 
     /// Whether a transition may lease what it readies to this node (it runs and has room), rather than queue it.
-    func keepsDispatchedWork(capacity: Int) -> Bool { acceptingStarts && !stopping && held.count < capacity }
+    func keepsDispatchedWork(capacity: Int) -> Bool { acceptingStarts && held.count < capacity }
 
     /// Tasks claimed or leased to this node by a transition.
     mutating func hold(_ ids: some Sequence<Int64>) {

@@ -52,16 +52,7 @@ extension RunStateMachine {
         if let actor { data["actor"] = .string(actor) }
         events.append(NewEvent("run_resumed", data: .object(data)))
         deleteTasks = .all
-        if let timeout = plan.timeoutMs {
-            newTasks.append(
-                NewTask(
-                    stepID: nil,
-                    kind: .runTimeout,
-                    availableAt: now.addingTimeInterval(Double(timeout) / 1000),
-                    priority: run.priority
-                )
-            )
-        }
+        scheduleRunTimeout()
         for i in plan.topologicalOrder {
             guard !run.status.isTerminal, !isFailing else { break }
             let planned = plan.steps[i]

@@ -127,21 +127,20 @@ public struct RunStateMachine: RunTransitionWrites {
     }
 
     mutating func begin() {
-        if let timeout = plan.timeoutMs {
-            newTasks.append(
-                NewTask(
-                    stepID: nil,
-                    kind: .runTimeout,
-                    availableAt: now.addingTimeInterval(Double(timeout) / 1000),
-                    priority: run.priority
-                )
-            )
-        }
+        scheduleRunTimeout()
         for step in plan.steps where step.dependencies.isEmpty {
             activate(step)
             if run.status.isTerminal || isFailing { break }
         }
         completeIfDone()
+    }
+
+    /// The task that fails the run if it has not finished within the workflow's `timeout_ms` (counted from now).
+    mutating func scheduleRunTimeout() {
+        guard let timeout = plan.timeoutMs else { return }
+        newTasks.append(
+            NewTask(stepID: nil, kind: .runTimeout, availableAt: now.addingTimeInterval(Double(timeout) / 1000), priority: run.priority)
+        )
     }
 
     /// The writes that go with claiming `task` (as it was before the claim) for `owner`.

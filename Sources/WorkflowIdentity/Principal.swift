@@ -15,7 +15,7 @@ public enum Permission: String, Sendable, CaseIterable, Hashable {
     case approvalDecide = "approval:decide"
     /// Read the audit log.
     case auditRead = "audit:read"
-    /// Manage the tenant's API keys and see the cluster.
+    /// Manage the tenant's API keys (and, in the default tenant, tenants and the cluster view).
     case admin = "admin:*"
 }
 

@@ -124,6 +124,9 @@ import WorkflowTestSupport
             let (acmeAdmin, _) = try await Self.createKey(api, roles: ["admin"], tenant: "acme")
             let asAcme = ["Authorization": "Bearer \(acmeAdmin)"]
             #expect(try await api.call(.get, "/api/v1/tenants", headers: asAcme).status == .forbidden)
+            #expect(try await api.call(.get, "/api/v1/cluster/nodes", headers: asAcme).status == .forbidden, "the cluster is the platform's")
+            let twice = try await api.call(.post, "/api/v1/api-keys", #"{"name": "x", "roles": ["viewer", "VIEWER", "viewer"]}"#)
+            #expect(twice.json["roles"] == ["viewer"], "roles are stored once each")
             let foreign = try await api.call(
                 .post,
                 "/api/v1/api-keys",

@@ -3,7 +3,9 @@ import Testing
 import WorkflowTestSupport
 
 /// `uwf serve --tls-cert/--tls-key` with a certificate made for the test, and the CLI trusting it with --ca-cert.
-@Suite struct TLSTests {
+/// Needs `openssl`: `.ci/run` installs it (and requires this suite); a plain `swift test` without it skips the suite.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") || PostgresTestDatabase.isRequired))
+struct TLSTests {
     /// Runs a command, returning its exit status and combined output.
     func run(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
         try await offThePool { try Self.runBlocking(executable, arguments, in: directory) }
