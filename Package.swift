@@ -37,7 +37,7 @@ let package = Package(
         ),
         .target(
             name: "WorkflowStore",
-            dependencies: ["WorkflowPrimitive"],
+            dependencies: ["WorkflowPrimitive", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(

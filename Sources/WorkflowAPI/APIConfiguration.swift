@@ -1,4 +1,5 @@
 import WorkflowPrimitive
+import WorkflowStore
 
 /// Settings of the REST API.
 public struct APIConfiguration: Sendable {
@@ -15,6 +16,8 @@ public struct APIConfiguration: Sendable {
 
     /// Longest a client may take to send a request's body (408 after it).
     public var requestTimeout: Duration
+    /// The keys that seal secrets; without them the secret routes answer 409 `master_key_missing`.
+    public var masterKeys: MasterKeyring?
 
     public init(
         maxBodyBytes: Int = 1 << 20,
@@ -22,8 +25,10 @@ public struct APIConfiguration: Sendable {
         maxPageSize: Int = 500,
         nodeTimeout: Duration = .seconds(30),
         limits: WorkflowLimits = .default,
-        requestTimeout: Duration = .seconds(30)
+        requestTimeout: Duration = .seconds(30),
+        masterKeys: MasterKeyring? = nil
     ) {
+        self.masterKeys = masterKeys
         self.limits = limits
         self.requestTimeout = requestTimeout
         self.maxBodyBytes = maxBodyBytes

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import WorkflowIdentity
 import WorkflowPrimitive
+import WorkflowStore
 
 /// The request context of the API: Hummingbird's core context and the caller, once authenticated.
 public struct APIRequestContext: RequestContext {
@@ -12,12 +13,19 @@ public struct APIRequestContext: RequestContext {
     public var principal: Principal?
     /// The peer's address (the direct peer: behind a proxy, the proxy's), for brute-force protection.
     public let source: String
+    /// The request's id: the caller's `X-Request-ID` when it is sensible, otherwise one made up; sent back on the
+    /// answer and kept in the audit log.
+    public var requestID: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
         self.source = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.requestID = ""
     }
+
+    /// Who asks, from where, in which request, for the audit log.
+    public var audit: AuditContext { AuditContext(actor: principal?.subject, source: source, requestID: requestID) }
 }
 
 /// How the API learns who calls.
@@ -52,6 +60,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let authentication: Authentication
     let limits: CallerLimits
     let clock: @Sendable () -> Date
+    let audit: AuditWriter
 
     static let publicPaths: Set<String> = ["/health", "/health/ready"]
     static let apiKeyHeader = HTTPField.Name("X-API-Key")!
@@ -67,6 +76,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 return Self.refusal(WorkflowError(.lockedOut, "too many failed authentications from this address; try again later"), retryAfter: wait)
             }
             guard let credential = Self.credential(request) else {
+                await auditFailure(context, reason: "no credentials")
                 throw WorkflowError(.unauthenticated, "this request needs credentials: Authorization: Bearer <API key> (or X-API-Key)")
             }
             let found: Principal?
@@ -77,6 +87,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             }
             guard let principal = found else {
                 limits.loginGuard.failed(context.source)
+                await auditFailure(context, reason: "invalid credentials")
                 throw WorkflowError(.unauthenticated, "the credentials are not valid")
             }
             limits.loginGuard.succeeded(context.source)
@@ -95,6 +106,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
         var response = try await next(request, context)
         Self.addRateHeaders(decision, to: &response.headers)
         return response
+    }
+
+    /// A failed authentication goes to the platform tenant's log: whom it was meant for is unknown. The presented
+    /// credential itself is never kept.
+    func auditFailure(_ context: Context, reason: String) async {
+        let record = AuditRecord(
+            tenantID: Principal.platformTenant,
+            at: clock(),
+            context: context.audit,
+            action: "auth.fail",
+            target: context.endpointPath,
+            outcome: .denied,
+            details: ["reason": .string(reason)]
+        )
+        await audit.append([record], logger: context.logger)
     }
 
     static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!

@@ -75,6 +75,35 @@ struct QueryService: Sendable {
         return Page(items: page.map(Wire.event), nextCursor: events.count > limit ? page.last.map { String($0.seq) } : nil)
     }
 
+    /// Approval steps waiting for decisions; the cursor is `<run id>/<step id>` of the last one of the previous page.
+    func pendingApprovals(tenantID: String, limit: Int, cursor: String?) async throws -> Page<PendingApproval> {
+        var after: (String, String)?
+        if let cursor {
+            let parts = cursor.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw WorkflowError(.invalidRequest, "cursor must be the next_cursor of a previous page") }
+            after = (parts[0], parts[1])
+        }
+        let rows = try await store.approvalsPending(tenantID: tenantID, after: after, limit: limit + 1)
+        let page = Array(rows.prefix(limit))
+        let items = page.compactMap { run, step -> PendingApproval? in
+            guard let progress = step.state?.approval else { return nil }
+            return PendingApproval(
+                runId: run.id,
+                stepId: step.stepID,
+                workflowName: run.workflowName,
+                workflowVersion: run.workflowVersion,
+                initiator: run.createdBy,
+                approversRequired: progress.required,
+                approvals: progress.approvals.map { ApprovalInfo(actor: $0.actor, at: WireCoding.time($0.at), comment: $0.comment) },
+                allowedRoles: progress.roles,
+                message: progress.message,
+                requestedAt: WireCoding.time(step.startedAt ?? step.updatedAt),
+                expiresAt: WireCoding.time(progress.deadline)
+            )
+        }
+        return Page(items: items, nextCursor: rows.count > limit ? page.last.map { "\($0.run.id)/\($0.step.stepID)" } : nil)
+    }
+
     func deadLetters(cursor: String?, limit: Int, tenantID: String) async throws -> Page<DeadLetter> {
         let runs = try await store.deadLetterList(tenantID: tenantID, before: cursor, limit: limit + 1)
         let page = Array(runs.prefix(limit))

@@ -92,4 +92,23 @@ extension WorkflowAPI {
         }
         return fields
     }
+
+    /// The optional `{"comment": "…"}` body of a decision (at most 2,000 bytes); nil without a body or a comment.
+    func optionalComment(_ request: Request, allowing extra: Set<String> = []) async throws -> String? {
+        let fields = try await jsonObject(request, allowEmpty: true)
+        var issues: [ValidationIssue] = []
+        for key in fields.keys.sorted() where key != "comment" && !extra.contains(key) {
+            issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key.prefix(50))'"))
+        }
+        var comment: String?
+        if let value = fields["comment"], !value.isNull {
+            if let text = value.stringValue, text.utf8.count <= 2000 {
+                comment = text
+            } else {
+                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("comment"), message: "must be a string of at most 2000 bytes"))
+            }
+        }
+        guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
+        return comment
+    }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import WorkflowEngine
 import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowStore
@@ -10,7 +11,7 @@ import WorkflowWire
 extension WorkflowAPI {
     /// Runs: start, list, read, history, cancel, signal, retry, rerun, children.
     func addExecutionRoutes(to v1: RouterGroup<APIRequestContext>) {
-        v1.post("/execute") { request, context in try await execute(request, context.authorize(.workflowExecute), reference: nil) }
+        v1.post("/execute") { request, context in try await execute(request, context, context.authorize(.workflowExecute), reference: nil) }
         v1.get("/executions") { request, context in try await listRuns(request, context.authorize(.workflowRead), definitionIDs: nil) }
         v1.get("/executions/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
@@ -27,17 +28,22 @@ extension WorkflowAPI {
             return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: principal.tenantID))
         }
         v1.post("/executions/:run_id/cancel") { _, context in
-            try await cancel(context.authorize(.workflowExecute), try context.parameters.require("run_id"))
+            try await cancel(context, context.authorize(.workflowExecute), try context.parameters.require("run_id"))
         }
         v1.post("/executions/:run_id/signals/:name") { request, context in
             let principal = try context.authorize(.workflowExecute)
             try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
-            return try await signal(request, principal, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
+            return try await signal(request, context, principal, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
         }
         v1.post("/executions/:run_id/retry") { _, context in
             let principal = try context.authorize(.workflowExecute)
             try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
-            let run = try await engine.retry(runID: try context.parameters.require("run_id"), tenantID: principal.tenantID, actor: principal.subject)
+            let run = try await engine.retry(
+                runID: try context.parameters.require("run_id"),
+                tenantID: principal.tenantID,
+                actor: principal.subject,
+                audit: context.audit
+            )
             return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted, location: "/api/v1/executions/\(run.id)")
         }
         v1.post("/executions/:run_id/rerun") { request, context in
@@ -45,12 +51,66 @@ extension WorkflowAPI {
             let runID = try context.parameters.require("run_id")
             try await checkRun(runID, visibleTo: principal)
             let rerun = try RerunRequest.parse(try await jsonObject(request, allowEmpty: true))
-            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: principal.tenantID, actor: principal.subject)
+            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: principal.tenantID, actor: principal.subject, audit: context.audit)
             return try respond(
                 RerunAccepted(runId: run.id, rerunOf: runID, status: run.status),
                 status: .accepted,
                 location: "/api/v1/executions/\(run.id)"
             )
+        }
+        v1.post("/executions/:run_id/approvals/:step_id") { request, context in
+            let principal = try context.authorize(.approvalDecide)
+            let runID = try context.parameters.require("run_id")
+            try await checkRun(runID, visibleTo: principal)
+            let fields = try await jsonObject(request, allowEmpty: false)
+            var issues: [ValidationIssue] = []
+            for key in fields.keys.sorted() where key != "decision" && key != "comment" {
+                issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key.prefix(50))'"))
+            }
+            let decision = fields["decision"]?.stringValue
+            if decision != "approve" && decision != "reject" {
+                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("decision"), message: "must be 'approve' or 'reject'"))
+            }
+            var comment: String?
+            if let value = fields["comment"], !value.isNull {
+                if let text = value.stringValue, text.utf8.count <= 2000 { comment = text } else {
+                    issues.append(ValidationIssue(pointer: JSONPointer.root.appending("comment"), message: "must be a string of at most 2000 bytes"))
+                }
+            }
+            guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the decision is invalid", issues: issues) }
+            let run = try await engine.decideApproval(
+                runID: runID,
+                stepID: try context.parameters.require("step_id"),
+                decision: RunStateMachine.ApprovalDecision(
+                    actor: principal.subject,
+                    roles: Set(principal.roles.map(\.rawValue)),
+                    approve: decision == "approve",
+                    comment: comment,
+                    definitionAuthor: nil
+                ),
+                tenantID: principal.tenantID,
+                audit: context.audit
+            )
+            return try respond(try await queries.runDetail(run.id, tenantID: principal.tenantID))
+        }
+        v1.get("/approvals") { request, context in
+            let principal = try context.authorize(.approvalDecide)
+            let query = try queryParameters(request, allowed: ["status", "limit", "cursor", "mine"])
+            if let status = query.get("status"), status != "pending" {
+                throw WorkflowError(.invalidRequest, "status must be pending (decided approvals are in each run's history)")
+            }
+            let page = try await queries.pendingApprovals(
+                tenantID: principal.tenantID,
+                limit: try pageSize(request),
+                cursor: query.get("cursor")
+            )
+            // An approver's inbox: only what this caller may decide (never their own runs, only their roles).
+            let roles = Set(principal.roles.map(\.rawValue))
+            let items = page.items.filter { item in
+                principal.sees(workflow: item.workflowName) && item.initiator != principal.subject
+                    && item.allowedRoles.contains(where: roles.contains) && !item.approvals.contains { $0.actor == principal.subject }
+            }
+            return try respond(Page(items: items, nextCursor: page.nextCursor))
         }
         v1.get("/executions/:run_id/children") { request, context in
             let principal = try context.authorize(.workflowRead)
@@ -59,7 +119,7 @@ extension WorkflowAPI {
         }
     }
 
-    func execute(_ request: Request, _ principal: Principal, reference: String?) async throws -> Response {
+    func execute(_ request: Request, _ context: APIRequestContext, _ principal: Principal, reference: String?) async throws -> Response {
         let fields = try await jsonObject(request, allowEmpty: reference != nil)
         let key = try idempotencyKey(request)
         let parsed = try ExecuteRequest.parse(fields, pathNamesWorkflow: reference != nil)
@@ -89,7 +149,8 @@ extension WorkflowAPI {
                 requestHash: hash,
                 tenantID: tenantID,
                 priority: parsed.priority,
-                createdBy: principal.subject
+                createdBy: principal.subject,
+                audit: context.audit
             )
         } else {
             run = try await engine.start(
@@ -97,7 +158,8 @@ extension WorkflowAPI {
                 input: parsed.input,
                 tenantID: tenantID,
                 priority: parsed.priority,
-                createdBy: principal.subject
+                createdBy: principal.subject,
+                audit: context.audit
             )
         }
         return try respond(Wire.accepted(run), status: created ? .accepted : .ok, location: "/api/v1/executions/\(run.id)")
@@ -113,7 +175,7 @@ extension WorkflowAPI {
         return key
     }
 
-    func signal(_ request: Request, _ principal: Principal, runID: String, name: String) async throws -> Response {
+    func signal(_ request: Request, _ context: APIRequestContext, _ principal: Principal, runID: String, name: String) async throws -> Response {
         guard SignalName.isValid(name) else {
             throw WorkflowError(.invalidRequest, "a signal name is 1-128 characters of letters, digits, '.', '_' or '-'")
         }
@@ -127,17 +189,25 @@ extension WorkflowAPI {
                 throw WorkflowError(.malformedBody, error.message)
             }
         }
-        let run = try await engine.signal(runID: runID, name: name, payload: payload, tenantID: principal.tenantID, actor: principal.subject)
+        let run = try await engine.signal(
+            runID: runID,
+            name: name,
+            payload: payload,
+            tenantID: principal.tenantID,
+            actor: principal.subject,
+            audit: context.audit
+        )
         return try respond(SignalAccepted(runId: run.id, signal: name, status: run.status), status: .accepted)
     }
 
-    func cancel(_ principal: Principal, _ runID: String) async throws -> Response {
+    func cancel(_ context: APIRequestContext, _ principal: Principal, _ runID: String) async throws -> Response {
         try await checkRun(runID, visibleTo: principal)
         let run = try await engine.cancel(
             runID: runID,
             tenantID: principal.tenantID,
             reason: "cancelled by \(principal.subject)",
-            actor: principal.subject
+            actor: principal.subject,
+            audit: context.audit
         )
         return try respond(RunStatusChange(runId: run.id, status: run.status), status: .accepted)
     }

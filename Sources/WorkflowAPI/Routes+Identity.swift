@@ -44,7 +44,24 @@ extension WorkflowAPI {
                 rateLimitPerMinute: body.rateLimitPerMinute,
                 workflows: body.workflows?.sorted()
             )
-            guard try await identities.apiKeyInsert(record) else { throw WorkflowError(.unavailable, "the key could not be stored; try again") }
+            // The key's tenant's log says a key was made for it; the creator's tenant's log says who made it.
+            var audit = [
+                AuditRecord(
+                    tenantID: tenantID,
+                    at: now,
+                    context: context.audit,
+                    action: "api_key.create",
+                    target: "api_key:\(record.id)",
+                    details: ["name": .string(record.name), "roles": .array(record.roles.map(JSONValue.string))]
+                )
+            ]
+            if tenantID != principal.tenantID {
+                audit.append(AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "api_key.create", target: "api_key:\(record.id)",
+                    details: ["tenant": .string(tenantID)]))
+            }
+            guard try await identities.apiKeyInsert(record, audit: audit) else {
+                throw WorkflowError(.unavailable, "the key could not be stored; try again")
+            }
             return try respond(
                 CreatedAPIKey(key: secret, info: Wire.apiKey(record)),
                 status: .created,
@@ -60,7 +77,9 @@ extension WorkflowAPI {
         v1.delete("/api-keys/:id") { _, context in
             let principal = try context.authorize(.admin)
             let id = try context.parameters.require("id")
-            guard try await identities.apiKeyRevoke(tenantID: principal.tenantID, id: id, at: clock.now()) else {
+            let now = clock.now()
+            let audit = AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "api_key.revoke", target: "api_key:\(id)")
+            guard try await identities.apiKeyRevoke(tenantID: principal.tenantID, id: id, at: now, audit: [audit]) else {
                 throw WorkflowError(.notFound, "no active API key \(id)")
             }
             if case .credentials(let keys, _) = authentication { keys.invalidate() }
@@ -71,7 +90,10 @@ extension WorkflowAPI {
             guard principal.isPlatformAdmin else { throw WorkflowError(.forbidden, "only an admin of the default tenant manages tenants") }
             let body = try CreateTenantRequest.parse(try await jsonObject(request, allowEmpty: false))
             let tenant = TenantRecord(id: body.id, name: body.name ?? body.id, createdAt: clock.now(), createdBy: principal.subject)
-            guard try await identities.tenantInsert(tenant) else { throw WorkflowError(.tenantExists, "tenant \(body.id) exists") }
+            let audit = [tenant.id, principal.tenantID].map {
+                AuditRecord(tenantID: $0, at: tenant.createdAt, context: context.audit, action: "tenant.create", target: "tenant:\(tenant.id)")
+            }
+            guard try await identities.tenantInsert(tenant, audit: audit) else { throw WorkflowError(.tenantExists, "tenant \(body.id) exists") }
             return try respond(Wire.tenant(tenant), status: .created, location: "/api/v1/tenants/\(tenant.id)")
         }
         v1.get("/tenants") { request, context in

@@ -5,9 +5,9 @@ import WorkflowWire
 extension WorkflowAPI {
     /// The original system's paths under `/api/workflows`, kept as aliases so its clients keep working.
     func addLegacyRoutes(to legacy: RouterGroup<APIRequestContext>) {
-        legacy.post("/run") { request, context in try await execute(request, context.authorize(.workflowExecute), reference: nil) }
+        legacy.post("/run") { request, context in try await execute(request, context, context.authorize(.workflowExecute), reference: nil) }
         legacy.post("/run/:id") { request, context in
-            try await execute(request, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
+            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
         }
         legacy.get("/status/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
@@ -21,7 +21,7 @@ extension WorkflowAPI {
         }
         legacy.get("/list") { request, context in try await listWorkflows(request, context.authorize(.workflowRead)) }
         legacy.post("/cancel/:run_id") { _, context in
-            try await cancel(context.authorize(.workflowExecute), try context.parameters.require("run_id"))
+            try await cancel(context, context.authorize(.workflowExecute), try context.parameters.require("run_id"))
         }
         legacy.get("/definition/:id") { _, context in
             let principal = try context.authorize(.workflowRead)

@@ -1,5 +1,6 @@
 import Hummingbird
 import WorkflowPrimitive
+import WorkflowStore
 import WorkflowWire
 
 extension WorkflowAPI {
@@ -28,7 +29,12 @@ extension WorkflowAPI {
         v1.delete("/dead-letters/:run_id") { _, context in
             let principal = try context.authorize(.workflowExecute)
             try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
-            try await queries.dismissDeadLetter(try context.parameters.require("run_id"), tenantID: principal.tenantID)
+            let runID = try context.parameters.require("run_id")
+            try await queries.dismissDeadLetter(runID, tenantID: principal.tenantID)
+            await auditWriter.append(
+                [AuditRecord(tenantID: principal.tenantID, at: clock.now(), context: context.audit, action: "dead_letter.dismiss", target: "run:\(runID)")],
+                logger: context.logger
+            )
             return Response(status: .noContent)
         }
         v1.get("/cluster/nodes") { _, context in

@@ -8,7 +8,7 @@ import WorkflowWire
 extension WorkflowAPI {
     /// Definitions: register, list, read, retire and activate, delete, and the runs of a workflow.
     func addWorkflowRoutes(to v1: RouterGroup<APIRequestContext>) {
-        v1.post("/workflows") { request, context in try await registerWorkflow(request, context.authorize(.workflowWrite)) }
+        v1.post("/workflows") { request, context in try await registerWorkflow(request, context, context.authorize(.workflowWrite)) }
         v1.get("/workflows") { request, context in try await listWorkflows(request, context.authorize(.workflowRead)) }
         v1.get("/workflows/:id") { request, context in
             let principal = try context.authorize(.workflowRead)
@@ -18,16 +18,43 @@ extension WorkflowAPI {
             let definition = try await registry.resolve(reference, version: version, tenantID: principal.tenantID)
             return try respond(Wire.workflow(try visible(definition, to: principal).record))
         }
-        v1.post("/workflows/:id/retire") { request, context in
-            try await setStatus(request, context.authorize(.workflowWrite), reference: try context.parameters.require("id"), status: .retired)
+        for action in WorkflowRegistry.LifecycleAction.allCases {
+            v1.post("/workflows/:id/\(action.rawValue)") { request, context in
+                let principal = try context.authorize(action == .approve || action == .reject ? .approvalDecide : .workflowWrite)
+                return try await lifecycle(request, context, principal, reference: try context.parameters.require("id"), action: action)
+            }
         }
-        v1.post("/workflows/:id/activate") { request, context in
-            try await setStatus(request, context.authorize(.workflowWrite), reference: try context.parameters.require("id"), status: .active)
+        v1.get("/workflows/:id/versions/:from/diff/:to") { request, context in
+            let principal = try context.authorize(.workflowRead)
+            _ = try queryParameters(request, allowed: [])
+            let name = try context.parameters.require("id")
+            let from = try visible(try await registry.resolve(name, version: try context.parameters.require("from"), tenantID: principal.tenantID), to: principal)
+            let to = try visible(try await registry.resolve(name, version: try context.parameters.require("to"), tenantID: principal.tenantID), to: principal)
+            return try respond(
+                DefinitionDiff(
+                    name: from.record.name,
+                    from: from.record.version,
+                    to: to.record.version,
+                    changes: DefinitionDiffer.diff(from: from.record.spec, to: to.record.spec).map { DefinitionChange(op: $0.op, path: $0.path, from: $0.from, to: $0.to) }
+                )
+            )
         }
         v1.delete("/workflows/:id") { request, context in
             let principal = try context.authorize(.workflowDelete)
             let definition = try await versionReference(request, principal, try context.parameters.require("id"))
             try await registry.delete(id: definition.record.id, tenantID: principal.tenantID)
+            await auditWriter.append(
+                [
+                    AuditRecord(
+                        tenantID: principal.tenantID,
+                        at: clock.now(),
+                        context: context.audit,
+                        action: "definition.delete",
+                        target: "definition:\(definition.record.name)@\(definition.record.version)"
+                    )
+                ],
+                logger: context.logger
+            )
             return Response(status: .noContent)
         }
         v1.get("/workflows/:id/history") { request, context in
@@ -38,11 +65,11 @@ extension WorkflowAPI {
             return try await listRuns(request, principal, definitionIDs: ids)
         }
         v1.post("/workflows/:id/execute") { request, context in
-            try await execute(request, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
+            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
         }
     }
 
-    func registerWorkflow(_ request: Request, _ principal: Principal) async throws -> Response {
+    func registerWorkflow(_ request: Request, _ context: APIRequestContext, _ principal: Principal) async throws -> Response {
         let data = try await body(request)
         let format = try mediaType(request, yamlAllowed: true)
         let document: JSONValue
@@ -59,7 +86,13 @@ extension WorkflowAPI {
         if let name = document["name"]?.stringValue, !principal.sees(workflow: name) {
             throw WorkflowError(.forbidden, "this key may only register \(principal.workflows?.sorted().joined(separator: ", ") ?? "")")
         }
-        switch try await registry.register(document: document, tenantID: principal.tenantID, createdBy: principal.subject, now: clock.now()) {
+        switch try await registry.register(
+            document: document,
+            tenantID: principal.tenantID,
+            createdBy: principal.subject,
+            audit: context.audit,
+            now: clock.now()
+        ) {
         case .created(let definition):
             return try respond(Wire.workflow(definition.record), status: .created, location: "/api/v1/workflows/\(definition.record.id)")
         case .existing(let definition):
@@ -87,8 +120,24 @@ extension WorkflowAPI {
         return try visible(try await registry.resolve(reference, version: version, tenantID: principal.tenantID), to: principal)
     }
 
-    func setStatus(_ request: Request, _ principal: Principal, reference: String, status: DefinitionStatus) async throws -> Response {
+    func lifecycle(
+        _ request: Request,
+        _ context: APIRequestContext,
+        _ principal: Principal,
+        reference: String,
+        action: WorkflowRegistry.LifecycleAction
+    ) async throws -> Response {
         let definition = try await versionReference(request, principal, reference)
-        return try respond(Wire.workflow(try await registry.setStatus(id: definition.record.id, status: status, tenantID: principal.tenantID)))
+        let comment = try await optionalComment(request)
+        let record = try await registry.lifecycle(
+            id: definition.record.id,
+            action: action,
+            actor: principal.subject,
+            comment: comment,
+            tenantID: principal.tenantID,
+            audit: context.audit,
+            now: clock.now()
+        )
+        return try respond(Wire.workflow(record))
     }
 }

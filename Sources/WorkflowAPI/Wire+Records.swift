@@ -15,8 +15,34 @@ enum Wire {
             checksum: d.checksum,
             status: d.status,
             createdAt: WireCoding.time(d.createdAt),
-            createdBy: d.createdBy
+            createdBy: d.createdBy,
+            approvals: d.approvals.map { ApprovalInfo(actor: $0.actor, at: WireCoding.time($0.at), comment: $0.comment) }
         )
+    }
+
+    static func audit(_ e: AuditEntry) -> AuditEntryInfo {
+        AuditEntryInfo(
+            tenantId: e.record.tenantID,
+            seq: e.seq,
+            at: WireCoding.time(e.record.at),
+            actor: e.record.actor,
+            action: e.record.action,
+            target: e.record.target,
+            outcome: e.record.outcome.rawValue,
+            source: e.record.source,
+            requestId: e.record.requestID,
+            details: e.record.details,
+            prevHash: e.previousHash,
+            hash: e.hash
+        )
+    }
+
+    static func secret(_ s: SecretRecord) -> SecretInfo {
+        SecretInfo(name: s.name, createdAt: WireCoding.time(s.createdAt), updatedAt: WireCoding.time(s.updatedAt), updatedBy: s.updatedBy)
+    }
+
+    static func settings(_ s: TenantSettings) -> TenantSettingsInfo {
+        TenantSettingsInfo(activationApprovals: s.activationApprovals, egressAllow: s.egressAllow, egressDeny: s.egressDeny, encryptPayloads: s.encryptPayloads)
     }
 
     static func accepted(_ run: RunRecord) -> RunAccepted {

@@ -21,6 +21,8 @@ public struct WorkflowAPI: Sendable {
     let authentication: Authentication
     let limits: CallerLimits
     let identities: any IdentityStore
+    let store: any WorkflowStore
+    let auditWriter: AuditWriter
 
     public init(
         store: any WorkflowStore,
@@ -38,20 +40,25 @@ public struct WorkflowAPI: Sendable {
         self.clock = clock
         self.authentication = authentication
         self.identities = store
+        self.store = store
+        self.auditWriter = AuditWriter(store: store)
         self.queries = QueryService(store: store, registry: registry, clock: clock, nodeTimeout: configuration.nodeTimeout)
     }
 
     /// A router with every route, the problem+json error middleware and authentication.
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ProblemMiddleware())
         let clock = clock
-        router.add(middleware: AuthenticationMiddleware(authentication: authentication, limits: limits, clock: { clock.now() }))
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, limits: limits, clock: { clock.now() }, audit: auditWriter))
+        router.add(middleware: AuditMiddleware(audit: auditWriter, clock: { clock.now() }))
         addOperationRoutes(to: router)
         let v1 = router.group("/api/v1")
         addWorkflowRoutes(to: v1)
         addExecutionRoutes(to: v1)
         addIdentityRoutes(to: v1)
+        addGovernanceRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
         return router
     }

@@ -1,4 +1,5 @@
 import Foundation
+import WorkflowStore
 
 /// Settings of the engine on one node. Every default works for a single `uwf serve`.
 public struct EngineConfiguration: Sendable {
@@ -20,6 +21,11 @@ public struct EngineConfiguration: Sendable {
     public var defaultStepTimeout: Duration
     /// How long an `Idempotency-Key` keeps answering with its run (the leader frees older keys).
     public var idempotencyKeyRetention: Duration = .seconds(24 * 3600)
+    /// The keys that open tenants' secrets; without them a step that uses `${secrets.…}` fails with
+    /// `secret_unavailable`.
+    public var masterKeys: MasterKeyring?
+    /// How long a tenant's settings (egress rules) are reused before they are read again.
+    public var tenantSettingsTTL: Duration = .seconds(2)
 
     public init(
         nodeID: String = EngineConfiguration.makeNodeID(),

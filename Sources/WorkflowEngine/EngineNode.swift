@@ -52,6 +52,8 @@ final class EngineNode: Sendable {
     /// Wakes the lease keeper for its last round.
     let heartbeatStop = WakeSignal()
     let books = Mutex(Books())
+    /// Tenants' settings as last read, with when.
+    let tenantSettingsCache = Mutex<[String: (settings: TenantSettings, at: ContinuousClock.Instant)]>([:])
 
     init(configuration: EngineConfiguration, store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock, logger: Logger) {
         self.configuration = configuration
@@ -190,3 +192,52 @@ extension Duration {
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }
+
+extension EngineNode {
+    /// A tenant's settings, read at most every `tenantSettingsTTL` (a change reaches every node within that time).
+    func tenantSettings(_ tenantID: String) async -> TenantSettings {
+        let now = ContinuousClock.now
+        if let hit = tenantSettingsCache.withLock({ $0[tenantID] }), now - hit.at < configuration.tenantSettingsTTL { return hit.settings }
+        guard let tenant = try? await store.tenantGet(id: tenantID) else {
+            // The database did not answer: the last known settings rather than the defaults (which may be laxer).
+            return tenantSettingsCache.withLock { $0[tenantID]?.settings } ?? TenantSettings()
+        }
+        tenantSettingsCache.withLock { $0[tenantID] = (tenant.settings, now) }
+        return tenant.settings
+    }
+
+    /// Opens the tenant's secrets `names`.
+    /// - Throws: a `StepFailure` naming what is missing (never a value).
+    func secretValues(tenantID: String, names: Set<String>) async throws(SecretFailure) -> [String: String] {
+        guard let keys = configuration.masterKeys else {
+            throw SecretFailure(code: "secret_unavailable", message: "this node has no master key, so it cannot open secrets", retriable: false)
+        }
+        var values: [String: String] = [:]
+        for name in names.sorted() {
+            let record: SecretRecord?
+            do {
+                record = try await store.secretGet(tenantID: tenantID, name: name)
+            } catch {
+                throw SecretFailure(code: "secret_unavailable", message: "the secret \(name) could not be read: the database did not answer", retriable: true)
+            }
+            guard let record else {
+                throw SecretFailure(code: "secret_not_found", message: "the tenant has no secret \(name)", retriable: false)
+            }
+            do {
+                let data = try keys.open(record.ciphertext, keyID: record.keyID, context: MasterKeyring.secretContext(tenantID: tenantID, name: name))
+                values[name] = String(decoding: data, as: UTF8.self)
+            } catch {
+                throw SecretFailure(code: "secret_unavailable", message: "the secret \(name) cannot be opened: \(error.message)", retriable: false)
+            }
+        }
+        return values
+    }
+}
+
+/// Why a step's secrets could not be given to it.
+struct SecretFailure: Error {
+    var code: String
+    var message: String
+    var retriable: Bool
+}
+

@@ -26,6 +26,19 @@ struct ManagedSteps: Sendable {
                 return .success(["timed_out": true, "signal": .string(name)])
             }
             return .failure(StepFailure(code: "signal_timeout", message: "no signal '\(name)' arrived in time", retriable: false))
+        case .approval:
+            // Only its timeout brings an approval step to a worker.
+            let progress = work.step.state?.approval ?? ApprovalProgress(required: 1, roles: [], excludeAuthor: false, message: nil, deadline: nil)
+            if input["on_timeout"]?.stringValue == "continue" {
+                return .success(RunStateMachine.approvalOutput(progress, decision: "timed_out"))
+            }
+            return .failure(
+                StepFailure(
+                    code: "approval_timed_out",
+                    message: "\(progress.approvals.count) of \(progress.required) approvals arrived before the timeout",
+                    retriable: false
+                )
+            )
         default:
             return .failure(StepFailure(code: "internal_error", message: "\(planned.type.rawValue) steps do not run on workers", retriable: false))
         }
@@ -60,7 +73,7 @@ struct ManagedSteps: Sendable {
                 return .failure(StepFailure(code: "run_tree_too_large", message: message, retriable: false))
             }
             child = try await node.registry.resolveStartable(reference, version: input["version"]?.stringValue, tenantID: work.run.tenantID)
-        } catch let error as WorkflowError where error.code == .workflowNotFound || error.code == .workflowRetired {
+        } catch let error as WorkflowError where [.workflowNotFound, .workflowRetired, .workflowNotActive].contains(error.code) {
             return .failure(StepFailure(code: error.code.rawValue, message: error.message, retriable: false))
         } catch {
             return .failure(StepFailure(code: "registry_unavailable", message: "\(error)", retriable: true))

@@ -16,7 +16,9 @@ struct RunCommands: Sendable {
         requestHash: String?,
         priority: Int,
         parentRunID: String?,
-        createdBy: String?
+        createdBy: String?,
+        audit: AuditContext? = nil,
+        auditAction: String = "run.start"
     ) async throws -> RunRecord {
         let input = input.isNull ? .object([:]) : input
         guard case .object = input else {
@@ -44,6 +46,18 @@ struct RunCommands: Sendable {
         var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: node.dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil
+        if let audit {
+            initial.audit.append(
+                AuditRecord(
+                    tenantID: tenantID,
+                    at: now,
+                    context: audit,
+                    action: auditAction,
+                    target: "run:\(run.id)",
+                    details: ["workflow": .string("\(record.name)@\(record.version)")]
+                )
+            )
+        }
         let params = RunInsertParams(run: inserted, initial: initial)
         let tasks: [TaskRecord]
         if node.books.withLock({ $0.acceptingStarts }) {
@@ -67,7 +81,8 @@ struct RunCommands: Sendable {
         requestHash: String,
         tenantID: String,
         priority: Int,
-        createdBy: String?
+        createdBy: String?,
+        audit: AuditContext? = nil
     ) async throws -> (run: RunRecord, created: Bool) {
         for _ in 0..<3 {
             if let existing = try await node.store.runFindByIdempotencyKey(tenantID: tenantID, key: key) {
@@ -93,7 +108,8 @@ struct RunCommands: Sendable {
                     requestHash: requestHash,
                     priority: priority,
                     parentRunID: nil,
-                    createdBy: createdBy
+                    createdBy: createdBy,
+                    audit: audit
                 )
                 return (run, true)
             } catch let error as WorkflowError where error.code == .idempotencyKeyTaken {
@@ -103,21 +119,42 @@ struct RunCommands: Sendable {
         throw WorkflowError(.unavailable, "could not settle Idempotency-Key '\(key)'; try again")
     }
 
-    func signal(runID: String, name: String, payload: JSONValue, tenantID: String, actor: String?) async throws -> RunRecord {
-        try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
+    func signal(runID: String, name: String, payload: JSONValue, tenantID: String, actor: String?, audit: AuditContext? = nil) async throws -> RunRecord {
+        try await transition(runID: runID, tenantID: tenantID, audit: audit, action: "run.signal", details: ["signal": .string(name)]) {
+            snapshot, plan, now, target in
             try RunStateMachine.signal(snapshot: snapshot, plan: plan, name: name, payload: payload, now: now, dispatch: target, actor: actor)
         }
     }
 
-    func retry(runID: String, tenantID: String, actor: String?) async throws -> RunRecord {
-        let run = try await transition(runID: runID, tenantID: tenantID) { snapshot, plan, now, target in
+    func retry(runID: String, tenantID: String, actor: String?, audit: AuditContext? = nil) async throws -> RunRecord {
+        let run = try await transition(runID: runID, tenantID: tenantID, audit: audit, action: "run.retry") { snapshot, plan, now, target in
             try RunStateMachine.resume(snapshot: snapshot, plan: plan, now: now, dispatch: target, actor: actor)
         }
         node.logger.info("run retried", metadata: [LogKey.run: .string(runID)])
         return run
     }
 
-    func rerun(runID: String, input: JSONValue?, tenantID: String, actor: String?) async throws -> RunRecord {
+    func decideApproval(
+        runID: String,
+        stepID: String,
+        decision: RunStateMachine.ApprovalDecision,
+        tenantID: String,
+        audit: AuditContext?
+    ) async throws -> RunRecord {
+        var decision = decision
+        if let run = try await node.store.runGet(tenantID: tenantID, id: runID) {
+            decision.definitionAuthor = try await node.registry.definition(id: run.definitionID, tenantID: tenantID)?.record.createdBy
+        }
+        var details: [String: JSONValue] = ["step": .string(stepID)]
+        details["comment"] = decision.comment.map(JSONValue.string)
+        let action = decision.approve ? "approval.approve" : "approval.reject"
+        return try await transition(runID: runID, tenantID: tenantID, audit: audit, action: action, details: .object(details)) {
+            [decision] snapshot, plan, now, target in
+            try RunStateMachine.decideApproval(snapshot: snapshot, plan: plan, stepID: stepID, decision: decision, now: now, dispatch: target)
+        }
+    }
+
+    func rerun(runID: String, input: JSONValue?, tenantID: String, actor: String?, audit: AuditContext? = nil) async throws -> RunRecord {
         guard let run = try await node.store.runGet(tenantID: tenantID, id: runID) else {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
@@ -127,8 +164,11 @@ struct RunCommands: Sendable {
         guard let definition = try await node.registry.definition(id: run.definitionID, tenantID: tenantID) else {
             throw WorkflowError(.workflowNotFound, "the definition of run \(runID) is no longer registered")
         }
-        guard definition.record.status == .active else {
-            throw WorkflowError(.workflowRetired, "\(definition.record.name) \(definition.record.version) is retired and starts no new runs")
+        guard definition.record.status.startsRuns else {
+            throw WorkflowError(
+                definition.record.status == .retired ? .workflowRetired : .workflowNotActive,
+                "\(definition.record.name) \(definition.record.version) is \(definition.record.status.rawValue) and starts no new runs"
+            )
         }
         return try await start(
             definition: definition,
@@ -138,17 +178,24 @@ struct RunCommands: Sendable {
             requestHash: nil,
             priority: run.priority,
             parentRunID: nil,
-            createdBy: actor
+            createdBy: actor,
+            audit: audit,
+            auditAction: "run.rerun"
         )
     }
 
-    func cancel(runID: String, tenantID: String, reason: String, actor: String?) async throws -> RunRecord {
+    func cancel(runID: String, tenantID: String, reason: String, actor: String?, audit: AuditContext? = nil) async throws -> RunRecord {
         guard try await node.store.runGet(tenantID: tenantID, id: runID) != nil else {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
         let now = node.clock.now()
+        let entry = audit.map {
+            AuditRecord(tenantID: tenantID, at: now, context: $0, action: "run.cancel", target: "run:\(runID)", details: ["reason": .string(reason)])
+        }
         let request = RunTransitionRequest(runID: runID) { snapshot in
-            try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now, actor: actor)
+            var mutation = try RunStateMachine.cancel(snapshot: snapshot, reason: reason, now: now, actor: actor)
+            if let entry { mutation.audit.append(entry) }
+            return mutation
         }
         switch try await node.store.runTransitions([request], now: now).first {
         case .applied(let mutation, let tasks):
@@ -168,6 +215,9 @@ struct RunCommands: Sendable {
     private func transition(
         runID: String,
         tenantID: String,
+        audit: AuditContext?,
+        action: String,
+        details: JSONValue = .object([:]),
         decide: @escaping @Sendable (RunSnapshot, WorkflowPlan, Date, RunStateMachine.Dispatch?) throws -> RunMutation
     ) async throws -> RunRecord {
         guard let run = try await node.store.runGet(tenantID: tenantID, id: runID) else {
@@ -179,10 +229,13 @@ struct RunCommands: Sendable {
         let counted = await node.treeRuns(of: run, plan: plan)
         let now = node.clock.now()
         let target = node.dispatchTarget(now: now)
+        let entry = audit.map { AuditRecord(tenantID: tenantID, at: now, context: $0, action: action, target: "run:\(runID)", details: details) }
         let request = RunTransitionRequest(runID: runID) { snapshot in
             var snapshot = snapshot
             snapshot.treeRuns = counted
-            return try decide(snapshot, plan, now, target)
+            var mutation = try decide(snapshot, plan, now, target)
+            if let entry { mutation.audit.append(entry) }
+            return mutation
         }
         switch try await node.applyAndDispatch([request], runs: [run], now: now).first {
         case .applied(let mutation, _):

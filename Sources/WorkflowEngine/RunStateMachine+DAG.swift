@@ -33,6 +33,7 @@ extension RunStateMachine {
         switch planned.type {
         case .switch: return activateSwitch(planned, scope: scope)
         case .waitForSignal: return activateWait(planned, input: input)
+        case .approval: return activateApproval(planned, input: input)
         case .foreach: return activateForeach(planned, input: input)
         default: break
         }

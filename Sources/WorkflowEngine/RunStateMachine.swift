@@ -209,6 +209,20 @@ public struct RunStateMachine: RunTransitionWrites {
         return machine.mutation()
     }
 
+    /// Applies an approval decision to a run.
+    public static func decideApproval(
+        snapshot: RunSnapshot,
+        plan: WorkflowPlan,
+        stepID: String,
+        decision: ApprovalDecision,
+        now: Date,
+        dispatch: Dispatch?
+    ) throws(WorkflowError) -> RunMutation {
+        var machine = RunStateMachine(plan: plan, snapshot: snapshot, now: now, dispatch: dispatch)
+        try machine.decideApproval(stepID: stepID, decision)
+        return machine.mutation()
+    }
+
     /// A child run of this run has finished: the `sub_workflow` step waiting for it ends, or the `foreach` counts it.
     public static func childFinished(
         snapshot: RunSnapshot,

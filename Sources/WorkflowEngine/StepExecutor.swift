@@ -26,6 +26,9 @@ public struct StepExecution: Sendable {
     public var now: Date
     /// How many times a retry in place gave this step a new intended effect (see ``idempotencyKey``).
     public var keyGeneration: Int
+    public var tenantID: String
+    /// The tenant's policies (its egress rules) as this node last read them.
+    public var tenantSettings: TenantSettings
 
     public init(
         runID: String,
@@ -35,8 +38,12 @@ public struct StepExecution: Sendable {
         attempt: Int,
         state: JSONValue?,
         now: Date,
-        keyGeneration: Int = 0
+        keyGeneration: Int = 0,
+        tenantID: String = defaultTenantID,
+        tenantSettings: TenantSettings = TenantSettings()
     ) {
+        self.tenantID = tenantID
+        self.tenantSettings = tenantSettings
         self.runID = runID
         self.stepID = stepID
         self.type = type
@@ -96,5 +103,22 @@ public struct StepFailure: Sendable, Hashable {
         var fields: [String: JSONValue] = ["code": .string(code), "message": .string(message), "retriable": .bool(retriable)]
         if let details { fields["details"] = details }
         return .object(fields)
+    }
+}
+
+extension StepResult {
+    /// This result with every occurrence of `secrets` in what it returns replaced by `***` (a remote system that
+    /// echoes a token back must not get it stored).
+    func masking(_ secrets: [String]) -> StepResult {
+        guard !secrets.isEmpty else { return self }
+        switch self {
+        case .success(let output): return .success(output.masking(secrets))
+        case .failure(var failure):
+            failure.message = JSONValue.string(failure.message).masking(secrets).stringValue ?? Template.secretMask
+            failure.details = failure.details?.masking(secrets)
+            return .failure(failure)
+        case .suspend(let until, let state): return .suspend(until: until, state: state.masking(secrets))
+        case .startChild: return self
+        }
     }
 }

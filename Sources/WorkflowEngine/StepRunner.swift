@@ -59,15 +59,41 @@ struct StepRunner: Sendable {
         guard let executor = executors[planned.type] else {
             return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
         }
+        // `${secrets.NAME}` was stored as `***`: the values go into this execution's input only, and come out of
+        // whatever it returns.
+        var input = work.step.input ?? .object([:])
+        var revealed: [String] = []
+        let secretFields = planned.config.secretFields
+        if !secretFields.isEmpty {
+            let values: [String: String]
+            do {
+                values = try await node.secretValues(tenantID: work.run.tenantID, names: planned.config.secretNames)
+            } catch {
+                return .failure(StepFailure(code: error.code, message: error.message, retriable: error.retriable))
+            }
+            for field in secretFields {
+                let text = field.parts.map { part in
+                    switch part {
+                    case .text(let t): t
+                    case .secret(let name): values[name] ?? ""
+                    case .expression: ""
+                    }
+                }.joined()
+                input = input.replacing(at: field.path[...], with: .string(text))
+            }
+            revealed = values.values.sorted { $0.count > $1.count }
+        }
         let execution = StepExecution(
             runID: work.run.id,
             stepID: planned.id,
             type: planned.type,
-            input: work.step.input ?? .object([:]),
+            input: input,
             attempt: work.step.attempt,
             state: work.step.state?.executorState,
             now: node.clock.now(),
-            keyGeneration: work.run.keyGenerations[StepRef(planned.id).owner] ?? 0
+            keyGeneration: work.run.keyGenerations[StepRef(planned.id).owner] ?? 0,
+            tenantID: work.run.tenantID,
+            tenantSettings: planned.type == .httpRequest ? await node.tenantSettings(work.run.tenantID) : TenantSettings()
         )
         let configured = node.configuration.defaultStepTimeout
         let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) } ?? (configured > .zero ? configured : nil)
@@ -76,6 +102,6 @@ struct StepRunner: Sendable {
         let handle = Task { await executor.execute(execution) }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         node.books.withLock { $0.began(task: work.task.id, runID: work.run.id, execution: handle, deadline: deadline, timeout: timeout) }
-        return await handle.value
+        return await handle.value.masking(revealed)
     }
 }

@@ -61,7 +61,8 @@ public final class WorkflowEngine: Service, Sendable {
         requestHash: String? = nil,
         priority: Int = 0,
         parentRunID: String? = nil,
-        createdBy: String? = nil
+        createdBy: String? = nil,
+        audit: AuditContext? = nil
     ) async throws -> RunRecord {
         try await commands.start(
             definition: definition,
@@ -71,7 +72,8 @@ public final class WorkflowEngine: Service, Sendable {
             requestHash: requestHash,
             priority: priority,
             parentRunID: parentRunID,
-            createdBy: createdBy
+            createdBy: createdBy,
+            audit: audit
         )
     }
 
@@ -85,7 +87,8 @@ public final class WorkflowEngine: Service, Sendable {
         requestHash: String,
         tenantID: String = defaultTenantID,
         priority: Int = 0,
-        createdBy: String? = nil
+        createdBy: String? = nil,
+        audit: AuditContext? = nil
     ) async throws -> (run: RunRecord, created: Bool) {
         try await commands.start(
             definition: definition,
@@ -94,7 +97,8 @@ public final class WorkflowEngine: Service, Sendable {
             requestHash: requestHash,
             tenantID: tenantID,
             priority: priority,
-            createdBy: createdBy
+            createdBy: createdBy,
+            audit: audit
         )
     }
 
@@ -106,22 +110,42 @@ public final class WorkflowEngine: Service, Sendable {
         name: String,
         payload: JSONValue,
         tenantID: String = defaultTenantID,
-        actor: String? = nil
+        actor: String? = nil,
+        audit: AuditContext? = nil
     ) async throws -> RunRecord {
-        try await commands.signal(runID: runID, name: name, payload: payload, tenantID: tenantID, actor: actor)
+        try await commands.signal(runID: runID, name: name, payload: payload, tenantID: tenantID, actor: actor, audit: audit)
+    }
+
+    /// Records a decision on an `approval` step.
+    /// - Throws: `run_not_found`, `approval_not_pending`, `self_approval`, `forbidden`, `already_decided`.
+    @discardableResult
+    public func decideApproval(
+        runID: String,
+        stepID: String,
+        decision: RunStateMachine.ApprovalDecision,
+        tenantID: String = defaultTenantID,
+        audit: AuditContext? = nil
+    ) async throws -> RunRecord {
+        try await commands.decideApproval(runID: runID, stepID: stepID, decision: decision, tenantID: tenantID, audit: audit)
     }
 
     /// Resumes a FAILED or CANCELLED run in place from its failed and never-run steps.
     /// - Throws: `run_not_found`, `run_not_retryable`.
     @discardableResult
-    public func retry(runID: String, tenantID: String = defaultTenantID, actor: String? = nil) async throws -> RunRecord {
-        try await commands.retry(runID: runID, tenantID: tenantID, actor: actor)
+    public func retry(runID: String, tenantID: String = defaultTenantID, actor: String? = nil, audit: AuditContext? = nil) async throws -> RunRecord {
+        try await commands.retry(runID: runID, tenantID: tenantID, actor: actor, audit: audit)
     }
 
     /// Starts a new run of the same definition version with the same input, or with `input`.
     /// - Throws: `run_not_found`, `run_not_retryable` for a `foreach` item.
-    public func rerun(runID: String, input: JSONValue? = nil, tenantID: String = defaultTenantID, actor: String? = nil) async throws -> RunRecord {
-        try await commands.rerun(runID: runID, input: input, tenantID: tenantID, actor: actor)
+    public func rerun(
+        runID: String,
+        input: JSONValue? = nil,
+        tenantID: String = defaultTenantID,
+        actor: String? = nil,
+        audit: AuditContext? = nil
+    ) async throws -> RunRecord {
+        try await commands.rerun(runID: runID, input: input, tenantID: tenantID, actor: actor, audit: audit)
     }
 
     /// Cancels a run: queued steps become CANCELLED at once, executing ones are stopped cooperatively.
@@ -130,9 +154,10 @@ public final class WorkflowEngine: Service, Sendable {
         runID: String,
         tenantID: String = defaultTenantID,
         reason: String = "cancelled by request",
-        actor: String? = nil
+        actor: String? = nil,
+        audit: AuditContext? = nil
     ) async throws -> RunRecord {
-        try await commands.cancel(runID: runID, tenantID: tenantID, reason: reason, actor: actor)
+        try await commands.cancel(runID: runID, tenantID: tenantID, reason: reason, actor: actor, audit: audit)
     }
 
     // MARK: service

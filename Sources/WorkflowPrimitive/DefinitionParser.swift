@@ -283,6 +283,27 @@ struct DefinitionParser {
             if let o = config["on_timeout"], !(o.stringValue.map { ["fail", "continue"].contains($0) } ?? false) {
                 issue(pointer.appending("on_timeout"), "must be 'fail' or 'continue'")
             }
+        case .approval:
+            if let n = config["approvers_required"], !isTemplate(n), n.integer(in: 1...10) == nil {
+                issue(pointer.appending("approvers_required"), "must be an integer from 1 to 10")
+            }
+            if let roles = config["allowed_roles"] {
+                let names = roles.arrayValue?.compactMap(\.stringValue) ?? []
+                if names.isEmpty || names.count != roles.arrayValue?.count || names.count > 10
+                    || names.contains(where: { $0.isEmpty || $0.utf8.count > 32 })
+                {
+                    issue(pointer.appending("allowed_roles"), "must be an array of 1 to 10 role names")
+                }
+            }
+            if let flag = config["exclude_author"], flag.boolValue == nil {
+                issue(pointer.appending("exclude_author"), "must be true or false")
+            }
+            if let o = config["on_timeout"], !(o.stringValue.map { ["fail", "continue"].contains($0) } ?? false) {
+                issue(pointer.appending("on_timeout"), "must be 'fail' or 'continue'")
+            }
+            if let m = config["message"], !isTemplate(m), (m.stringValue?.utf8.count ?? 1001) > 1000 {
+                issue(pointer.appending("message"), "must be a string of at most 1000 bytes")
+            }
         case .echo, .noop, .transform:
             break
         }

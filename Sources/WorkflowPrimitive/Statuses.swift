@@ -29,6 +29,16 @@ public enum StepStatus: String, Sendable, Codable, CaseIterable {
 
 /// Whether a definition version may start runs.
 public enum DefinitionStatus: String, Sendable, Codable, CaseIterable {
+    /// Registered under an approval policy and not yet submitted; starts no runs.
+    case draft
+    /// Submitted for activation, waiting for its approvers; starts no runs.
+    case pendingApproval = "pending_approval"
     case active
+    /// Still starts runs when named by version, but is no longer chosen as the latest.
+    case deprecated
+    /// Starts no new runs; runs in progress finish on it.
     case retired
+
+    /// Whether a run may start on a version in this state.
+    public var startsRuns: Bool { self == .active || self == .deprecated }
 }

@@ -12,6 +12,19 @@ public indirect enum Template: Sendable, Hashable {
     public enum Part: Sendable, Hashable {
         case text(String)
         case expression(Expression)
+        /// `${secrets.NAME}`: rendered as `***` into what is stored, and as the secret's value only when the step
+        /// executes (``secretFields``), so the value never reaches the database.
+        case secret(String)
+    }
+
+    /// What a secret renders as wherever it could be stored or shown.
+    public static let secretMask = "***"
+
+    /// A secret's name: a letter or `_`, then up to 63 letters, digits or `_`.
+    public static func isSecretName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 64 else { return false }
+        func letter(_ c: UInt8) -> Bool { (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || c == 0x5F }
+        return letter(first) && name.utf8.allSatisfy { letter($0) || (0x30...0x39).contains($0) }
     }
 
     /// Compiles every string in `value`; returns the template and the problems found, each with its pointer.
@@ -27,6 +40,11 @@ public indirect enum Template: Sendable, Hashable {
             guard s.contains("${") else { return .constant(value) }
             do {
                 let parts = try parseParts(s)
+                let secrets = parts.filter { if case .secret = $0 { true } else { false } }
+                if !secrets.isEmpty, parts.contains(where: { if case .expression = $0 { true } else { false } }) {
+                    // Only text may sit beside a secret: a value from the run could otherwise smuggle in a reference.
+                    issues.append(ValidationIssue(pointer: pointer, message: "a string that uses ${secrets.…} may combine it only with plain text"))
+                }
                 if parts.count == 1, case .expression(let e) = parts[0] { return .single(e) }
                 if parts.allSatisfy({ if case .text = $0 { true } else { false } }) {
                     return .constant(.string(parts.map { if case .text(let t) = $0 { t } else { "" } }.joined()))
@@ -83,13 +101,20 @@ public indirect enum Template: Sendable, Hashable {
                 }
                 guard j < scalars.count else { throw ExpressionError("unterminated '${'", column: i + 1) }
                 let source = String(String.UnicodeScalarView(scalars[(i + 2)..<j]))
-                do {
+                do throws(ExpressionError) {
                     let expression = try Expression.parse(source)
                     if !text.isEmpty {
                         parts.append(.text(String(text)))
                         text = String.UnicodeScalarView()
                     }
-                    parts.append(.expression(expression))
+                    if case .member(.identifier("secrets"), let name) = expression {
+                        guard isSecretName(name) else {
+                            throw ExpressionError("a secret's name is a letter or '_' and up to 63 letters, digits or '_'", column: 1)
+                        }
+                        parts.append(.secret(name))
+                    } else {
+                        parts.append(.expression(expression))
+                    }
                 } catch {
                     throw ExpressionError(error.message, column: i + 2 + error.column)
                 }
@@ -116,6 +141,7 @@ public indirect enum Template: Sendable, Hashable {
                 switch part {
                 case .text(let t): out += t
                 case .expression(let e): out += try e.evaluate(in: scope).interpolationText
+                case .secret: out += Self.secretMask
                 }
             }
             return .string(out)
@@ -140,6 +166,57 @@ public indirect enum Template: Sendable, Hashable {
         case .interpolated(let parts): parts.compactMap { if case .expression(let e) = $0 { e } else { nil } }
         case .array(let items): items.flatMap(\.expressions)
         case .object(let fields): fields.values.flatMap(\.expressions)
+        }
+    }
+
+    /// The strings that use secrets, by their place in the rendered value, with their parts (text and secrets only).
+    public var secretFields: [(path: [String], parts: [Part])] {
+        switch self {
+        case .constant, .single: []
+        case .interpolated(let parts): parts.contains { if case .secret = $0 { true } else { false } } ? [([], parts)] : []
+        case .array(let items): items.enumerated().flatMap { i, item in item.secretFields.map { ([String(i)] + $0.path, $0.parts) } }
+        case .object(let fields): fields.flatMap { key, field in field.secretFields.map { ([key] + $0.path, $0.parts) } }
+        }
+    }
+
+    /// The names of the secrets the template uses.
+    public var secretNames: Set<String> {
+        Set(secretFields.flatMap { $0.parts.compactMap { if case .secret(let name) = $0 { name } else { nil } } })
+    }
+}
+
+extension JSONValue {
+    /// This value with the string at `path` (object keys and array indices) replaced; unchanged when there is none.
+    public func replacing(at path: ArraySlice<String>, with value: JSONValue) -> JSONValue {
+        guard let key = path.first else { return value }
+        switch self {
+        case .object(var fields):
+            guard let child = fields[key] else { return self }
+            fields[key] = child.replacing(at: path.dropFirst(), with: value)
+            return .object(fields)
+        case .array(var items):
+            guard let i = Int(key), items.indices.contains(i) else { return self }
+            items[i] = items[i].replacing(at: path.dropFirst(), with: value)
+            return .array(items)
+        default:
+            return self
+        }
+    }
+
+    /// This value with every occurrence of each of `secrets` inside its strings (and object keys) replaced by `***`.
+    public func masking(_ secrets: [String]) -> JSONValue {
+        let secrets = secrets.filter { !$0.isEmpty }
+        guard !secrets.isEmpty else { return self }
+        func mask(_ s: String) -> String {
+            var s = s
+            for secret in secrets where s.contains(secret) { s = s.replacingOccurrences(of: secret, with: Template.secretMask) }
+            return s
+        }
+        switch self {
+        case .string(let s): return .string(mask(s))
+        case .array(let items): return .array(items.map { $0.masking(secrets) })
+        case .object(let fields): return .object(Dictionary(fields.map { (mask($0.key), $0.value.masking(secrets)) }, uniquingKeysWith: { a, _ in a }))
+        default: return self
         }
     }
 }

@@ -91,11 +91,14 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
     case foreach
     case subWorkflow = "sub_workflow"
     case waitForSignal = "wait_for_signal"
+    /// Four-eyes decisions: waits for `approvers_required` distinct people (never the run's initiator) to approve,
+    /// or for one to reject.
+    case approval
 
     /// Types the engine carries out itself (in the run's transitions), not through a plug-in executor.
     public var isEngineManaged: Bool {
         switch self {
-        case .switch, .foreach, .subWorkflow, .waitForSignal: true
+        case .switch, .foreach, .subWorkflow, .waitForSignal, .approval: true
         default: false
         }
     }
@@ -113,6 +116,7 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
         case .foreach: (["items", "max_concurrency", "continue_on_error", "steps"], ["items", "steps"])
         case .subWorkflow: (["workflow", "version", "input"], ["workflow"])
         case .waitForSignal: (["signal", "timeout_ms", "on_timeout"], ["signal"])
+        case .approval: (["approvers_required", "allowed_roles", "exclude_author", "timeout_ms", "on_timeout", "message"], [])
         }
     }
 }

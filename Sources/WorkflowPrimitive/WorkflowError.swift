@@ -50,6 +50,19 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let rateLimited = Code(rawValue: "rate_limited")
         /// Too many failed authentications from this address; refused for a while whatever it presents.
         public static let lockedOut = Code(rawValue: "locked_out")
+        /// The definition version is not active (a draft, or waiting for approval): it starts no runs yet.
+        public static let workflowNotActive = Code(rawValue: "workflow_not_active")
+        /// A lifecycle step the version's current state does not allow (approving a draft, deprecating a retired one).
+        public static let lifecycleConflict = Code(rawValue: "lifecycle_conflict")
+        /// An approver who may not decide this: the author of the version, or the initiator of the run.
+        public static let selfApproval = Code(rawValue: "self_approval")
+        /// This person has already decided this approval.
+        public static let alreadyDecided = Code(rawValue: "already_decided")
+        /// No approval is waiting on this step (it was decided, timed out, or the step is not an approval).
+        public static let approvalNotPending = Code(rawValue: "approval_not_pending")
+        /// Secrets need a master key, and this node has none.
+        public static let masterKeyMissing = Code(rawValue: "master_key_missing")
+        public static let secretNotFound = Code(rawValue: "secret_not_found")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

@@ -112,7 +112,7 @@ extension StepType {
         switch self {
         case .delay: milliseconds("duration_ms", minimum: 0, maximum: limits.maxDelayMs)
         case .httpRequest: milliseconds("timeout_ms", minimum: 1, maximum: limits.maxTimeoutMs)
-        case .waitForSignal: milliseconds("timeout_ms", minimum: 1, maximum: limits.maxTimeoutMs)
+        case .waitForSignal, .approval: milliseconds("timeout_ms", minimum: 1, maximum: limits.maxTimeoutMs)
         case .foreach:
             if let n = config["max_concurrency"], n.integer(in: 1...10_000) == nil {
                 problems.append(("max_concurrency", "must be an integer from 1 to 10000"))

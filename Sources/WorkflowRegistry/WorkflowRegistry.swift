@@ -38,6 +38,7 @@ public final class WorkflowRegistry: Sendable {
         document: JSONValue,
         tenantID: String = defaultTenantID,
         createdBy: String? = nil,
+        audit: AuditContext? = nil,
         now: Date
     ) async throws -> Registration {
         let definition: WorkflowDefinition
@@ -68,9 +69,19 @@ public final class WorkflowRegistry: Sendable {
             spec: spec,
             checksum: checksum,
             createdBy: createdBy,
-            createdAt: now
+            createdAt: now,
+            // Under an approval policy a version starts as a draft; without one it is active at once.
+            status: try await policy(tenantID).activationApprovals > 0 ? .draft : .active
         )
-        switch try await store.definitionInsert(DefinitionInsertParams(record: record)) {
+        let entry = AuditRecord(
+            tenantID: tenantID,
+            at: now,
+            context: audit,
+            action: "definition.register",
+            target: Self.target(record),
+            details: ["status": .string(record.status.rawValue), "checksum": .string(checksum)]
+        )
+        switch try await store.definitionInsert(DefinitionInsertParams(record: record, audit: audit == nil ? [] : [entry])) {
         case .inserted(let r):
             return .created(remember(CompiledDefinition(record: r, plan: plan)))
         case .existing(let r):
@@ -90,14 +101,24 @@ public final class WorkflowRegistry: Sendable {
         return try compiled(record)
     }
 
-    /// The definition `name` at `version`, or its highest active version when `version` is nil.
-    public func definition(name: String, version: String?, tenantID: String = defaultTenantID) async throws -> CompiledDefinition? {
+    /// The definition `name` at `version`; without a version its highest active one (with `startable`), or its
+    /// highest version that is not retired (to read: a draft is shown to its authors).
+    public func definition(
+        name: String,
+        version: String?,
+        tenantID: String = defaultTenantID,
+        startable: Bool = false
+    ) async throws -> CompiledDefinition? {
         var versions = try await store.definitionVersions(tenantID: tenantID, name: name)
         let chosen: DefinitionRecord?
         if let version {
             chosen = versions.first { $0.version == version }
         } else {
-            versions.removeAll { $0.status == .retired }
+            if startable, versions.contains(where: { $0.status == .active }) {
+                versions.removeAll { $0.status != .active }
+            } else {
+                versions.removeAll { $0.status == .retired }
+            }
             chosen = versions.max {
                 (SemanticVersion($0.version) ?? SemanticVersion("0.0.0")!) < (SemanticVersion($1.version) ?? SemanticVersion("0.0.0")!)
             }
@@ -105,8 +126,10 @@ public final class WorkflowRegistry: Sendable {
         return try chosen.map(compiled)
     }
 
-    /// Resolves a reference to a definition that may start a run: like ``resolve(_:version:tenantID:)``, but a
-    /// retired version is refused with `workflow_retired`.
+    /// Resolves a reference to a definition that may start a run: like ``resolve(_:version:tenantID:)``, with the
+    /// version's state read afresh (another node may have retired it), and a version that starts no runs refused:
+    /// `workflow_retired` for a retired one, `workflow_not_active` for a draft or one waiting for approval. Without a
+    /// version, a name resolves to its highest active version.
     public func resolveStartable(
         _ reference: String,
         version: String? = nil,
@@ -114,24 +137,133 @@ public final class WorkflowRegistry: Sendable {
     ) async throws
         -> CompiledDefinition
     {
-        let definition = try await resolve(reference, version: version, tenantID: tenantID)
-        guard definition.record.status == .active else {
+        var definition = try await resolve(reference, version: version, tenantID: tenantID, startable: true)
+        if version == nil, RecordID.looksLikeID(reference) {
+            guard let fresh = try await store.definitionGet(tenantID: tenantID, id: definition.record.id) else {
+                throw WorkflowError(.workflowNotFound, "no workflow \(reference) is registered")
+            }
+            definition = try compiled(fresh)
+        }
+        let r = definition.record
+        switch r.status {
+        case .active, .deprecated: return definition
+        case .retired:
+            throw WorkflowError(.workflowRetired, "\(r.name) \(r.version) is retired and starts no new runs; activate it or use another version")
+        case .draft, .pendingApproval:
             throw WorkflowError(
-                .workflowRetired,
-                "\(definition.record.name) \(definition.record.version) is retired and starts no new runs; activate it or use another version"
+                .workflowNotActive,
+                "\(r.name) \(r.version) is \(r.status == .draft ? "a draft" : "waiting for approval") and starts no runs until it is active"
             )
         }
-        return definition
     }
 
-    /// Retires a version (it starts no new runs; runs in progress finish) or makes it active again.
-    public func setStatus(id: String, status: DefinitionStatus, tenantID: String = defaultTenantID) async throws -> DefinitionRecord {
-        guard let record = try await store.definitionSetStatus(tenantID: tenantID, id: id, status: status) else {
-            throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
-        }
-        cache.withLock { $0[id] = nil }
-        return record
+    /// A step of a version's lifecycle.
+    public enum LifecycleAction: String, Sendable, CaseIterable {
+        /// draft (or retired) → pending_approval; straight to active when the tenant has no approval policy.
+        case submit
+        /// Counts one approver's consent; the version becomes active with the policy's number of distinct approvers.
+        case approve
+        /// pending_approval → draft; the approvals so far are dropped.
+        case reject
+        /// active → deprecated: still starts runs when named by version, no longer chosen as the latest.
+        case deprecate
+        /// Any state but retired → retired: starts no new runs.
+        case retire
+        /// deprecated → active; retired → active only if the version was approved before or no policy applies.
+        case activate
     }
+
+    /// Moves a version through its lifecycle under the tenant's approval policy. The approver of a version is never
+    /// its author, and each approver counts once.
+    /// - Throws: `lifecycle_conflict` when the state does not allow the action, `self_approval`, `already_decided`.
+    public func lifecycle(
+        id: String,
+        action: LifecycleAction,
+        actor: String,
+        comment: String? = nil,
+        tenantID: String = defaultTenantID,
+        audit: AuditContext? = nil,
+        now: Date
+    ) async throws -> DefinitionRecord {
+        for _ in 0..<5 {
+            guard let record = try await store.definitionGet(tenantID: tenantID, id: id) else {
+                throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
+            }
+            let required = try await policy(tenantID).activationApprovals
+            var approvals = record.approvals
+            let next: DefinitionStatus
+            func refuse(_ why: String) -> WorkflowError {
+                WorkflowError(.lifecycleConflict, "\(record.name) \(record.version) is \(record.status.rawValue): \(why)")
+            }
+            switch (action, record.status) {
+            case (.submit, .draft), (.submit, .retired):
+                approvals = []
+                next = required == 0 ? .active : .pendingApproval
+            case (.approve, .pendingApproval):
+                if actor == record.createdBy {
+                    throw WorkflowError(.selfApproval, "the author of \(record.name) \(record.version) cannot approve it; another person must")
+                }
+                if approvals.contains(where: { $0.actor == actor }) {
+                    throw WorkflowError(.alreadyDecided, "\(actor) has already approved \(record.name) \(record.version)")
+                }
+                approvals.append(DefinitionApproval(actor: actor, at: now, comment: comment))
+                next = approvals.count >= required ? .active : .pendingApproval
+            case (.reject, .pendingApproval):
+                approvals = []
+                next = .draft
+            case (.deprecate, .active):
+                next = .deprecated
+            case (.retire, let s) where s != .retired:
+                next = .retired
+            case (.activate, .deprecated):
+                next = .active
+            case (.activate, .retired):
+                guard required == 0 || approvals.count >= required else {
+                    throw refuse("it was never approved; submit it for approval")
+                }
+                next = .active
+            default:
+                throw refuse("it cannot be \(action.pastTense) from this state")
+            }
+            var details: [String: JSONValue] = ["from": .string(record.status.rawValue), "to": .string(next.rawValue)]
+            details["comment"] = comment.map(JSONValue.string)
+            if action == .approve {
+                details["approvals"] = .number(Double(approvals.count))
+                details["required"] = .number(Double(required))
+            }
+            let entry = AuditRecord(
+                tenantID: tenantID,
+                at: now,
+                context: audit,
+                action: "definition.\(action.rawValue)",
+                target: Self.target(record),
+                details: .object(details)
+            )
+            var entries = [entry]
+            if next == .active && record.status != .active {
+                entries.append(AuditRecord(tenantID: tenantID, at: now, context: audit, action: "definition.activated", target: Self.target(record)))
+            }
+            switch try await store.definitionUpdate(
+                DefinitionUpdate(tenantID: tenantID, id: id, expected: record.status, status: next, approvals: approvals, audit: entries)
+            ) {
+            case .updated(let updated):
+                cache.withLock { $0[id] = nil }
+                return updated
+            case .notFound:
+                throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
+            case .conflict:
+                continue  // another decision landed first: decide again on the state it left
+            }
+        }
+        throw WorkflowError(.unavailable, "the version kept changing under this request; try again")
+    }
+
+    /// The tenant's policies (defaults when the tenant has none stored).
+    func policy(_ tenantID: String) async throws -> TenantSettings {
+        try await store.tenantGet(id: tenantID)?.settings ?? TenantSettings()
+    }
+
+    static func target(_ record: DefinitionRecord) -> String { "definition:\(record.name)@\(record.version)" }
 
     /// Erases a version no run refers to; a version with runs can only be retired.
     public func delete(id: String, tenantID: String = defaultTenantID) async throws {
@@ -147,14 +279,15 @@ public final class WorkflowRegistry: Sendable {
     public func resolve(
         _ reference: String,
         version: String? = nil,
-        tenantID: String = defaultTenantID
+        tenantID: String = defaultTenantID,
+        startable: Bool = false
     ) async throws
         -> CompiledDefinition
     {
         if version == nil, RecordID.looksLikeID(reference), let byID = try await definition(id: reference, tenantID: tenantID) {
             return byID
         }
-        if let byName = try await definition(name: reference, version: version, tenantID: tenantID) { return byName }
+        if let byName = try await definition(name: reference, version: version, tenantID: tenantID, startable: startable) { return byName }
         let what = version.map { "\(reference) \($0)" } ?? reference
         throw WorkflowError(.workflowNotFound, "no workflow \(what) is registered")
     }
@@ -164,7 +297,10 @@ public final class WorkflowRegistry: Sendable {
     }
 
     private func compiled(_ record: DefinitionRecord) throws -> CompiledDefinition {
-        if let hit = cache.withLock({ $0[record.id] }), hit.record.status == record.status { return hit }
+        if let hit = cache.withLock({ $0[record.id] }) {
+            // The plan never changes; the record's lifecycle does (on any node), so the caller's fresh record wins.
+            return hit.record == record ? hit : remember(CompiledDefinition(record: record, plan: hit.plan))
+        }
         do {
             let spec = try DefinitionSpecDecoder.spec(from: record.spec)
             var plan = try WorkflowPlan(spec: spec)
@@ -188,5 +324,18 @@ enum DefinitionSpecDecoder {
         let document: JSONValue = ["name": "stored", "version": "0.0.0", "definition": stored]
         // It was valid under the limits in force when it was registered: lowering a limit later must not strand it.
         return try WorkflowDocument.validate(document, limits: .lenient).0.spec
+    }
+}
+
+extension WorkflowRegistry.LifecycleAction {
+    var pastTense: String {
+        switch self {
+        case .submit: "submitted"
+        case .approve: "approved"
+        case .reject: "rejected"
+        case .deprecate: "deprecated"
+        case .retire: "retired"
+        case .activate: "activated"
+        }
     }
 }

@@ -7,12 +7,14 @@ public struct TenantRecord: Sendable, Hashable {
     public var name: String
     public var createdAt: Date
     public var createdBy: String?
+    public var settings: TenantSettings
 
-    public init(id: String, name: String, createdAt: Date, createdBy: String?) {
+    public init(id: String, name: String, createdAt: Date, createdBy: String?, settings: TenantSettings = TenantSettings()) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
         self.createdBy = createdBy
+        self.settings = settings
     }
 }
 
@@ -74,20 +76,28 @@ public struct APIKeyRecord: Sendable, Hashable {
 /// Tenants and API keys.
 public protocol IdentityStore: Sendable {
     /// Creates a tenant; false when one with this id exists.
-    func tenantInsert(_ tenant: TenantRecord) async throws -> Bool
+    func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool
     func tenantGet(id: String) async throws -> TenantRecord?
     /// Every tenant, by id.
     func tenantList() async throws -> [TenantRecord]
     /// Stores a new key; false when its id is taken (a second bootstrap racing the first).
-    func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool
+    func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool
     /// The key whose secret hashes to `hash`, revoked and expired ones included (the caller decides).
     func apiKeyFind(hash: String) async throws -> APIKeyRecord?
     /// A tenant's keys, newest first.
     func apiKeyList(tenantID: String) async throws -> [APIKeyRecord]
     /// Revokes a tenant's key at `at`; false when the tenant has no such unrevoked key.
-    func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool
+    func apiKeyRevoke(tenantID: String, id: String, at: Date, audit: [AuditRecord]) async throws -> Bool
     /// Records that these keys were used at `at` (batched by the caller; never moves the time back).
     func apiKeyTouch(ids: [String], at: Date) async throws
     /// How many keys exist, revoked ones included (zero means the database has never been secured).
     func apiKeyCount() async throws -> Int
+}
+
+extension IdentityStore {
+    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool { try await tenantInsert(tenant, audit: []) }
+    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool { try await apiKeyInsert(key, audit: []) }
+    public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
+        try await apiKeyRevoke(tenantID: tenantID, id: id, at: at, audit: [])
+    }
 }

@@ -4,7 +4,12 @@ import WorkflowPrimitive
 /// Registers a definition unless `(tenant, name, version)` exists.
 public struct DefinitionInsertParams: Sendable {
     public var record: DefinitionRecord
-    public init(record: DefinitionRecord) { self.record = record }
+    /// Written with the version when it is inserted (not when it already existed).
+    public var audit: [AuditRecord]
+    public init(record: DefinitionRecord, audit: [AuditRecord] = []) {
+        self.record = record
+        self.audit = audit
+    }
 }
 
 /// The result of ``WorkflowStore/definitionInsert(_:)``.

@@ -25,8 +25,10 @@ public struct DefinitionRecord: Sendable, Hashable {
     public var checksum: String
     public var createdBy: String?
     public var createdAt: Date
-    /// Retired versions cannot start runs (runs already going finish on them).
+    /// Only active and deprecated versions start runs (runs already going finish on any).
     public var status: DefinitionStatus
+    /// Who approved the version's activation so far (under a tenant's approval policy).
+    public var approvals: [DefinitionApproval]
 
     public init(
         id: String,
@@ -38,9 +40,11 @@ public struct DefinitionRecord: Sendable, Hashable {
         checksum: String,
         createdBy: String?,
         createdAt: Date,
-        status: DefinitionStatus = .active
+        status: DefinitionStatus = .active,
+        approvals: [DefinitionApproval] = []
     ) {
         self.status = status
+        self.approvals = approvals
         self.id = id
         self.tenantID = tenantID
         self.name = name

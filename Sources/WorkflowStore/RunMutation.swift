@@ -37,6 +37,9 @@ public struct RunMutation: Sendable {
     public var spawn: [RunInsertParams]
     /// Parked child runs (created with their tasks far in the future) whose tasks become available now.
     public var releaseRuns: [String]
+    /// Audit entries of what a person did by this transition (started, cancelled, retried, signalled, decided an
+    /// approval), written in the same transaction.
+    public var audit: [AuditRecord]
 
     public init(
         run: RunRecord? = nil,
@@ -46,7 +49,8 @@ public struct RunMutation: Sendable {
         deleteTasks: TaskDeletion = .none,
         newTasks: [NewTask] = [],
         spawn: [RunInsertParams] = [],
-        releaseRuns: [String] = []
+        releaseRuns: [String] = [],
+        audit: [AuditRecord] = []
     ) {
         self.run = run
         self.steps = steps
@@ -56,6 +60,7 @@ public struct RunMutation: Sendable {
         self.newTasks = newTasks
         self.spawn = spawn
         self.releaseRuns = releaseRuns
+        self.audit = audit
     }
 
     /// Whether this mutation deletes `task` (a claim that finished the work itself, such as a run timeout).
@@ -69,7 +74,7 @@ public struct RunMutation: Sendable {
 
     public var isEmpty: Bool {
         run == nil && steps.isEmpty && deleteSteps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
-            && spawn.isEmpty && releaseRuns.isEmpty
+            && spawn.isEmpty && releaseRuns.isEmpty && audit.isEmpty
     }
 
     /// Whether this transition queued work any node may claim (so other nodes should be told).

@@ -1,3 +1,4 @@
+import Foundation
 import WorkflowPrimitive
 
 /// What an unfinished step keeps between transitions, by kind. Drivers store it as JSON (`json`, `init(json:)`); the
@@ -11,12 +12,14 @@ public enum StepState: Sendable, Hashable {
     case foreach(ForeachProgress)
     /// An executor's own state while its step is suspended (a `delay`'s wake-up time), opaque to the engine.
     case suspended(JSONValue)
+    /// An `approval` step collects decisions.
+    case awaitingApproval(ApprovalProgress)
 
     /// Whether the step waits for child runs (a cancelled run cancels them).
     public var awaitsChildren: Bool {
         switch self {
         case .awaitingChild, .foreach: true
-        case .awaitingSignal, .suspended: false
+        case .awaitingSignal, .suspended, .awaitingApproval: false
         }
     }
 
@@ -46,7 +49,14 @@ public enum StepState: Sendable, Hashable {
                 ].merging(p.phase == .collect ? ["phase": "collect"] : [:]) { a, _ in a }
             )
         case .suspended(let state): state
+        case .awaitingApproval(let p): ["approval": p.json]
         }
+    }
+
+    /// The approval an `approval` step is collecting.
+    public var approval: ApprovalProgress? {
+        if case .awaitingApproval(let p) = self { return p }
+        return nil
     }
 
     /// What a waiting step waits for, as the API shows it (a signal, a child run, foreach progress), without the
@@ -63,7 +73,9 @@ public enum StepState: Sendable, Hashable {
         guard let json, !json.isNull else { return nil }
         let fields = json.objectValue ?? [:]
         func int(_ key: String) -> Int? { fields[key]?.numberValue.map { Int($0) } }
-        if fields.count == 1, let name = fields["signal"]?.stringValue {
+        if fields.count == 1, let approval = fields["approval"].flatMap(ApprovalProgress.init(json:)) {
+            self = .awaitingApproval(approval)
+        } else if fields.count == 1, let name = fields["signal"]?.stringValue {
             self = .awaitingSignal(name: name)
         } else if let id = fields["child_run_id"]?.stringValue {
             self = .awaitingChild(runID: id)
@@ -125,5 +137,48 @@ public struct ForeachProgress: Sendable, Hashable {
         self.failed = failed
         self.continueOnError = continueOnError
         self.phase = phase
+    }
+}
+
+/// What an `approval` step asks for and the approvals it has so far.
+public struct ApprovalProgress: Sendable, Hashable {
+    public var required: Int
+    /// The roles a decider needs one of.
+    public var roles: [String]
+    /// Whether the author of the run's definition version may not decide either (the initiator never may).
+    public var excludeAuthor: Bool
+    public var approvals: [DefinitionApproval]
+    public var message: String?
+    public var deadline: Date?
+
+    public init(required: Int, roles: [String], excludeAuthor: Bool, approvals: [DefinitionApproval] = [], message: String?, deadline: Date?) {
+        self.required = required
+        self.roles = roles
+        self.excludeAuthor = excludeAuthor
+        self.approvals = approvals
+        self.message = message
+        self.deadline = deadline
+    }
+
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = [
+            "required": .number(Double(required)), "roles": .array(roles.map(JSONValue.string)), "exclude_author": .bool(excludeAuthor),
+            "approvals": DefinitionApproval.encode(approvals) ?? .array([]),
+        ]
+        fields["message"] = message.map(JSONValue.string)
+        fields["deadline_ms"] = deadline.map { .number(Double(AuditChain.milliseconds($0))) }
+        return .object(fields)
+    }
+
+    public init?(json: JSONValue) {
+        guard let f = json.objectValue, let required = f["required"]?.numberValue else { return nil }
+        self.init(
+            required: Int(required),
+            roles: f["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            excludeAuthor: f["exclude_author"]?.boolValue ?? false,
+            approvals: DefinitionApproval.decode(f["approvals"]),
+            message: f["message"]?.stringValue,
+            deadline: f["deadline_ms"]?.numberValue.map { Date(timeIntervalSince1970: $0 / 1000) }
+        )
     }
 }

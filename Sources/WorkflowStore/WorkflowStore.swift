@@ -7,7 +7,7 @@ import WorkflowPrimitive
 /// returns, so whatever a caller reports after it survives a crash. Every state change of a run goes through
 /// ``runTransitions(_:now:)`` or ``taskClaim(_:)``, which write the run, its steps, its history and its tasks in one
 /// transaction. The contract every driver must pass lives in `WorkflowStoreTesting`.
-public protocol WorkflowStore: DefinitionStore, RunStore, QueueStore, ClusterStore, IdentityStore {
+public protocol WorkflowStore: DefinitionStore, RunStore, QueueStore, ClusterStore, IdentityStore, AuditStore, GovernanceStore {
     /// True when one process owns the database (embedded SQLite): leases left by an earlier process can be
     /// expired at start-up instead of waiting for them to time out.
     var isExclusive: Bool { get }
@@ -27,8 +27,8 @@ public protocol DefinitionStore: Sendable {
     /// Every version registered under `name`, in no particular order.
     func definitionVersions(tenantID: String, name: String) async throws -> [DefinitionRecord]
     func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord]
-    /// Sets a version's status; nil when there is no such version.
-    func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord?
+    /// Moves a version through its lifecycle if it is still where the caller saw it.
+    func definitionUpdate(_ update: DefinitionUpdate) async throws -> DefinitionUpdateOutcome
     /// Erases a version that no run refers to.
     func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome
 }
@@ -68,6 +68,9 @@ public protocol RunStore: Sendable {
     /// Takes a run off the dead-letter list; false when it was not on it.
     func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool
     func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord]
+    /// `approval` steps waiting for decisions in a tenant, with their runs, by run id then step id, after the pair
+    /// `after` (a cursor).
+    func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)]
 
     /// Applies transitions to runs, many in one transaction (group commit). Each request locks its run, checks its
     /// fence, calls `decide` with the snapshot and writes the result; a rejected or fenced request writes nothing.

@@ -23,6 +23,7 @@ struct PostgresBatchWriter {
     private var newRuns: [RunRecord] = []
     private var deleteStepRows: [(runID: String, stepID: String)] = []
     private var releaseRuns: [String] = []
+    private var audit: [AuditRecord] = []
 
     /// The kinds `TaskDeletion.all` removes, as SQL literals: constants from `TaskKind`, written into the statement
     /// text so that the planner sees them as it would a literal list.
@@ -97,6 +98,7 @@ struct PostgresBatchWriter {
         for child in m.spawn {
             insert(child, owner: owner, now: now)
         }
+        audit += m.audit
         if !m.releaseRuns.isEmpty {
             releaseRuns += m.releaseRuns
             announce = true
@@ -284,6 +286,7 @@ struct PostgresBatchWriter {
                 logger: logger
             )
         }
+        try await PostgresStore.appendAudit(conn, audit, logger: logger)
         return inserted
     }
 }

@@ -167,5 +167,45 @@ enum PostgresSchema {
                 "ALTER TABLE runs ADD COLUMN created_by TEXT",
             ]
         ),
+        (
+            7, "governance",
+            [
+                // The audit log (one hash chain per tenant, its head kept beside it; details as text, hashed as
+                // written), the lifecycle of definition versions (their approvals), tenant settings and secrets.
+                """
+                CREATE TABLE audit_log (
+                    tenant_id TEXT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    at BIGINT NOT NULL,
+                    actor TEXT,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    outcome TEXT NOT NULL,
+                    source TEXT,
+                    request_id TEXT,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, seq)
+                )
+                """,
+                "CREATE TABLE audit_heads (tenant_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+                "ALTER TABLE workflow_definitions ADD COLUMN approvals TEXT",
+                "ALTER TABLE tenants ADD COLUMN settings TEXT",
+                """
+                CREATE TABLE secrets (
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    ciphertext TEXT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    updated_by TEXT,
+                    PRIMARY KEY (tenant_id, name)
+                )
+                """,
+                "CREATE INDEX step_runs_approvals ON step_runs (tenant_id, run_id, step_id) WHERE status = 'WAITING' AND state ? 'approval'",
+            ]
+        ),
     ]
 }

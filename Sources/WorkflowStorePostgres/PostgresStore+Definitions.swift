@@ -7,7 +7,7 @@ import WorkflowStore
 /// Definitions: versions of workflow definitions per tenant.
 extension PostgresStore {
     static let definitionColumns =
-        "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at, status"
+        "id, tenant_id, name, version, description, definition::text AS definition, checksum, created_by, created_at, status, approvals"
 
     public func definitionInsert(_ params: DefinitionInsertParams) async throws -> DefinitionInsertResult {
         try await guarded { [self] in
@@ -15,14 +15,19 @@ extension PostgresStore {
             return try await client.withTransaction(logger: logger) { conn in
                 let inserted = try await conn.query(
                     """
-                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
-                    VALUES (\(r.id), \(r.tenantID), \(r.name), \(r.version), 'active', \(r.description), \(r.spec.canonicalString())::jsonb,
-                            \(r.checksum), \(r.createdBy), \(r.createdAt))
+                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by,
+                        created_at, approvals)
+                    VALUES (\(r.id), \(r.tenantID), \(r.name), \(r.version), \(r.status.rawValue), \(r.description),
+                            \(r.spec.canonicalString())::jsonb, \(r.checksum), \(r.createdBy), \(r.createdAt),
+                            \(DefinitionApproval.encode(r.approvals)?.canonicalString()))
                     ON CONFLICT (tenant_id, name, version) DO NOTHING RETURNING id
                     """,
                     logger: logger
                 ).collect()
-                if !inserted.isEmpty { return .inserted(r) }
+                if !inserted.isEmpty {
+                    try await Self.appendAudit(conn, params.audit, logger: logger)
+                    return .inserted(r)
+                }
                 let rows = try await conn.query(
                     "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name) AND version = \(r.version)",
                     logger: logger
@@ -66,15 +71,28 @@ extension PostgresStore {
         }
     }
 
-    public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
+    public func definitionUpdate(_ u: DefinitionUpdate) async throws -> DefinitionUpdateOutcome {
         try await guarded { [self] in
-            try await client.query(
-                """
-                UPDATE workflow_definitions SET status = \(status.rawValue) WHERE tenant_id = \(tenantID) AND id = \(id)
-                RETURNING \(unescaped: Self.definitionColumns)
-                """,
-                logger: logger
-            ).collect().first.map { try Self.definition($0) }
+            try await client.withTransaction(logger: logger) { conn in
+                let rows = try await conn.query(
+                    """
+                    SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(u.tenantID) AND id = \(u.id)
+                    FOR UPDATE
+                    """,
+                    logger: logger
+                ).collect()
+                guard let current = try rows.first.map(Self.definition) else { return .notFound }
+                guard current.status == u.expected else { return .conflict(current) }
+                let updated = try await conn.query(
+                    """
+                    UPDATE workflow_definitions SET status = \(u.status.rawValue), approvals = \(DefinitionApproval.encode(u.approvals)?.canonicalString())
+                    WHERE tenant_id = \(u.tenantID) AND id = \(u.id) RETURNING \(unescaped: Self.definitionColumns)
+                    """,
+                    logger: logger
+                ).collect()
+                try await Self.appendAudit(conn, u.audit, logger: logger)
+                return try updated.first.map { .updated(try Self.definition($0)) } ?? .notFound
+            }
         }
     }
 

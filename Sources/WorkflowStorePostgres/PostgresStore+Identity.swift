@@ -6,11 +6,12 @@ import WorkflowStore
 
 /// Tenants and API keys.
 extension PostgresStore {
-    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool {
-        try await guarded { [self] in
-            try await client.query(
+    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool {
+        try await audited(audit) { [self] conn in
+            try await conn.query(
                 """
-                INSERT INTO tenants (id, name, created_at, created_by) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt), \(tenant.createdBy))
+                INSERT INTO tenants (id, name, created_at, created_by, settings)
+                VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt), \(tenant.createdBy), \(tenant.settings.json.canonicalString()))
                 ON CONFLICT (id) DO NOTHING RETURNING id
                 """,
                 logger: logger
@@ -18,22 +19,33 @@ extension PostgresStore {
         }
     }
 
+    /// Runs `body` in a transaction and appends `audit` in it when `body` changed something.
+    func audited(_ audit: [AuditRecord], _ body: @escaping @Sendable (PostgresConnection) async throws -> Bool) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.withTransaction(logger: logger) { conn in
+                guard try await body(conn) else { return false }
+                try await Self.appendAudit(conn, audit, logger: logger)
+                return true
+            }
+        }
+    }
+
     public func tenantGet(id: String) async throws -> TenantRecord? {
         try await guarded { [self] in
-            try await client.query("SELECT id, name, created_at, created_by FROM tenants WHERE id = \(id)", logger: logger)
+            try await client.query("SELECT id, name, created_at, created_by, settings FROM tenants WHERE id = \(id)", logger: logger)
                 .collect().first.map(Self.tenant)
         }
     }
 
     public func tenantList() async throws -> [TenantRecord] {
         try await guarded { [self] in
-            try await client.query("SELECT id, name, created_at, created_by FROM tenants ORDER BY id", logger: logger).collect().map(Self.tenant)
+            try await client.query("SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id", logger: logger).collect().map(Self.tenant)
         }
     }
 
-    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool {
-        try await guarded { [self] in
-            try await client.query(
+    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool {
+        try await audited(audit) { [self] conn in
+            try await conn.query(
                 """
                 INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit, workflows)
                 VALUES (\(key.id), \(key.tenantID), \(key.name), \(key.prefix), \(key.hash), \(key.roles), \(key.createdAt),
@@ -61,9 +73,9 @@ extension PostgresStore {
         }
     }
 
-    public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
-        try await guarded { [self] in
-            try await client.query(
+    public func apiKeyRevoke(tenantID: String, id: String, at: Date, audit: [AuditRecord]) async throws -> Bool {
+        try await audited(audit) { [self] conn in
+            try await conn.query(
                 "UPDATE api_keys SET revoked_at = \(at) WHERE tenant_id = \(tenantID) AND id = \(id) AND revoked_at IS NULL RETURNING id",
                 logger: logger
             ).collect().count > 0
@@ -116,7 +128,13 @@ extension PostgresStore {
     }
 
     static func tenant(_ row: PostgresRow) throws -> TenantRecord {
-        let (id, name, created, createdBy) = try row.decode((String, String, Date, String?).self)
-        return TenantRecord(id: id, name: name, createdAt: created, createdBy: createdBy)
+        let (id, name, created, createdBy, settings) = try row.decode((String, String, Date, String?, String?).self)
+        return TenantRecord(
+            id: id,
+            name: name,
+            createdAt: created,
+            createdBy: createdBy,
+            settings: TenantSettings(json: settings.flatMap { try? JSONValue.parse($0) })
+        )
     }
 }

@@ -23,7 +23,9 @@ extension PostgresStore {
             checksum: try r["checksum"].decode(String.self),
             createdBy: try r["created_by"].decode(String?.self),
             createdAt: try r["created_at"].decode(Date.self),
-            status: DefinitionStatus(rawValue: try r["status"].decode(String.self)) ?? .active
+            // A status this version does not know starts nothing.
+            status: DefinitionStatus(rawValue: try r["status"].decode(String.self)) ?? .retired,
+            approvals: DefinitionApproval.decode(try json(try r["approvals"].decode(String?.self)))
         )
     }
 

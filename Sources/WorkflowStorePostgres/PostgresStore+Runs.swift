@@ -51,6 +51,29 @@ extension PostgresStore {
         return error.serverInfo?[.sqlState] == "23505" && (error.serverInfo?[.constraintName] ?? "").contains("idempotency")
     }
 
+    public func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)] {
+        try await guarded { [self] in
+            let steps = try await client.query(
+                """
+                SELECT \(unescaped: Self.stepColumns) FROM step_runs
+                WHERE tenant_id = \(tenantID) AND status = 'WAITING' AND state ? 'approval'
+                  AND (run_id, step_id) > (\(after?.runID ?? ""), \(after?.stepID ?? ""))
+                ORDER BY run_id, step_id LIMIT \(limit)
+                """,
+                logger: logger
+            ).collect().map(Self.step)
+            let ids = Array(Set(steps.map(\.runID)))
+            var runs: [String: RunRecord] = [:]
+            if !ids.isEmpty {
+                for row in try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(ids)::text[])", logger: logger).collect() {
+                    let run = try Self.run(row, inputs: inputs)
+                    runs[run.id] = run
+                }
+            }
+            return steps.compactMap { step in runs[step.runID].map { ($0, step) } }
+        }
+    }
+
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await guarded { [self] in
             try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)

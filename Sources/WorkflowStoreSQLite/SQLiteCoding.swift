@@ -38,7 +38,9 @@ enum SQLiteCoding {
             checksum: row["checksum"],
             createdBy: row["created_by"],
             createdAt: date(row["created_at"] as Int64),
-            status: DefinitionStatus(rawValue: row["status"] ?? "active") ?? .active
+            // A status this version does not know starts nothing.
+            status: DefinitionStatus(rawValue: row["status"] ?? "active") ?? .retired,
+            approvals: DefinitionApproval.decode(try json(row["approvals"]))
         )
     }
 

@@ -177,6 +177,48 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("007_governance") { db in
+            // The audit log (one hash chain per tenant, its head kept beside it), the lifecycle of definition versions
+            // (their approvals), tenant settings (policies) and encrypted secrets.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_log (
+                        tenant_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        at INTEGER NOT NULL,
+                        actor TEXT,
+                        action TEXT NOT NULL,
+                        target TEXT,
+                        outcome TEXT NOT NULL,
+                        source TEXT,
+                        request_id TEXT,
+                        details TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL,
+                        PRIMARY KEY (tenant_id, seq)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE audit_heads (
+                        tenant_id TEXT PRIMARY KEY,
+                        seq INTEGER NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    ALTER TABLE workflow_definitions ADD COLUMN approvals TEXT;
+                    ALTER TABLE tenants ADD COLUMN settings TEXT;
+                    CREATE TABLE secrets (
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        ciphertext TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        updated_by TEXT,
+                        PRIMARY KEY (tenant_id, name)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX step_runs_approvals ON step_runs (tenant_id, run_id, step_id)
+                        WHERE status = 'WAITING' AND state LIKE '{"approval":%';
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -18,14 +18,16 @@ extension SQLiteStore {
             }
             try db.run(
                 sql: """
-                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by, created_at)
-                    VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)
+                    INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by,
+                        created_at, approvals)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    r.id, r.tenantID, r.name, r.version, r.description, SQLiteCoding.text(r.spec), r.checksum, r.createdBy,
-                    SQLiteCoding.ms(r.createdAt),
+                    r.id, r.tenantID, r.name, r.version, r.status.rawValue, r.description, SQLiteCoding.text(r.spec), r.checksum, r.createdBy,
+                    SQLiteCoding.ms(r.createdAt), SQLiteCoding.text(DefinitionApproval.encode(r.approvals)),
                 ]
             )
+            try Self.appendAudit(db, params.audit)
             return .inserted(r)
         }
     }
@@ -62,14 +64,17 @@ extension SQLiteStore {
         }
     }
 
-    public func definitionSetStatus(tenantID: String, id: String, status: DefinitionStatus) async throws -> DefinitionRecord? {
+    public func definitionUpdate(_ u: DefinitionUpdate) async throws -> DefinitionUpdateOutcome {
         try await pool.write { db in
+            let fetch = { try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [u.tenantID, u.id]) }
+            guard let current = try fetch().map(SQLiteCoding.definition) else { return .notFound }
+            guard current.status == u.expected else { return .conflict(current) }
             try db.execute(
-                sql: "UPDATE workflow_definitions SET status = ? WHERE tenant_id = ? AND id = ?",
-                arguments: [status.rawValue, tenantID, id]
+                sql: "UPDATE workflow_definitions SET status = ?, approvals = ? WHERE tenant_id = ? AND id = ?",
+                arguments: [u.status.rawValue, SQLiteCoding.text(DefinitionApproval.encode(u.approvals)), u.tenantID, u.id]
             )
-            return try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
-                .map(SQLiteCoding.definition)
+            try Self.appendAudit(db, u.audit)
+            return try fetch().map(SQLiteCoding.definition).map { .updated($0) } ?? .notFound
         }
     }
 

@@ -5,29 +5,31 @@ import WorkflowStore
 
 /// Tenants and API keys.
 extension SQLiteStore {
-    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool {
+    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool {
         try await pool.write { db in
             try db.run(
-                sql: "INSERT INTO tenants (id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                arguments: [tenant.id, tenant.name, SQLiteCoding.ms(tenant.createdAt), tenant.createdBy]
+                sql: "INSERT INTO tenants (id, name, created_at, created_by, settings) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                arguments: [tenant.id, tenant.name, SQLiteCoding.ms(tenant.createdAt), tenant.createdBy, SQLiteCoding.text(tenant.settings.json)]
             )
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendAudit(db, audit)
+            return true
         }
     }
 
     public func tenantGet(id: String) async throws -> TenantRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, name, created_at, created_by FROM tenants WHERE id = ?", arguments: [id]).map(Self.tenant)
+            try Row.fetchOne(db, sql: "SELECT id, name, created_at, created_by, settings FROM tenants WHERE id = ?", arguments: [id]).map(Self.tenant)
         }
     }
 
     public func tenantList() async throws -> [TenantRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, created_at, created_by FROM tenants ORDER BY id").map(Self.tenant)
+            try Row.fetchAll(db, sql: "SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id").map(Self.tenant)
         }
     }
 
-    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool {
+    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool {
         try await pool.write { db in
             try db.run(
                 sql: """
@@ -39,7 +41,9 @@ extension SQLiteStore {
                     key.createdBy, SQLiteCoding.ms(key.expiresAt), key.rateLimitPerMinute, key.workflows?.joined(separator: ","),
                 ]
             )
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendAudit(db, audit)
+            return true
         }
     }
 
@@ -59,13 +63,15 @@ extension SQLiteStore {
         }
     }
 
-    public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
+    public func apiKeyRevoke(tenantID: String, id: String, at: Date, audit: [AuditRecord]) async throws -> Bool {
         try await pool.write { db in
             try db.run(
                 sql: "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
                 arguments: [SQLiteCoding.ms(at), tenantID, id]
             )
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendAudit(db, audit)
+            return true
         }
     }
 
@@ -107,6 +113,12 @@ extension SQLiteStore {
     }
 
     static func tenant(_ row: Row) -> TenantRecord {
-        TenantRecord(id: row[0], name: row[1], createdAt: SQLiteCoding.date(row[2] as Int64), createdBy: row[3])
+        TenantRecord(
+            id: row[0],
+            name: row[1],
+            createdAt: SQLiteCoding.date(row[2] as Int64),
+            createdBy: row[3],
+            settings: TenantSettings(json: try? SQLiteCoding.json(row[4]))
+        )
     }
 }

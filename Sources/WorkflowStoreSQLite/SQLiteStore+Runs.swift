@@ -65,6 +65,25 @@ extension SQLiteStore {
         }
     }
 
+    public func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)] {
+        try await pool.read { db in
+            let steps = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(SQLiteCoding.stepColumns) FROM step_runs
+                    WHERE tenant_id = ? AND status = 'WAITING' AND state LIKE '{"approval":%' AND (run_id, step_id) > (?, ?)
+                    ORDER BY run_id, step_id LIMIT ?
+                    """,
+                arguments: [tenantID, after?.runID ?? "", after?.stepID ?? "", limit]
+            ).map(SQLiteCoding.step)
+            var runs: [String: RunRecord] = [:]
+            for id in Set(steps.map(\.runID)) {
+                runs[id] = try Row.fetchOne(db, sql: "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?", arguments: [id]).map { try SQLiteCoding.run($0) }
+            }
+            return steps.compactMap { step in runs[step.runID].map { ($0, step) } }
+        }
+    }
+
     public func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord] {
         try await pool.read { db in
             var sql = "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE parent_run_id = ?"

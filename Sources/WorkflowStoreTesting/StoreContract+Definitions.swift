@@ -37,15 +37,41 @@ extension StoreContract {
         let used = try await insertDefinition(store, definition(version: "1.0.0"))
         let unused = try await insertDefinition(store, definition(version: "2.0.0"))
         try expect(used.status == .active, "a new version is active")
-        let retired = try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .retired)
-        try expect(retired?.status == .retired, "retire returns the record: \(String(describing: retired))")
+        func update(_ id: String, tenant: String = defaultTenantID, from: DefinitionStatus, to: DefinitionStatus, approvals: [DefinitionApproval] = [])
+            async throws -> DefinitionUpdateOutcome
+        {
+            let audit = AuditRecord(tenantID: tenant, at: t0, context: nil, action: "definition.\(to.rawValue)", target: id)
+            return try await store.definitionUpdate(
+                DefinitionUpdate(tenantID: tenant, id: id, expected: from, status: to, approvals: approvals, audit: [audit])
+            )
+        }
+        guard case .updated(let retired) = try await update(used.id, from: .active, to: .retired) else {
+            throw Failure(description: "retiring an active version must update it")
+        }
+        try expect(retired.status == .retired, "retire returns the record: \(retired)")
         try expect(try await store.definitionGet(tenantID: defaultTenantID, id: used.id)?.status == .retired, "retired is stored")
-        try expect(try await store.definitionSetStatus(tenantID: "other", id: used.id, status: .active) == nil, "tenants are isolated")
-        try expect(try await store.definitionSetStatus(tenantID: defaultTenantID, id: "missing", status: .active) == nil, "missing")
-        try expect(
-            try await store.definitionSetStatus(tenantID: defaultTenantID, id: used.id, status: .active)?.status == .active,
-            "activate"
-        )
+        guard case .notFound = try await update(used.id, tenant: "other", from: .retired, to: .active) else {
+            throw Failure(description: "tenants are isolated")
+        }
+        guard case .notFound = try await update("missing", from: .retired, to: .active) else { throw Failure(description: "missing") }
+        guard case .conflict(let current) = try await update(used.id, from: .active, to: .active) else {
+            throw Failure(description: "an update from a state the version is no longer in is a conflict")
+        }
+        try expect(current.status == .retired, "the conflict reports the current state")
+        let approval = DefinitionApproval(actor: "key:b", at: t0.addingTimeInterval(1.5), comment: "four eyes")
+        guard case .updated(let active) = try await update(used.id, from: .retired, to: .active, approvals: [approval]) else {
+            throw Failure(description: "activate")
+        }
+        try expect(active.approvals == [approval] && active.status == .active, "approvals are stored with the state: \(active.approvals)")
+        try expect(try await store.definitionGet(tenantID: defaultTenantID, id: used.id)?.approvals == [approval], "and read back")
+        let audit = try await store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 10))
+        try expect(audit.map(\.record.action) == ["definition.retired", "definition.active"], "only applied updates are audited: \(audit)")
+
+        var draft = definition(version: "3.0.0")
+        draft.status = .draft
+        let inserted = try await insertDefinition(store, draft)
+        try expect(inserted.status == .draft, "a version is inserted in the state it is given")
+        try expect(try await store.definitionGet(tenantID: defaultTenantID, id: draft.id)?.status == .draft, "draft is stored")
 
         _ = try await insertRun(store, definition: used, at: t0)
         try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: used.id) == .inUse(runs: 1), "a version with runs stays")

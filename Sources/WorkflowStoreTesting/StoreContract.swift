@@ -45,6 +45,9 @@ public enum StoreContract {
         Case(name: "notify: listeners hear of committed work where the store can notify, and stop when cancelled", body: notify),
         Case(name: "tenants: the default one exists, others are created once, listed by id", body: tenants),
         Case(name: "API keys: stored by hash, listed per tenant, revoked once per tenant, last use moves forward", body: apiKeys),
+        Case(name: "audit: chained per tenant in the writing transaction, listed with filters both ways, head kept", body: audit),
+        Case(name: "audit: identity writes and run transitions append their entries only when they change something", body: auditWithChanges),
+        Case(name: "governance: tenant settings replaced, secrets put, listed, re-wrapped only if unchanged, deleted", body: governance),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)

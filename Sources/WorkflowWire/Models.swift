@@ -17,6 +17,8 @@ public struct Workflow: PageItem, Hashable {
     public var createdAt: String
     /// Who registered the version.
     @Nullable public var createdBy: String?
+    /// Who approved its activation (under an approval policy).
+    public var approvals: [ApprovalInfo]
 
     public init(
         id: String,
@@ -27,8 +29,10 @@ public struct Workflow: PageItem, Hashable {
         checksum: String,
         status: DefinitionStatus,
         createdAt: String,
-        createdBy: String? = nil
+        createdBy: String? = nil,
+        approvals: [ApprovalInfo] = []
     ) {
+        self.approvals = approvals
         self.createdBy = createdBy
         self.id = id
         self.name = name
@@ -41,9 +45,25 @@ public struct Workflow: PageItem, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, version, description, definition, checksum, status
+        case id, name, version, description, definition, checksum, status, approvals
         case createdAt = "created_at"
         case createdBy = "created_by"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id),
+            name: try c.decode(String.self, forKey: .name),
+            version: try c.decode(String.self, forKey: .version),
+            description: try c.decodeIfPresent(String.self, forKey: .description),
+            definition: try c.decode(JSONValue.self, forKey: .definition),
+            checksum: try c.decode(String.self, forKey: .checksum),
+            status: try c.decode(DefinitionStatus.self, forKey: .status),
+            createdAt: try c.decode(String.self, forKey: .createdAt),
+            createdBy: try c.decodeIfPresent(String.self, forKey: .createdBy),
+            approvals: try c.decodeIfPresent([ApprovalInfo].self, forKey: .approvals) ?? []
+        )
     }
 }
 

@@ -7,8 +7,10 @@ import WorkflowPrimitive
 struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow",
-        abstract: "Register and list workflow definitions.",
-        subcommands: [Register.self, List.self, Show.self]
+        abstract: "Register, list and review workflow definitions, and move versions through their lifecycle.",
+        subcommands: [
+            Register.self, List.self, Show.self, Diff.self, Submit.self, Approve.self, Reject.self, Deprecate.self, Retire.self, Activate.self,
+        ]
     )
 
     struct Register: AsyncParsableCommand {

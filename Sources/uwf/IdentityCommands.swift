@@ -80,8 +80,8 @@ struct APIKeyCommand: AsyncParsableCommand {
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
-        abstract: "Create and list tenants (needs the admin role in the default tenant).",
-        subcommands: [Create.self, List.self]
+        abstract: "Create and list tenants (admins of the default tenant), and show or change your tenant's policies.",
+        subcommands: [Create.self, List.self, Settings.self]
     )
 
     struct Create: AsyncParsableCommand {

@@ -73,6 +73,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds of clock skew allowed on exp and nbf.") var jwtLeewaySeconds = 60
     @Option(help: "Failed authentications from one address before it is locked out.") var authFailureLimit = 5
     @Option(help: "Seconds an address stays locked out after too many failed authentications.") var authLockoutSeconds = 900
+    @Option(
+        help:
+            "File of master keys that seal secrets (<id>:<base64 of 32 bytes> per line, newest first); default $UWF_MASTER_KEY, or on embedded SQLite <data-dir>/master.key (created if missing)."
+    )
+    var masterKeyFile: String?
+    @Option(
+        help:
+            "Where http_request steps may go: local (refuse link-local, metadata and this server's own API; allow loopback and private networks) or public-only (refuse those too)."
+    )
+    var egress = "local"
+    @Option(help: "Hosts, *.suffix patterns or CIDRs http_request steps may never call, on every tenant (repeatable).")
+    var egressDeny: [String] = []
+    @Option(help: "Seconds between audit checkpoints (each tenant's newest entry and hash, in the log and in --audit-checkpoint-file).")
+    var auditCheckpointSeconds = 300
+    @Option(help: "A file to append audit checkpoints to (JSON lines), kept where the database's writers cannot change it.")
+    var auditCheckpointFile: String?
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -107,6 +123,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1000).contains(authFailureLimit) else { throw ValidationError("--auth-failure-limit must be from 1 to 1000") }
         guard (1...86_400).contains(authLockoutSeconds) else { throw ValidationError("--auth-lockout-seconds must be from 1 to 86400") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard EgressPolicy.Mode(rawValue: egress) != nil else { throw ValidationError("--egress must be local or public-only") }
+        for rule in egressDeny where EgressRule(rule) == nil {
+            throw ValidationError("--egress-deny '\(rule.prefix(60))' is not a host name, *.suffix pattern or CIDR")
+        }
+        guard (10...86_400).contains(auditCheckpointSeconds) else { throw ValidationError("--audit-checkpoint-seconds must be from 10 to 86400") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard heartbeatSeconds.map({ $0 > 0 && $0 * 2 <= leaseSeconds }) ?? true else {
             throw ValidationError("--heartbeat-seconds must be positive and at most half of --lease-seconds")
@@ -148,6 +169,7 @@ struct ServeCommand: AsyncParsableCommand {
         try engineConfiguration.validate()
 
         let url = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        engineConfiguration.masterKeys = try MasterKeys.load(file: masterKeyFile, dataDirectory: url == nil ? dataDirectory : nil, logger: logger)
         if let url {
             let store = PostgresStore(configuration: try PostgresStoreConfiguration(url: url), logger: logger)
             // The pool runs as the group's first service (so it stops last); the node starts once the schema is current.
@@ -196,12 +218,17 @@ struct ServeCommand: AsyncParsableCommand {
         prepare: @escaping @Sendable () async throws -> Void = {}
     ) async throws {
         let registry = WorkflowRegistry(store: store, limits: limits)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let http = HTTPRequestStepExecutor.makeClient()
+        let egressPolicy = EgressPolicy(
+            mode: EgressPolicy.Mode(rawValue: egress) ?? .local,
+            ownPorts: [port],
+            deny: egressDeny.compactMap(EgressRule.init)
+        )
         let engine = WorkflowEngine(
             configuration: engineConfiguration,
             store: store,
             registry: registry,
-            executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+            executors: .builtin(http: HTTPRequestStepExecutor(client: http, egress: egressPolicy)),
             logger: logger
         )
         let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))
@@ -262,7 +289,8 @@ struct ServeCommand: AsyncParsableCommand {
                 maxBodyBytes: maxBodyBytes,
                 nodeTimeout: engineConfiguration.leaseDuration,
                 limits: limits,
-                requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000))
+                requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)),
+                masterKeys: engineConfiguration.masterKeys
             ),
             authentication: authentication,
             limits: CallerLimits(
@@ -292,7 +320,8 @@ struct ServeCommand: AsyncParsableCommand {
             router: api.makeRouter(),
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
-            services: [engine, leader] + extraServices,
+            services: [engine, leader, AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger)]
+                + extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts read this line to learn the port when started with --port 0.
@@ -414,5 +443,42 @@ enum Bootstrap {
                 """.utf8
             )
         )
+    }
+}
+
+/// Where the master keys come from: `$UWF_MASTER_KEY`, `--master-key-file`, or on embedded SQLite `<data-dir>/master.key`
+/// (made on first start, mode 0600, like admin.key). A cluster on PostgreSQL needs the same keys on every node, so it
+/// never makes one up: without keys, secrets are unavailable there.
+enum MasterKeys {
+    static func load(file: String?, dataDirectory: String?, logger: Logger) throws -> MasterKeyring? {
+        if let text = ProcessInfo.processInfo.environment["UWF_MASTER_KEY"], !text.isEmpty {
+            return try parse(text, source: "UWF_MASTER_KEY")
+        }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read --master-key-file \(file)") }
+            return try parse(text, source: file)
+        }
+        guard let dataDirectory else {
+            logger.warning("no master key (--master-key-file or UWF_MASTER_KEY): secrets cannot be set or used on this node")
+            return nil
+        }
+        let directory = URL(fileURLWithPath: dataDirectory)
+        let path = directory.appendingPathComponent("master.key").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try parse(text, source: path) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let line = MasterKeyring.generateLine(id: "k1")
+        guard FileManager.default.createFile(atPath: path, contents: Data((line + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        logger.notice("created a master key for secrets", metadata: ["path": .string(path)])
+        return try parse(line, source: path)
+    }
+
+    static func parse(_ text: String, source: String) throws -> MasterKeyring {
+        do {
+            return try MasterKeyring(text: text)
+        } catch {
+            throw ValidationError("\(source): \(error.message)")
+        }
     }
 }

@@ -15,7 +15,8 @@ struct UWF: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
-            DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self,
+            DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self, ApproveCommand.self, RejectCommand.self, ApprovalsCommand.self,
+            AuditCommand.self, SecretCommand.self,
         ]
     )
 }
