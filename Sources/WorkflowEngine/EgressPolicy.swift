@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WorkflowPrimitive
 
 #if canImport(Glibc)
@@ -137,12 +138,13 @@ public struct EgressPolicy: Sendable {
     }
 
     public var mode: Mode
-    /// Ports of this node's own API (refused on loopback, unspecified and this host's addresses).
-    public var ownPorts: Set<Int>
+    /// Ports of this node's own API (refused on loopback, unspecified and this host's addresses); filled in once the
+    /// server listens (`--port 0` picks the port then).
+    public var ownPorts: OwnPorts
     /// Node-wide extra refusals (`--egress-deny`).
     public var deny: [EgressRule]
 
-    public init(mode: Mode = .local, ownPorts: Set<Int> = [], deny: [EgressRule] = []) {
+    public init(mode: Mode = .local, ownPorts: OwnPorts = OwnPorts(), deny: [EgressRule] = []) {
         self.mode = mode
         self.ownPorts = ownPorts
         self.deny = deny
@@ -185,6 +187,17 @@ public struct EgressPolicy: Sendable {
     }
 }
 
+/// The ports this node's API listens on, known once it listens.
+public final class OwnPorts: Sendable {
+    private let ports = Mutex<Set<Int>>([])
+
+    public init(_ ports: Set<Int> = []) { self.ports.withLock { $0 = ports } }
+
+    public func add(_ port: Int) { ports.withLock { _ = $0.insert(port) } }
+
+    public func contains(_ port: Int) -> Bool { ports.withLock { $0.contains(port) } }
+}
+
 /// The addresses of this host's interfaces, read once.
 enum LocalAddresses {
     static let all: Set<IPAddress> = {
@@ -201,29 +214,79 @@ enum LocalAddresses {
     }()
 }
 
-/// Resolves host names off the cooperative pool (getaddrinfo blocks).
-enum Resolver {
-    static func resolve(_ host: String) async -> [IPAddress] {
-        if let literal = IPAddress(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) { return [literal] }
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var hints = addrinfo()
-                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-                var result: UnsafeMutablePointer<addrinfo>?
-                guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else {
-                    continuation.resume(returning: [])
-                    return
-                }
-                defer { freeaddrinfo(result) }
-                var addresses: [IPAddress] = []
-                var cursor: UnsafeMutablePointer<addrinfo>? = first
-                while let entry = cursor {
-                    if let raw = entry.pointee.ai_addr, let ip = Resolver.address(raw) { addresses.append(ip) }
-                    cursor = entry.pointee.ai_next
-                }
-                continuation.resume(returning: Array(Set(addresses)))
+/// A continuation resumed by whichever answer comes first (the lookup, the timeout, cancellation).
+private final class OneAnswer: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<[IPAddress], Never>)
+        case answered([IPAddress])
+        case done
+    }
+
+    private let state = Mutex<State>(.empty)
+
+    func set(_ c: CheckedContinuation<[IPAddress], Never>) {
+        let answer = state.withLock { s -> [IPAddress]? in
+            if case .answered(let a) = s {
+                s = .done
+                return a
+            }
+            s = .waiting(c)
+            return nil
+        }
+        if let answer { c.resume(returning: answer) }
+    }
+
+    func finish(_ result: [IPAddress]) {
+        let waiting = state.withLock { s -> CheckedContinuation<[IPAddress], Never>? in
+            switch s {
+            case .empty:
+                s = .answered(result)
+                return nil
+            case .waiting(let c):
+                s = .done
+                return c
+            case .answered, .done:
+                return nil
             }
         }
+        waiting?.resume(returning: result)
+    }
+}
+
+/// Resolves host names off the cooperative pool (getaddrinfo blocks).
+enum Resolver {
+    /// The addresses `host` resolves to; empty when it does not resolve within `timeout` or the task is cancelled
+    /// (getaddrinfo blocks and cannot be interrupted: its thread finishes on its own, nobody waits for it).
+    static func resolve(_ host: String, timeout: Duration = .seconds(10)) async -> [IPAddress] {
+        if let literal = IPAddress(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) { return [literal] }
+        let once = OneAnswer()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[IPAddress], Never>) in
+                once.set(continuation)
+                if Task.isCancelled { once.finish([]) }
+                let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { once.finish([]) }
+                DispatchQueue.global().async { once.finish(lookup(host)) }
+            }
+        } onCancel: {
+            once.finish([])
+        }
+    }
+
+    private static func lookup(_ host: String) -> [IPAddress] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(result) }
+        var addresses: [IPAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            if let raw = entry.pointee.ai_addr, let ip = Resolver.address(raw) { addresses.append(ip) }
+            cursor = entry.pointee.ai_next
+        }
+        return Array(Set(addresses))
     }
 
     static func address(_ sockaddr: UnsafeMutablePointer<sockaddr>) -> IPAddress? {

@@ -70,7 +70,8 @@ public struct HTTPRequestStepExecutor: StepExecutor {
         do {
             var hops = 0
             while true {
-                if let refusal = await refusal(url, allow: allow, deny: deny) { return .failure(refusal) }
+                if let refusal = await refusal(url, allow: allow, deny: deny, within: deadline - ContinuousClock.now) { return .failure(refusal) }
+                try Task.checkCancellation()
                 let remaining = max(.milliseconds(1), deadline - ContinuousClock.now)
                 let response = try await client.execute(request, timeout: .nanoseconds(remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
                 if [301, 302, 303, 307, 308].contains(response.status.code), let location = response.headers.first(name: "location"),
@@ -140,14 +141,15 @@ public struct HTTPRequestStepExecutor: StepExecutor {
     }
 
     /// Why `url` may not be called, or nil.
-    private func refusal(_ url: String, allow: [EgressRule], deny: [EgressRule]) async -> StepFailure? {
+    private func refusal(_ url: String, allow: [EgressRule], deny: [EgressRule], within timeout: Duration) async -> StepFailure? {
         guard let components = URLComponents(string: url), let rawHost = components.host, !rawHost.isEmpty else {
             return StepFailure(code: "invalid_config", message: "url has no host", retriable: false)
         }
         let host = rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
         let port = components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
-        let addresses = await Resolver.resolve(host)
+        let addresses = await Resolver.resolve(host, timeout: max(.milliseconds(1), timeout))
         guard !addresses.isEmpty else {
+            if Task.isCancelled { return StepFailure(code: "cancelled", message: "cancelled", retriable: false) }
             return StepFailure(code: "connection_error", message: "\(host) does not resolve", retriable: true)
         }
         guard let why = egress.refusal(host: host, port: port, addresses: addresses, allow: allow, deny: deny) else { return nil }

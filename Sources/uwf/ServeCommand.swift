@@ -219,9 +219,10 @@ struct ServeCommand: AsyncParsableCommand {
     ) async throws {
         let registry = WorkflowRegistry(store: store, limits: limits)
         let http = HTTPRequestStepExecutor.makeClient()
+        let ownPorts = OwnPorts(port == 0 ? [] : [port])
         let egressPolicy = EgressPolicy(
             mode: EgressPolicy.Mode(rawValue: egress) ?? .local,
-            ownPorts: [port],
+            ownPorts: ownPorts,
             deny: egressDeny.compactMap(EgressRule.init)
         )
         let engine = WorkflowEngine(
@@ -324,6 +325,7 @@ struct ServeCommand: AsyncParsableCommand {
                 + extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
+                ownPorts.add(port)
                 // Tests and scripts read this line to learn the port when started with --port 0.
                 FileHandle.standardOutput.write(
                     Data("uwf listening on \(listening)://\(host):\(port) (node \(engineConfiguration.nodeID), database \(description))\n".utf8)

@@ -34,35 +34,66 @@ func withAPI<T: Sendable>(
     tokens: JWTAuthenticator? = nil,
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
+    try await withAPIEnvironment(driver, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens) { client, _ in try await body(client) }
+}
+
+/// What a test may reach besides the HTTP API: the store, and the database itself (to tamper with it).
+struct APITestEnvironment: Sendable {
+    let store: any WorkflowStore
+    /// The SQLite file, on the SQLite driver.
+    let sqlitePath: String?
+    /// The PostgreSQL store (its client talks to the test's schema), on the PostgreSQL driver.
+    let postgres: PostgresStore?
+    let masterKeys: MasterKeyring
+}
+
+/// `withAPI` with the environment, and secrets enabled (a master key made for the test).
+func withAPIEnvironment<T: Sendable>(
+    _ driver: APIDriver = .sqlite,
+    maxBodyBytes: Int = 1 << 20,
+    limits: CallerLimits = CallerLimits(),
+    tokens: JWTAuthenticator? = nil,
+    egress: EgressPolicy = EgressPolicy(),
+    _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
+) async throws -> T {
+    let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
     switch driver {
     case .sqlite:
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
-        return try await withAPI(on: store, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, body)
+        let path = directory.appendingPathComponent("uwf.sqlite").path
+        let store = try SQLiteStore(configuration: .init(path: path))
+        let environment = APITestEnvironment(store: store, sqlitePath: path, postgres: nil, masterKeys: keys)
+        return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
         return try await withPostgresStore { store in
-            try await withAPI(on: store, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, body)
+            let environment = APITestEnvironment(store: store, sqlitePath: nil, postgres: store, masterKeys: keys)
+            return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
     }
 }
 
 private func withAPI<T: Sendable>(
-    on store: any WorkflowStore,
+    on environment: APITestEnvironment,
     maxBodyBytes: Int,
     limits: CallerLimits,
     tokens: JWTAuthenticator?,
-    _ body: @Sendable (any TestClientProtocol) async throws -> T
+    egress: EgressPolicy,
+    _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
+    let store = environment.store
     let registry = WorkflowRegistry(store: store)
     var logger = Logger(label: "api-test")
     logger.logLevel = .warning
-    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let http = HTTPRequestStepExecutor.makeClient()
+    var configuration = EngineConfiguration(pollInterval: .milliseconds(200))
+    configuration.masterKeys = environment.masterKeys
+    configuration.tenantSettingsTTL = .zero
     let engine = WorkflowEngine(
-        configuration: EngineConfiguration(pollInterval: .milliseconds(200)),
+        configuration: configuration,
         store: store,
         registry: registry,
-        executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+        executors: .builtin(http: HTTPRequestStepExecutor(client: http, egress: egress)),
         logger: logger
     )
     _ = try await store.apiKeyInsert(
@@ -81,13 +112,13 @@ private func withAPI<T: Sendable>(
         store: store,
         registry: registry,
         engine: engine,
-        configuration: .init(maxBodyBytes: maxBodyBytes),
+        configuration: .init(maxBodyBytes: maxBodyBytes, masterKeys: environment.masterKeys),
         authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),
         limits: limits
     )
     let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
     do {
-        let result = try await app.test(.live, body)
+        let result = try await app.test(.live) { client in try await body(client, environment) }
         try await http.shutdown()
         return result
     } catch {

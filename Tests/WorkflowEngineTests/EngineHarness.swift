@@ -103,7 +103,7 @@ private func withEngine<T: Sendable>(
     configure(&configuration)
     var logger = Logger(label: "test")
     logger.logLevel = .warning
-    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let http = HTTPRequestStepExecutor.makeClient()
     let engine = WorkflowEngine(
         configuration: configuration,
         store: store,
