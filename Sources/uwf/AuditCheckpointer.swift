@@ -13,19 +13,27 @@ struct AuditCheckpointer: Service {
     let logger: Logger
 
     func run() async throws {
-        var last: [String: AuditHead] = [:]
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            guard !Task.isCancelled else { return }
-            do {
-                for tenant in try await store.auditTenants() {
-                    guard let head = try await store.auditHead(tenantID: tenant), last[tenant] != head else { continue }
-                    last[tenant] = head
-                    logger.notice("audit checkpoint", metadata: ["tenant": .string(tenant), "seq": .stringConvertible(head.seq), "hash": .string(head.hash)])
-                    if let file { try append(tenant: tenant, head: head, to: file) }
+        // Stops at once on SIGTERM: a service that sleeps through graceful shutdown holds the process for the whole
+        // grace period.
+        try? await cancelWhenGracefulShutdown {
+            var last: [String: AuditHead] = [:]
+            while true {
+                try await Task.sleep(for: interval)
+                do {
+                    for tenant in try await store.auditTenants() {
+                        guard let head = try await store.auditHead(tenantID: tenant), last[tenant] != head else { continue }
+                        last[tenant] = head
+                        logger.notice(
+                            "audit checkpoint",
+                            metadata: ["tenant": .string(tenant), "seq": .stringConvertible(head.seq), "hash": .string(head.hash)]
+                        )
+                        if let file { try append(tenant: tenant, head: head, to: file) }
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("audit checkpoint skipped", metadata: ["error": .string("\(error)")])
                 }
-            } catch {
-                logger.warning("audit checkpoint skipped", metadata: ["error": .string("\(error)")])
             }
         }
     }
