@@ -24,7 +24,9 @@ enum Wire {
         AuditEntryInfo(
             tenantId: e.record.tenantID,
             seq: e.seq,
-            at: WireCoding.time(e.record.at),
+            // The hashed time is whole milliseconds; the formatter truncates, so a hair more keeps 0.698 from
+            // printing as 0.697 (and an export from failing offline verification).
+            at: WireCoding.time(Date(timeIntervalSince1970: Double(AuditChain.milliseconds(e.record.at)) / 1000 + 0.00005)),
             actor: e.record.actor,
             action: e.record.action,
             target: e.record.target,

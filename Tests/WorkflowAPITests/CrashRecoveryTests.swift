@@ -186,4 +186,56 @@ import WorkflowTestSupport
             }
         }
     }
+
+    @Test(arguments: drivers) func killNineWhileRunsWaitForApprovals(_ driver: String) async throws {
+        try await withDeployment(driver) { start in
+            var server = try await start()
+            let admin = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
+            _ = try await admin.registerWorkflow(
+                Data(
+                    """
+                    {"name": "release", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "four_eyes", "type": "approval", "config": {"approvers_required": 2, "timeout_ms": 600000}},
+                      {"id": "done", "type": "echo", "depends_on": ["four_eyes"], "config": {"by": "${steps.four_eyes.output.approvals}"}}
+                    ]}}
+                    """.utf8
+                ),
+                yaml: false
+            )
+            let a = try await admin.createAPIKey(CreateAPIKeyRequest(name: "a", roles: ["approver"])).key
+            let b = try await admin.createAPIKey(CreateAPIKeyRequest(name: "b", roles: ["approver"])).key
+            var runIDs: [String] = []
+            for _ in 0..<10 { runIDs.append(try await admin.start(workflow: "release").runId) }
+            try await waitUntil {
+                var waiting = 0
+                for id in runIDs where try await admin.run(id).steps.first?.status == .waiting { waiting += 1 }
+                return waiting == runIDs.count
+            }
+            // Every run has one approval before the crash (a 200 means it is durable); half have both.
+            let first = WorkflowClient(baseURL: server.baseURL, apiKey: a)
+            for id in runIDs { _ = try await first.decide(runID: id, stepID: "four_eyes", approve: true) }
+            for id in runIDs.prefix(5) { _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: b).decide(runID: id, stepID: "four_eyes", approve: true) }
+            server.kill9()
+
+            server = try await start()
+            defer { _ = server.terminate() }
+            let restartedAdmin = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
+            let second = WorkflowClient(baseURL: server.baseURL, apiKey: b)
+            for id in runIDs.suffix(5) {
+                // The first approval survived: the same person cannot approve again, another one completes it.
+                await #expect(throws: WorkflowError.self) { _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: a).decide(runID: id, stepID: "four_eyes", approve: true) }
+                _ = try await second.decide(runID: id, stepID: "four_eyes", approve: true)
+            }
+            for id in runIDs {
+                let run = try await restartedAdmin.wait(for: id, timeout: .seconds(60), pollInterval: .milliseconds(50))
+                #expect(run.status == .completed)
+                #expect(run.steps.first { $0.id == "four_eyes" }?.output?["approvals"]?.arrayValue?.count == 2)
+                let history = try await restartedAdmin.history(id).items
+                #expect(history.filter { $0.type == "step_succeeded" && $0.stepId == "four_eyes" }.count == 1)
+                #expect(history.filter { $0.type == "approval_decided" }.count == 2)
+            }
+            let verified = try await restartedAdmin.verifyAudit()
+            #expect(verified.valid, "\(verified)")
+        }
+    }
 }

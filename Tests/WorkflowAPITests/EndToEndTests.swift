@@ -248,3 +248,54 @@ extension EndToEndTests {
         if scenario == "read-mix" { #expect((report["read_latency_ms"]?["count"]?.numberValue ?? 0) > 0) }
     }
 }
+
+extension EndToEndTests {
+    /// The README's four-eyes walkthrough, command by command, through the real CLI and server.
+    @Test func theFourEyesWalkthroughWorksThroughTheCLI() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-4eyes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await UWFProcess.serve(dataDirectory: directory)
+        defer { _ = server.terminate() }
+        func cli(_ arguments: [String], key: String? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await UWFProcess.cli(arguments + (key.map { ["--api-key", $0] } ?? []), server: server.baseURL)
+        }
+        let example = UWFProcess.packageRoot.appendingPathComponent("examples/wire-release.yaml").path
+        #expect(try await cli(["workflow", "register", example]).status == 0)
+        let alice = try await cli(["apikey", "create", "--name", "alice", "--roles", "approver"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let bob = try await cli(["apikey", "create", "--name", "bob", "--roles", "approver"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(alice.hasPrefix("uwf_") && bob.hasPrefix("uwf_"))
+        let run = try await cli(["run", "wire-release", "--input", #"{"amount": 250000, "iban": "DE89370400440532013000"}"#])
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(run.count == 36)
+        try await waitUntil { try await cli(["status", run]).stdout.contains("WAITING") }
+        let own = try await cli(["approve", run, "four_eyes"])
+        #expect(own.status == 1 && own.stderr.contains("self_approval"), "\(own)")
+        #expect(try await cli(["approvals"], key: alice).stdout.contains(run))
+        let first = try await cli(["approve", run, "four_eyes", "--comment", "beneficiary checked"], key: alice)
+        #expect(first.status == 0 && first.stdout.contains("step WAITING"), "\(first)")
+        let second = try await cli(["approve", run, "four_eyes"], key: bob)
+        #expect(second.status == 0, "\(second)")
+        try await waitUntil { try await cli(["status", run]).stdout.contains("COMPLETED") }
+        let audit = try await cli(["audit", "list", "--limit", "10"])
+        #expect(audit.stdout.contains("approval.approve") && audit.stdout.contains("request.refused"), "\(audit.stdout)")
+        let verified = try await cli(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.hasPrefix("ok: "), "\(verified)")
+        // Exported, the log verifies offline too; a changed line is caught there as well.
+        let export = directory.appendingPathComponent("audit.jsonl").path
+        #expect(try await cli(["audit", "export", "--output", export]).status == 0)
+        #expect(try await cli(["audit", "verify", "--file", export]).status == 0)
+        let lines = try String(contentsOfFile: export, encoding: .utf8)
+        try lines.replacingOccurrences(of: "beneficiary checked", with: "beneficiary unchecked").write(toFile: export, atomically: true, encoding: .utf8)
+        let tampered = try await cli(["audit", "verify", "--file", export])
+        #expect(tampered.status == 1 && tampered.stdout.contains("hash_mismatch"), "\(tampered)")
+
+        let secret = try await UWFProcess.cli(["secret", "set", "KYC_TOKEN", "--value", "tok_live_123"], server: server.baseURL)
+        #expect(secret.status == 0, "\(secret)")
+        #expect(try await cli(["secret", "list"]).stdout.contains("KYC_TOKEN"))
+        // The server's log never holds the value, nor the keys.
+        #expect(!server.log.contains("tok_live_123") && !server.log.contains(alice))
+        // The raw database file holds neither the secret's value nor the keys.
+        let database = FileManager.default.contents(atPath: directory.appendingPathComponent("uwf.sqlite").path) ?? Data()
+        #expect(database.range(of: Data("tok_live_123".utf8)) == nil && database.range(of: Data(alice.utf8)) == nil)
+    }
+}
