@@ -278,7 +278,7 @@ extension TenantSettingsInfo {
     static func parse(_ fields: [String: JSONValue]) throws(WorkflowError) -> TenantSettings {
         var issues: [ValidationIssue] = []
         func issue(_ key: String, _ message: String) { issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: message)) }
-        let known: Set<String> = ["activation_approvals", "egress_allow", "egress_deny", "encrypt_payloads"]
+        let known: Set<String> = ["activation_approvals", "egress_allow", "egress_deny"]
         for key in fields.keys.sorted() where !known.contains(key) { issue(key, "unknown field '\(key.prefix(50))'") }
         var settings = TenantSettings()
         if let value = fields["activation_approvals"] {
@@ -301,9 +301,6 @@ extension TenantSettingsInfo {
                 )
             }
             if key == "egress_allow" { settings.egressAllow = rules } else { settings.egressDeny = rules }
-        }
-        if let value = fields["encrypt_payloads"] {
-            if let flag = value.boolValue { settings.encryptPayloads = flag } else { issue("encrypt_payloads", "must be true or false") }
         }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the settings are invalid", issues: issues) }
         return settings

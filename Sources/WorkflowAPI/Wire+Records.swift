@@ -44,7 +44,7 @@ enum Wire {
     }
 
     static func settings(_ s: TenantSettings) -> TenantSettingsInfo {
-        TenantSettingsInfo(activationApprovals: s.activationApprovals, egressAllow: s.egressAllow, egressDeny: s.egressDeny, encryptPayloads: s.encryptPayloads)
+        TenantSettingsInfo(activationApprovals: s.activationApprovals, egressAllow: s.egressAllow, egressDeny: s.egressDeny)
     }
 
     static func accepted(_ run: RunRecord) -> RunAccepted {

@@ -69,14 +69,11 @@ public struct TenantSettings: Sendable, Hashable {
     public var egressAllow: [String]
     /// Hosts, `*.suffix` patterns and CIDRs `http_request` steps may never reach.
     public var egressDeny: [String]
-    /// Whether run inputs and outputs, step outputs and signal payloads are encrypted at rest.
-    public var encryptPayloads: Bool
 
-    public init(activationApprovals: Int = 0, egressAllow: [String] = [], egressDeny: [String] = [], encryptPayloads: Bool = false) {
+    public init(activationApprovals: Int = 0, egressAllow: [String] = [], egressDeny: [String] = []) {
         self.activationApprovals = activationApprovals
         self.egressAllow = egressAllow
         self.egressDeny = egressDeny
-        self.encryptPayloads = encryptPayloads
     }
 
     public var json: JSONValue {
@@ -84,7 +81,6 @@ public struct TenantSettings: Sendable, Hashable {
             "activation_approvals": .number(Double(activationApprovals)),
             "egress_allow": .array(egressAllow.map(JSONValue.string)),
             "egress_deny": .array(egressDeny.map(JSONValue.string)),
-            "encrypt_payloads": .bool(encryptPayloads),
         ]
     }
 
@@ -93,8 +89,7 @@ public struct TenantSettings: Sendable, Hashable {
         self.init(
             activationApprovals: f["activation_approvals"]?.numberValue.map { Int(max(0, min(100, $0))) } ?? 0,
             egressAllow: f["egress_allow"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            egressDeny: f["egress_deny"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            encryptPayloads: f["encrypt_payloads"]?.boolValue ?? false
+            egressDeny: f["egress_deny"]?.arrayValue?.compactMap(\.stringValue) ?? []
         )
     }
 }

@@ -110,7 +110,7 @@ extension StoreContract {
     }
 
     static func governance(_ store: any WorkflowStore) async throws {
-        let settings = TenantSettings(activationApprovals: 2, egressAllow: ["10.0.0.0/8"], egressDeny: ["*.evil.test"], encryptPayloads: true)
+        let settings = TenantSettings(activationApprovals: 2, egressAllow: ["10.0.0.0/8"], egressDeny: ["*.evil.test"])
         let updated = try await store.tenantUpdateSettings(id: defaultTenantID, settings: settings, audit: [auditRecord("tenant.settings")])
         try expect(updated?.settings == settings, "settings replaced: \(String(describing: updated))")
         try expect(try await store.tenantGet(id: defaultTenantID)?.settings == settings, "and read back")

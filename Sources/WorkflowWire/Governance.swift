@@ -249,19 +249,16 @@ public struct TenantSettingsInfo: Codable, Sendable, Hashable {
     public var activationApprovals: Int
     public var egressAllow: [String]
     public var egressDeny: [String]
-    public var encryptPayloads: Bool
 
-    public init(activationApprovals: Int, egressAllow: [String], egressDeny: [String], encryptPayloads: Bool) {
+    public init(activationApprovals: Int, egressAllow: [String], egressDeny: [String]) {
         self.activationApprovals = activationApprovals
         self.egressAllow = egressAllow
         self.egressDeny = egressDeny
-        self.encryptPayloads = encryptPayloads
     }
 
     enum CodingKeys: String, CodingKey {
         case activationApprovals = "activation_approvals"
         case egressAllow = "egress_allow"
         case egressDeny = "egress_deny"
-        case encryptPayloads = "encrypt_payloads"
     }
 }

@@ -29,12 +29,20 @@ import WorkflowTestSupport
         (.post, "/api/workflows/run", "execute"), (.post, "/api/workflows/run/nope", "execute"), (.get, "/api/workflows/status/nope", "read"),
         (.get, "/api/workflows/data/nope", "read"), (.get, "/api/workflows/list", "read"), (.post, "/api/workflows/cancel/nope", "execute"),
         (.get, "/api/workflows/definition/nope", "read"),
+        (.post, "/api/v1/workflows/nope/submit", "write"), (.post, "/api/v1/workflows/nope/deprecate", "write"),
+        (.post, "/api/v1/workflows/nope/approve", "decide"), (.post, "/api/v1/workflows/nope/reject", "decide"),
+        (.get, "/api/v1/workflows/nope/versions/1.0.0/diff/2.0.0", "read"),
+        (.post, "/api/v1/executions/nope/approvals/step", "decide"), (.get, "/api/v1/approvals", "decide"),
+        (.get, "/api/v1/audit", "audit"), (.get, "/api/v1/audit/verify", "audit"),
+        (.get, "/api/v1/tenant/settings", "read"), (.put, "/api/v1/tenant/settings", "admin"),
+        (.put, "/api/v1/secrets/NOPE", "admin"), (.get, "/api/v1/secrets", "admin"), (.delete, "/api/v1/secrets/NOPE", "admin"),
+        (.post, "/api/v1/secrets/rotate-master-key", "platform"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.
     static let allowed: [String: Set<String>] = [
-        "viewer": ["read"], "operator": ["read", "execute"], "author": ["read", "write", "delete"], "approver": ["read"],
-        "auditor": ["read"], "admin": ["read", "write", "delete", "execute", "admin", "platform"],
+        "viewer": ["read"], "operator": ["read", "execute"], "author": ["read", "write", "delete"], "approver": ["read", "decide"],
+        "auditor": ["read", "audit"], "admin": ["read", "write", "delete", "execute", "admin", "platform", "decide", "audit"],
     ]
 
     /// Creates a key with `roles` (in `tenant`) as the test admin; returns its secret and id.
@@ -63,7 +71,7 @@ import WorkflowTestSupport
             for (role, permissions) in Self.allowed.sorted(by: { $0.key < $1.key }) {
                 let (key, _) = try await Self.createKey(api, roles: [role])
                 for (method, path, needs) in Self.routes {
-                    let body = method == .post ? "{}" : nil
+                    let body = method == .post || method == .put ? "{}" : nil
                     let answer = try await api.call(method, path, body, headers: ["Authorization": "Bearer \(key)"])
                     if permissions.contains(needs) {
                         #expect(answer.status != .forbidden && answer.status != .unauthorized, "\(role) may \(method) \(path): \(answer.json)")
