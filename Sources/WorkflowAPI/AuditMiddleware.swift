@@ -40,7 +40,9 @@ struct RequestIDMiddleware: RouterMiddleware {
 
     static func valid(_ id: String?) -> String? {
         guard let id, (1...128).contains(id.utf8.count),
-            id.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
+            id.utf8.allSatisfy({
+                $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+            })
         else { return nil }
         return id
     }
@@ -62,7 +64,8 @@ struct AuditMiddleware: RouterMiddleware {
         } catch {
             let code = (error as? WorkflowError)?.code
             let status: HTTPResponse.Status =
-                if let code { ProblemMiddleware<Context>.status(for: code) } else if let error = error as? any HTTPResponseError { error.status } else {
+                if let code { ProblemMiddleware<Context>.status(for: code) } else if let error = error as? any HTTPResponseError { error.status } else
+                {
                     .internalServerError
                 }
             await refused(request, context, status: status, code: code)

@@ -33,7 +33,13 @@ extension WorkflowAPI {
         v1.post("/executions/:run_id/signals/:name") { request, context in
             let principal = try context.authorize(.workflowExecute)
             try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
-            return try await signal(request, context, principal, runID: try context.parameters.require("run_id"), name: try context.parameters.require("name"))
+            return try await signal(
+                request,
+                context,
+                principal,
+                runID: try context.parameters.require("run_id"),
+                name: try context.parameters.require("name")
+            )
         }
         v1.post("/executions/:run_id/retry") { _, context in
             let principal = try context.authorize(.workflowExecute)
@@ -51,7 +57,13 @@ extension WorkflowAPI {
             let runID = try context.parameters.require("run_id")
             try await checkRun(runID, visibleTo: principal)
             let rerun = try RerunRequest.parse(try await jsonObject(request, allowEmpty: true))
-            let run = try await engine.rerun(runID: runID, input: rerun.input, tenantID: principal.tenantID, actor: principal.subject, audit: context.audit)
+            let run = try await engine.rerun(
+                runID: runID,
+                input: rerun.input,
+                tenantID: principal.tenantID,
+                actor: principal.subject,
+                audit: context.audit
+            )
             return try respond(
                 RerunAccepted(runId: run.id, rerunOf: runID, status: run.status),
                 status: .accepted,
@@ -73,7 +85,9 @@ extension WorkflowAPI {
             }
             var comment: String?
             if let value = fields["comment"], !value.isNull {
-                if let text = value.stringValue, text.utf8.count <= 2000 { comment = text } else {
+                if let text = value.stringValue, text.utf8.count <= 2000 {
+                    comment = text
+                } else {
                     issues.append(ValidationIssue(pointer: JSONPointer.root.appending("comment"), message: "must be a string of at most 2000 bytes"))
                 }
             }

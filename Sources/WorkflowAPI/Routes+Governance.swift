@@ -53,7 +53,15 @@ extension WorkflowAPI {
             )
             let entries = try await store.auditList(params)
             await auditWriter.append(
-                [AuditRecord(tenantID: principal.tenantID, at: clock.now(), context: context.audit, action: "audit.read", target: "audit:\(tenantID)")],
+                [
+                    AuditRecord(
+                        tenantID: principal.tenantID,
+                        at: clock.now(),
+                        context: context.audit,
+                        action: "audit.read",
+                        target: "audit:\(tenantID)"
+                    )
+                ],
                 logger: context.logger
             )
             let next = entries.count == limit ? entries.last.map { String($0.seq) } : nil
@@ -124,7 +132,13 @@ extension WorkflowAPI {
         v1.delete("/secrets/:name") { _, context in
             let principal = try context.authorize(.admin)
             let name = try secretName(context)
-            let audit = AuditRecord(tenantID: principal.tenantID, at: clock.now(), context: context.audit, action: "secret.delete", target: "secret:\(name)")
+            let audit = AuditRecord(
+                tenantID: principal.tenantID,
+                at: clock.now(),
+                context: context.audit,
+                action: "secret.delete",
+                target: "secret:\(name)"
+            )
             guard try await store.secretDelete(tenantID: principal.tenantID, name: name, audit: [audit]) else {
                 throw WorkflowError(.secretNotFound, "no secret \(name)")
             }
@@ -237,7 +251,11 @@ struct AuditVerifier {
             if let checkpoint, let entry = good.first(where: { $0.seq == checkpoint.seq }) {
                 checkpointSeen = true
                 if entry.hash != checkpoint.hash, problem == nil {
-                    problem = AuditBreak(seq: checkpoint.seq, reason: .checkpointMismatch, message: "entry \(checkpoint.seq) is not the one checkpointed")
+                    problem = AuditBreak(
+                        seq: checkpoint.seq,
+                        reason: .checkpointMismatch,
+                        message: "entry \(checkpoint.seq) is not the one checkpointed"
+                    )
                 }
             }
             if let last = page.last { previous = AuditHead(seq: last.seq, hash: last.hash) }
@@ -297,7 +315,10 @@ extension TenantSettingsInfo {
             let rules = items.compactMap(\.stringValue)
             for (index, rule) in rules.enumerated() where EgressRule(rule) == nil {
                 issues.append(
-                    ValidationIssue(pointer: JSONPointer.root.appending(key).appending(String(index)), message: "'\(rule.prefix(60))' is not a host, *.suffix or CIDR")
+                    ValidationIssue(
+                        pointer: JSONPointer.root.appending(key).appending(String(index)),
+                        message: "'\(rule.prefix(60))' is not a host, *.suffix or CIDR"
+                    )
                 )
             }
             if key == "egress_allow" { settings.egressAllow = rules } else { settings.egressDeny = rules }

@@ -56,8 +56,16 @@ extension WorkflowAPI {
                 )
             ]
             if tenantID != principal.tenantID {
-                audit.append(AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "api_key.create", target: "api_key:\(record.id)",
-                    details: ["tenant": .string(tenantID)]))
+                audit.append(
+                    AuditRecord(
+                        tenantID: principal.tenantID,
+                        at: now,
+                        context: context.audit,
+                        action: "api_key.create",
+                        target: "api_key:\(record.id)",
+                        details: ["tenant": .string(tenantID)]
+                    )
+                )
             }
             guard try await identities.apiKeyInsert(record, audit: audit) else {
                 throw WorkflowError(.unavailable, "the key could not be stored; try again")

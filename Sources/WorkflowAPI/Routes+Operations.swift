@@ -32,7 +32,15 @@ extension WorkflowAPI {
             let runID = try context.parameters.require("run_id")
             try await queries.dismissDeadLetter(runID, tenantID: principal.tenantID)
             await auditWriter.append(
-                [AuditRecord(tenantID: principal.tenantID, at: clock.now(), context: context.audit, action: "dead_letter.dismiss", target: "run:\(runID)")],
+                [
+                    AuditRecord(
+                        tenantID: principal.tenantID,
+                        at: clock.now(),
+                        context: context.audit,
+                        action: "dead_letter.dismiss",
+                        target: "run:\(runID)"
+                    )
+                ],
                 logger: context.logger
             )
             return Response(status: .noContent)

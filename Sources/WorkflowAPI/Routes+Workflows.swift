@@ -28,14 +28,22 @@ extension WorkflowAPI {
             let principal = try context.authorize(.workflowRead)
             _ = try queryParameters(request, allowed: [])
             let name = try context.parameters.require("id")
-            let from = try visible(try await registry.resolve(name, version: try context.parameters.require("from"), tenantID: principal.tenantID), to: principal)
-            let to = try visible(try await registry.resolve(name, version: try context.parameters.require("to"), tenantID: principal.tenantID), to: principal)
+            let from = try visible(
+                try await registry.resolve(name, version: try context.parameters.require("from"), tenantID: principal.tenantID),
+                to: principal
+            )
+            let to = try visible(
+                try await registry.resolve(name, version: try context.parameters.require("to"), tenantID: principal.tenantID),
+                to: principal
+            )
             return try respond(
                 DefinitionDiff(
                     name: from.record.name,
                     from: from.record.version,
                     to: to.record.version,
-                    changes: DefinitionDiffer.diff(from: from.record.spec, to: to.record.spec).map { DefinitionChange(op: $0.op, path: $0.path, from: $0.from, to: $0.to) }
+                    changes: DefinitionDiffer.diff(from: from.record.spec, to: to.record.spec).map {
+                        DefinitionChange(op: $0.op, path: $0.path, from: $0.from, to: $0.to)
+                    }
                 )
             )
         }

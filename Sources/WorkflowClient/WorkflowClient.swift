@@ -178,11 +178,20 @@ public struct WorkflowClient: Sendable {
 
     /// The caller's inbox: approval steps they may decide.
     public func pendingApprovals(limit: Int? = nil, cursor: String? = nil) async throws -> Page<PendingApproval> {
-        try decode(Page<PendingApproval>.self, try await get("/api/v1/approvals", query: ["status": "pending", "limit": limit.map(String.init), "cursor": cursor]))
+        try decode(
+            Page<PendingApproval>.self,
+            try await get("/api/v1/approvals", query: ["status": "pending", "limit": limit.map(String.init), "cursor": cursor])
+        )
     }
 
     /// A page of the audit log: newest first, or in chain order after `after` (for export).
-    public func audit(chainOrder: Bool = false, after: Int64? = nil, cursor: String? = nil, limit: Int? = nil, filters: [String: String] = [:])
+    public func audit(
+        chainOrder: Bool = false,
+        after: Int64? = nil,
+        cursor: String? = nil,
+        limit: Int? = nil,
+        filters: [String: String] = [:]
+    )
         async throws -> Page<AuditEntryInfo>
     {
         var query: [String: String?] = ["limit": limit.map(String.init), "cursor": cursor]
@@ -204,7 +213,12 @@ public struct WorkflowClient: Sendable {
     }
 
     public func setSecret(_ name: String, value: String) async throws -> SecretInfo {
-        let (_, response) = try await send(.PUT, "/api/v1/secrets/\(escape(name))", body: try WireCoding.encode(SetSecretRequest(value: value)), contentType: "application/json")
+        let (_, response) = try await send(
+            .PUT,
+            "/api/v1/secrets/\(escape(name))",
+            body: try WireCoding.encode(SetSecretRequest(value: value)),
+            contentType: "application/json"
+        )
         return try decode(SecretInfo.self, response)
     }
 

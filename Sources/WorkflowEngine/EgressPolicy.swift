@@ -34,7 +34,8 @@ public enum EgressRule: Sendable, Hashable, CustomStringConvertible {
     static func isHostName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 253
             && s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-                (1...63).contains(label.utf8.count) && label.utf8.allSatisfy { $0 == 0x2D || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }
+                (1...63).contains(label.utf8.count)
+                    && label.utf8.allSatisfy { $0 == 0x2D || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }
             }
     }
 

@@ -218,7 +218,11 @@ extension EngineNode {
             do {
                 record = try await store.secretGet(tenantID: tenantID, name: name)
             } catch {
-                throw SecretFailure(code: "secret_unavailable", message: "the secret \(name) could not be read: the database did not answer", retriable: true)
+                throw SecretFailure(
+                    code: "secret_unavailable",
+                    message: "the secret \(name) could not be read: the database did not answer",
+                    retriable: true
+                )
             }
             guard let record else {
                 throw SecretFailure(code: "secret_not_found", message: "the tenant has no secret \(name)", retriable: false)
@@ -240,4 +244,3 @@ struct SecretFailure: Error {
     var message: String
     var retriable: Bool
 }
-

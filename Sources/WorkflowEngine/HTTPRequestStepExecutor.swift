@@ -73,7 +73,10 @@ public struct HTTPRequestStepExecutor: StepExecutor {
                 if let refusal = await refusal(url, allow: allow, deny: deny, within: deadline - ContinuousClock.now) { return .failure(refusal) }
                 try Task.checkCancellation()
                 let remaining = max(.milliseconds(1), deadline - ContinuousClock.now)
-                let response = try await client.execute(request, timeout: .nanoseconds(remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
+                let response = try await client.execute(
+                    request,
+                    timeout: .nanoseconds(remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
+                )
                 if [301, 302, 303, 307, 308].contains(response.status.code), let location = response.headers.first(name: "location"),
                     hops < maxRedirects
                 {

@@ -90,6 +90,7 @@ struct ManagedSteps: Sendable {
             parentRunID: work.run.id,
             parentStepID: work.step.stepID,
             rootRunID: work.run.treeRootID,
+            createdBy: work.run.createdBy,
             priority: work.run.priority,
             createdAt: now,
             updatedAt: now

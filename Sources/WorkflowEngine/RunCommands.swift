@@ -119,9 +119,19 @@ struct RunCommands: Sendable {
         throw WorkflowError(.unavailable, "could not settle Idempotency-Key '\(key)'; try again")
     }
 
-    func signal(runID: String, name: String, payload: JSONValue, tenantID: String, actor: String?, audit: AuditContext? = nil) async throws -> RunRecord {
+    func signal(
+        runID: String,
+        name: String,
+        payload: JSONValue,
+        tenantID: String,
+        actor: String?,
+        audit: AuditContext? = nil
+    ) async throws -> RunRecord {
         try await transition(runID: runID, tenantID: tenantID, audit: audit, action: "run.signal", details: ["signal": .string(name)]) {
-            snapshot, plan, now, target in
+            snapshot,
+            plan,
+            now,
+            target in
             try RunStateMachine.signal(snapshot: snapshot, plan: plan, name: name, payload: payload, now: now, dispatch: target, actor: actor)
         }
     }

@@ -52,7 +52,9 @@ extension RunStateMachine {
                 updatedAt: now
             )
         )
-        var data: [String: JSONValue] = ["approvers_required": .number(Double(progress.required)), "allowed_roles": .array(progress.roles.map(JSONValue.string))]
+        var data: [String: JSONValue] = [
+            "approvers_required": .number(Double(progress.required)), "allowed_roles": .array(progress.roles.map(JSONValue.string)),
+        ]
         if let deadline {
             newTasks.append(NewTask(stepID: planned.id, kind: .step, availableAt: deadline, priority: run.priority))
             data["deadline_ms"] = .number(Double(AuditChain.milliseconds(deadline)))
@@ -92,7 +94,9 @@ extension RunStateMachine {
         guard d.approve else {
             step.status = .executing
             steps[stepID] = step
-            var details: [String: JSONValue] = ["rejected_by": .string(d.actor), "approvals": DefinitionApproval.encode(progress.approvals) ?? .array([])]
+            var details: [String: JSONValue] = [
+                "rejected_by": .string(d.actor), "approvals": DefinitionApproval.encode(progress.approvals) ?? .array([]),
+            ]
             details["comment"] = d.comment.map(JSONValue.string)
             fail(
                 step,

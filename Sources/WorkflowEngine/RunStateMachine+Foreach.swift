@@ -86,6 +86,8 @@ extension RunStateMachine {
                 itemIndex: index,
                 bodyPath: bodyPath,
                 rootRunID: run.treeRootID,
+                // The person who started the tree started its items: an approval inside must not be theirs to give.
+                createdBy: run.createdBy,
                 priority: run.priority,
                 createdAt: now,
                 updatedAt: now

@@ -53,7 +53,9 @@ public enum DefinitionDiffer {
         let old = Dictionary(uniqueKeysWithValues: a.compactMap { s in s["id"]?.stringValue.map { ($0, s) } })
         let new = Dictionary(uniqueKeysWithValues: b.compactMap { s in s["id"]?.stringValue.map { ($0, s) } })
         for id in a.compactMap({ $0["id"]?.stringValue }) {
-            if let n = new[id] { walk(old[id]!, n, path: path.appending(id), into: &changes) } else {
+            if let n = new[id] {
+                walk(old[id]!, n, path: path.appending(id), into: &changes)
+            } else {
                 changes.append(Change(op: "remove", path: path.appending(id).description, from: old[id], to: nil))
             }
         }

@@ -215,7 +215,8 @@ extension JSONValue {
         switch self {
         case .string(let s): return .string(mask(s))
         case .array(let items): return .array(items.map { $0.masking(secrets) })
-        case .object(let fields): return .object(Dictionary(fields.map { (mask($0.key), $0.value.masking(secrets)) }, uniquingKeysWith: { a, _ in a }))
+        case .object(let fields):
+            return .object(Dictionary(fields.map { (mask($0.key), $0.value.masking(secrets)) }, uniquingKeysWith: { a, _ in a }))
         default: return self
         }
     }

@@ -43,7 +43,14 @@ public struct DefinitionUpdate: Sendable {
     public var approvals: [DefinitionApproval]
     public var audit: [AuditRecord]
 
-    public init(tenantID: String, id: String, expected: DefinitionStatus, status: DefinitionStatus, approvals: [DefinitionApproval], audit: [AuditRecord]) {
+    public init(
+        tenantID: String,
+        id: String,
+        expected: DefinitionStatus,
+        status: DefinitionStatus,
+        approvals: [DefinitionApproval],
+        audit: [AuditRecord]
+    ) {
         self.tenantID = tenantID
         self.id = id
         self.expected = expected

@@ -21,7 +21,9 @@ public struct MasterKeyring: Sendable {
         guard !keys.isEmpty else { throw WorkflowError(.invalidRequest, "the master key file holds no key") }
         var seen: Set<String> = []
         for (id, bytes) in keys {
-            guard Self.isKeyID(id) else { throw WorkflowError(.invalidRequest, "master key id '\(id.prefix(40))' must be 1-32 letters, digits, '-' or '_'") }
+            guard Self.isKeyID(id) else {
+                throw WorkflowError(.invalidRequest, "master key id '\(id.prefix(40))' must be 1-32 letters, digits, '-' or '_'")
+            }
             guard bytes.count == 32 else { throw WorkflowError(.invalidRequest, "master key '\(id)' must be 32 bytes (base64 of 32 random bytes)") }
             guard seen.insert(id).inserted else { throw WorkflowError(.invalidRequest, "master key id '\(id)' appears twice") }
         }
@@ -50,7 +52,9 @@ public struct MasterKeyring: Sendable {
 
     static func isKeyID(_ id: String) -> Bool {
         (1...32).contains(id.utf8.count)
-            && id.utf8.allSatisfy { $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+            && id.utf8.allSatisfy {
+                $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+            }
     }
 
     /// Seals `plaintext` under the active key; the box is bound to `context` (a tenant and a name), so it cannot be

@@ -70,7 +70,11 @@ public protocol RunStore: Sendable {
     func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord]
     /// `approval` steps waiting for decisions in a tenant, with their runs, by run id then step id, after the pair
     /// `after` (a cursor).
-    func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)]
+    func approvalsPending(
+        tenantID: String,
+        after: (runID: String, stepID: String)?,
+        limit: Int
+    ) async throws -> [(run: RunRecord, step: StepRunRecord)]
 
     /// Applies transitions to runs, many in one transaction (group commit). Each request locks its run, checks its
     /// fence, calls `decide` with the snapshot and writes the result; a rejected or fenced request writes nothing.

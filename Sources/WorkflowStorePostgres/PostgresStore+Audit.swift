@@ -84,7 +84,10 @@ extension PostgresStore {
     public func auditHead(tenantID: String) async throws -> AuditHead? {
         try await guarded { [self] in
             try await client.query("SELECT seq, hash FROM audit_heads WHERE tenant_id = \(tenantID) AND seq > 0", logger: logger).collect().first
-                .map { let (seq, hash) = try $0.decode((Int64, String).self); return AuditHead(seq: seq, hash: hash) }
+                .map {
+                    let (seq, hash) = try $0.decode((Int64, String).self)
+                    return AuditHead(seq: seq, hash: hash)
+                }
         }
     }
 

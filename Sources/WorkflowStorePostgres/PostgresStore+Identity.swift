@@ -39,7 +39,9 @@ extension PostgresStore {
 
     public func tenantList() async throws -> [TenantRecord] {
         try await guarded { [self] in
-            try await client.query("SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id", logger: logger).collect().map(Self.tenant)
+            try await client.query("SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id", logger: logger).collect().map(
+                Self.tenant
+            )
         }
     }
 

@@ -51,7 +51,11 @@ extension PostgresStore {
         return error.serverInfo?[.sqlState] == "23505" && (error.serverInfo?[.constraintName] ?? "").contains("idempotency")
     }
 
-    public func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)] {
+    public func approvalsPending(
+        tenantID: String,
+        after: (runID: String, stepID: String)?,
+        limit: Int
+    ) async throws -> [(run: RunRecord, step: StepRunRecord)] {
         try await guarded { [self] in
             let steps = try await client.query(
                 """
@@ -65,7 +69,9 @@ extension PostgresStore {
             let ids = Array(Set(steps.map(\.runID)))
             var runs: [String: RunRecord] = [:]
             if !ids.isEmpty {
-                for row in try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(ids)::text[])", logger: logger).collect() {
+                for row in try await client.query("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(ids)::text[])", logger: logger)
+                    .collect()
+                {
                     let run = try Self.run(row, inputs: inputs)
                     runs[run.id] = run
                 }

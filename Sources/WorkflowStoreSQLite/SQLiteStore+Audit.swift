@@ -32,7 +32,8 @@ extension SQLiteStore {
             }
             if let last = entries.last {
                 try db.run(
-                    sql: "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    sql:
+                        "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                     arguments: [tenant, last.seq, last.hash]
                 )
             }
@@ -52,7 +53,9 @@ extension SQLiteStore {
                 sql += " AND seq > ?"
                 arguments += [params.afterSeq]
             }
-            for (column, value) in [("action", params.action), ("actor", params.actor), ("target", params.target), ("outcome", params.outcome?.rawValue)] {
+            for (column, value) in [
+                ("action", params.action), ("actor", params.actor), ("target", params.target), ("outcome", params.outcome?.rawValue),
+            ] {
                 if let value {
                     sql += " AND \(column) = ?"
                     arguments += [value]

@@ -66,7 +66,9 @@ extension SQLiteStore {
 
     public func definitionUpdate(_ u: DefinitionUpdate) async throws -> DefinitionUpdateOutcome {
         try await pool.write { db in
-            let fetch = { try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [u.tenantID, u.id]) }
+            let fetch = {
+                try Row.fetchOne(db, sql: "SELECT * FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [u.tenantID, u.id])
+            }
             guard let current = try fetch().map(SQLiteCoding.definition) else { return .notFound }
             guard current.status == u.expected else { return .conflict(current) }
             try db.execute(

@@ -65,7 +65,11 @@ extension SQLiteStore {
         }
     }
 
-    public func approvalsPending(tenantID: String, after: (runID: String, stepID: String)?, limit: Int) async throws -> [(run: RunRecord, step: StepRunRecord)] {
+    public func approvalsPending(
+        tenantID: String,
+        after: (runID: String, stepID: String)?,
+        limit: Int
+    ) async throws -> [(run: RunRecord, step: StepRunRecord)] {
         try await pool.read { db in
             let steps = try Row.fetchAll(
                 db,
@@ -78,7 +82,9 @@ extension SQLiteStore {
             ).map(SQLiteCoding.step)
             var runs: [String: RunRecord] = [:]
             for id in Set(steps.map(\.runID)) {
-                runs[id] = try Row.fetchOne(db, sql: "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?", arguments: [id]).map { try SQLiteCoding.run($0) }
+                runs[id] = try Row.fetchOne(db, sql: "SELECT \(SQLiteCoding.runColumns) FROM runs WHERE id = ?", arguments: [id]).map {
+                    try SQLiteCoding.run($0)
+                }
             }
             return steps.compactMap { step in runs[step.runID].map { ($0, step) } }
         }

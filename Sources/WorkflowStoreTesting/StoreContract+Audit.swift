@@ -4,7 +4,13 @@ import WorkflowStore
 
 /// The contract for the audit log and governance records.
 extension StoreContract {
-    static func auditRecord(_ action: String, tenant: String = defaultTenantID, at: Date = t0, actor: String? = "key:a", outcome: AuditOutcome = .success)
+    static func auditRecord(
+        _ action: String,
+        tenant: String = defaultTenantID,
+        at: Date = t0,
+        actor: String? = "key:a",
+        outcome: AuditOutcome = .success
+    )
         -> AuditRecord
     {
         AuditRecord(
@@ -57,7 +63,9 @@ extension StoreContract {
             AuditListParams(tenantID: defaultTenantID, limit: 10, since: t0.addingTimeInterval(1), until: t0.addingTimeInterval(2))
         )
         try expect(window.map(\.seq) == [2], "by time, since inclusive, until exclusive")
-        let hostile = try await store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 10, since: .distantPast, until: Date(timeIntervalSince1970: 1e300)))
+        let hostile = try await store.auditList(
+            AuditListParams(tenantID: defaultTenantID, limit: 10, since: .distantPast, until: Date(timeIntervalSince1970: 1e300))
+        )
         try expect(hostile.count == 3, "extreme times are clamped, not trapped on")
 
         // A verifier starting mid-chain continues from the head it was given.
@@ -74,7 +82,10 @@ extension StoreContract {
         try expect(try await store.tenantInsert(acme, audit: [auditRecord("tenant.create.again")]) == false, "not twice")
         try expect(try await store.apiKeyInsert(key("k1"), audit: [auditRecord("api_key.create")]), "key inserted")
         try expect(try await store.apiKeyRevoke(tenantID: defaultTenantID, id: "k1", at: t0, audit: [auditRecord("api_key.revoke")]), "revoked")
-        try expect(try await store.apiKeyRevoke(tenantID: defaultTenantID, id: "k1", at: t0, audit: [auditRecord("api_key.revoke.again")]) == false, "once")
+        try expect(
+            try await store.apiKeyRevoke(tenantID: defaultTenantID, id: "k1", at: t0, audit: [auditRecord("api_key.revoke.again")]) == false,
+            "once"
+        )
 
         let definition = try await insertDefinition(store, definition())
         var (run, _) = try await insertRun(store, definition: definition, at: t0)
@@ -82,9 +93,15 @@ extension StoreContract {
             [
                 RunInsertParams(
                     run: RunRecord(
-                        id: RecordID.make(now: t0.addingTimeInterval(1)), tenantID: defaultTenantID, definitionID: definition.id,
-                        workflowName: definition.name, workflowVersion: definition.version, status: .pending, input: [:],
-                        createdAt: t0, updatedAt: t0
+                        id: RecordID.make(now: t0.addingTimeInterval(1)),
+                        tenantID: defaultTenantID,
+                        definitionID: definition.id,
+                        workflowName: definition.name,
+                        workflowVersion: definition.version,
+                        status: .pending,
+                        input: [:],
+                        createdAt: t0,
+                        updatedAt: t0
                     ),
                     initial: RunMutation(events: [NewEvent("run_created")], audit: [auditRecord("run.start")])
                 )
@@ -104,7 +121,10 @@ extension StoreContract {
         guard case .applied = outcomes.first, case .rejected = outcomes.last else { throw Failure(description: "\(outcomes)") }
         run.status = .cancelled
         let actions = try await store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 100)).map(\.record.action)
-        try expect(actions == ["tenant.create", "api_key.create", "api_key.revoke", "run.start", "run.cancel"], "audited with their changes: \(actions)")
+        try expect(
+            actions == ["tenant.create", "api_key.create", "api_key.revoke", "run.start", "run.cancel"],
+            "audited with their changes: \(actions)"
+        )
         let entries = try await store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 100))
         try expect(AuditChain.firstBreak(in: entries, after: nil) == nil, "and chained")
     }
@@ -117,7 +137,15 @@ extension StoreContract {
         try expect(try await store.tenantUpdateSettings(id: "nope", settings: settings, audit: [auditRecord("nope")]) == nil, "unknown tenant")
         try expect(try await store.tenantGet(id: defaultTenantID).map { _ in true } == true, "still there")
 
-        let s1 = SecretRecord(tenantID: defaultTenantID, name: "API_TOKEN", keyID: "k1", ciphertext: "box1", createdAt: t0, updatedAt: t0, updatedBy: "key:a")
+        let s1 = SecretRecord(
+            tenantID: defaultTenantID,
+            name: "API_TOKEN",
+            keyID: "k1",
+            ciphertext: "box1",
+            createdAt: t0,
+            updatedAt: t0,
+            updatedBy: "key:a"
+        )
         try expect(try await store.secretPut(s1, audit: [auditRecord("secret.set")]), "created")
         var s2 = s1
         s2.ciphertext = "box2"
@@ -125,7 +153,10 @@ extension StoreContract {
         s2.createdAt = t0.addingTimeInterval(5)
         try expect(try await store.secretPut(s2, audit: []) == false, "replaced, not created")
         let read = try await store.secretGet(tenantID: defaultTenantID, name: "API_TOKEN")
-        try expect(read?.ciphertext == "box2" && read?.createdAt == t0 && read?.updatedAt == t0.addingTimeInterval(5), "replaced, creation kept: \(String(describing: read))")
+        try expect(
+            read?.ciphertext == "box2" && read?.createdAt == t0 && read?.updatedAt == t0.addingTimeInterval(5),
+            "replaced, creation kept: \(String(describing: read))"
+        )
         try expect(try await store.secretGet(tenantID: "acme", name: "API_TOKEN") == nil, "tenants are isolated")
         let other = SecretRecord(tenantID: "acme", name: "B", keyID: "k2", ciphertext: "boxb", createdAt: t0, updatedAt: t0, updatedBy: nil)
         _ = try await store.secretPut(other, audit: [])

@@ -37,7 +37,13 @@ extension StoreContract {
         let used = try await insertDefinition(store, definition(version: "1.0.0"))
         let unused = try await insertDefinition(store, definition(version: "2.0.0"))
         try expect(used.status == .active, "a new version is active")
-        func update(_ id: String, tenant: String = defaultTenantID, from: DefinitionStatus, to: DefinitionStatus, approvals: [DefinitionApproval] = [])
+        func update(
+            _ id: String,
+            tenant: String = defaultTenantID,
+            from: DefinitionStatus,
+            to: DefinitionStatus,
+            approvals: [DefinitionApproval] = []
+        )
             async throws -> DefinitionUpdateOutcome
         {
             let audit = AuditRecord(tenantID: tenant, at: t0, context: nil, action: "definition.\(to.rawValue)", target: id)

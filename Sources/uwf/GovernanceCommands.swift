@@ -16,7 +16,11 @@ struct LifecycleOptions: ParsableArguments {
             try await try options.client.lifecycle(action, workflow: workflow, version: version, comment: comment)
         }
         if options.json {
-            print(TableOutput.pretty(["id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "status": .string(info.status.rawValue)]))
+            print(
+                TableOutput.pretty([
+                    "id": .string(info.id), "name": .string(info.name), "version": .string(info.version), "status": .string(info.status.rawValue),
+                ])
+            )
         } else {
             let approvals = info.approvals.isEmpty ? "" : " (approved by \(info.approvals.map(\.actor).joined(separator: ", ")))"
             print("\(info.name) \(info.version) is \(info.status.rawValue)\(approvals)")
@@ -261,7 +265,9 @@ enum OfflineAudit {
         var broken = AuditChain.firstBreak(in: entries, after: nil)
         if broken == nil, let (seq, hash) = checkpoint {
             if let entry = entries.first(where: { $0.seq == seq }) {
-                if entry.hash != hash { broken = AuditBreak(seq: seq, reason: .checkpointMismatch, message: "entry \(seq) is not the one checkpointed") }
+                if entry.hash != hash {
+                    broken = AuditBreak(seq: seq, reason: .checkpointMismatch, message: "entry \(seq) is not the one checkpointed")
+                }
             } else {
                 broken = AuditBreak(seq: seq, reason: .truncated, message: "the checkpointed entry \(seq) is not in the export")
             }
@@ -330,7 +336,9 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             let result = try await reportingErrors { try await try options.client.rotateMasterKey() }
-            print("re-wrapped \(result["rewrapped"]?.numberValue.map { Int($0) } ?? 0) secret(s) under \(result["active_key_id"]?.stringValue ?? "?")")
+            print(
+                "re-wrapped \(result["rewrapped"]?.numberValue.map { Int($0) } ?? 0) secret(s) under \(result["active_key_id"]?.stringValue ?? "?")"
+            )
         }
     }
 }
@@ -349,7 +357,9 @@ extension TenantCommand {
             let client = try options.client
             var settings = try await reportingErrors { try await client.tenantSettings() }
             if activationApprovals != nil || egressAllow != nil || egressDeny != nil {
-                func list(_ text: String) -> [String] { text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+                func list(_ text: String) -> [String] {
+                    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                }
                 if let activationApprovals { settings.activationApprovals = activationApprovals }
                 if let egressAllow { settings.egressAllow = list(egressAllow) }
                 if let egressDeny { settings.egressDeny = list(egressDeny) }

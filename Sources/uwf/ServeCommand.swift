@@ -321,7 +321,10 @@ struct ServeCommand: AsyncParsableCommand {
             router: api.makeRouter(),
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
-            services: [engine, leader, AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger)]
+            services: [
+                engine, leader,
+                AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger),
+            ]
                 + extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -457,7 +460,9 @@ enum MasterKeys {
             return try parse(text, source: "UWF_MASTER_KEY")
         }
         if let file {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read --master-key-file \(file)") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read --master-key-file \(file)")
+            }
             return try parse(text, source: file)
         }
         guard let dataDirectory else {

@@ -51,9 +51,17 @@ import WorkflowTestSupport
             #expect(try await inbox(keys["initiator"]).isEmpty, "not one's own run")
             let (_, listed, _) = try await client.call(.get, "/api/v1/approvals", headers: bearer(keys["b"]))
             let item = try #require(listed["approvals"]?.arrayValue?.first)
-            #expect(item["message"] == "release 250000 EUR" && item["approvers_required"] == 2 && item["initiator"]?.stringValue?.hasPrefix("key:") == true)
+            #expect(
+                item["message"] == "release 250000 EUR" && item["approvers_required"] == 2
+                    && item["initiator"]?.stringValue?.hasPrefix("key:") == true
+            )
 
-            let (first, afterFirst, _) = try await client.call(.post, decide, #"{"decision": "approve", "comment": "checked the beneficiary"}"#, headers: bearer(keys["a"]))
+            let (first, afterFirst, _) = try await client.call(
+                .post,
+                decide,
+                #"{"decision": "approve", "comment": "checked the beneficiary"}"#,
+                headers: bearer(keys["a"])
+            )
             #expect(first == .ok, "\(afterFirst)")
             #expect(try await Self.stepStatus(client, runID, "four_eyes") == "WAITING", "one of two")
             let (again, againProblem, _) = try await client.call(.post, decide, #"{"decision": "approve"}"#, headers: bearer(keys["a"]))
@@ -70,20 +78,28 @@ import WorkflowTestSupport
             #expect(decisions.first?["data"]?["comment"] == "checked the beneficiary")
             let (late, lateProblem, _) = try await client.call(.post, decide, #"{"decision": "reject"}"#, headers: bearer(keys["viewer"]))
             #expect(late == .forbidden, "\(lateProblem)")
-            #expect(try await client.call(.post, decide, #"{"decision": "reject"}"#, headers: bearer(keys["b"])).json["code"] == "approval_not_pending")
+            #expect(
+                try await client.call(.post, decide, #"{"decision": "reject"}"#, headers: bearer(keys["b"])).json["code"] == "approval_not_pending"
+            )
 
             // One rejection fails the step, and with it the run.
             let (_, second, _) = try await client.call(.post, "/api/v1/execute", start, headers: bearer(keys["initiator"]))
             let rejected = try #require(second["run_id"]?.stringValue)
             try await waitUntil { try await Self.stepStatus(client, rejected, "four_eyes") == "WAITING" }
             let (no, _, _) = try await client.call(
-                .post, "/api/v1/executions/\(rejected)/approvals/four_eyes", #"{"decision": "reject", "comment": "wrong IBAN"}"#, headers: bearer(keys["b"])
+                .post,
+                "/api/v1/executions/\(rejected)/approvals/four_eyes",
+                #"{"decision": "reject", "comment": "wrong IBAN"}"#,
+                headers: bearer(keys["b"])
             )
             #expect(no == .ok)
             let failed = try await client.waitForRun(rejected)
             #expect(failed["status"] == "FAILED", "\(failed)")
             let step = failed["steps"]?.arrayValue?.first { $0["id"] == "four_eyes" }
-            #expect(step?["error"]?["code"] == "approval_rejected" && step?["error"]?["details"]?["comment"] == "wrong IBAN", "\(String(describing: step))")
+            #expect(
+                step?["error"]?["code"] == "approval_rejected" && step?["error"]?["details"]?["comment"] == "wrong IBAN",
+                "\(String(describing: step))"
+            )
 
             // Every decision and refusal is in the audit log.
             let (_, log, _) = try await client.call(.get, "/api/v1/audit?order=chain&limit=500", headers: bearer(keys["auditor"]))
@@ -96,7 +112,9 @@ import WorkflowTestSupport
 
     @Test func aTimeoutEndsTheWaitAsTheStepSays() async throws {
         try await withAPI { client in
-            for (name, config) in [("strict", #"{"timeout_ms": 200}"#), ("lenient", #"{"timeout_ms": 200, "on_timeout": "continue", "exclude_author": true}"#)] {
+            for (name, config) in [
+                ("strict", #"{"timeout_ms": 200}"#), ("lenient", #"{"timeout_ms": 200, "on_timeout": "continue", "exclude_author": true}"#),
+            ] {
                 let definition = """
                     {"name": "\(name)", "version": "1.0.0", "definition": {"steps": [{"id": "wait", "type": "approval", "config": \(config)}]}}
                     """

@@ -214,7 +214,9 @@ import WorkflowTestSupport
             // Every run has one approval before the crash (a 200 means it is durable); half have both.
             let first = WorkflowClient(baseURL: server.baseURL, apiKey: a)
             for id in runIDs { _ = try await first.decide(runID: id, stepID: "four_eyes", approve: true) }
-            for id in runIDs.prefix(5) { _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: b).decide(runID: id, stepID: "four_eyes", approve: true) }
+            for id in runIDs.prefix(5) {
+                _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: b).decide(runID: id, stepID: "four_eyes", approve: true)
+            }
             server.kill9()
 
             server = try await start()
@@ -223,7 +225,9 @@ import WorkflowTestSupport
             let second = WorkflowClient(baseURL: server.baseURL, apiKey: b)
             for id in runIDs.suffix(5) {
                 // The first approval survived: the same person cannot approve again, another one completes it.
-                await #expect(throws: WorkflowError.self) { _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: a).decide(runID: id, stepID: "four_eyes", approve: true) }
+                await #expect(throws: WorkflowError.self) {
+                    _ = try await WorkflowClient(baseURL: server.baseURL, apiKey: a).decide(runID: id, stepID: "four_eyes", approve: true)
+                }
                 _ = try await second.decide(runID: id, stepID: "four_eyes", approve: true)
             }
             for id in runIDs {

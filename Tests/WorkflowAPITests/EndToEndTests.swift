@@ -261,7 +261,9 @@ extension EndToEndTests {
         }
         let example = UWFProcess.packageRoot.appendingPathComponent("examples/wire-release.yaml").path
         #expect(try await cli(["workflow", "register", example]).status == 0)
-        let alice = try await cli(["apikey", "create", "--name", "alice", "--roles", "approver"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let alice = try await cli(["apikey", "create", "--name", "alice", "--roles", "approver"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let bob = try await cli(["apikey", "create", "--name", "bob", "--roles", "approver"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(alice.hasPrefix("uwf_") && bob.hasPrefix("uwf_"))
         let run = try await cli(["run", "wire-release", "--input", #"{"amount": 250000, "iban": "DE89370400440532013000"}"#])
@@ -285,7 +287,11 @@ extension EndToEndTests {
         #expect(try await cli(["audit", "export", "--output", export]).status == 0)
         #expect(try await cli(["audit", "verify", "--file", export]).status == 0)
         let lines = try String(contentsOfFile: export, encoding: .utf8)
-        try lines.replacingOccurrences(of: "beneficiary checked", with: "beneficiary unchecked").write(toFile: export, atomically: true, encoding: .utf8)
+        try lines.replacingOccurrences(of: "beneficiary checked", with: "beneficiary unchecked").write(
+            toFile: export,
+            atomically: true,
+            encoding: .utf8
+        )
         let tampered = try await cli(["audit", "verify", "--file", export])
         #expect(tampered.status == 1 && tampered.stdout.contains("hash_mismatch"), "\(tampered)")
 

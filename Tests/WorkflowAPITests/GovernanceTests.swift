@@ -48,11 +48,18 @@ func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
         try await withAPIEnvironment(driver) { client, environment in
             let keys = try await makeKeys(client, ["auditor": ["auditor"], "viewer": ["viewer"], "temp": ["operator"]])
             #expect(try await client.call(.post, "/api/v1/workflows", Self.waiting).status == .created)
-            let (_, started, _) = try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "hold"}"#, headers: ["X-Request-ID": "req-start-1"])
+            let (_, started, _) = try await client.call(
+                .post,
+                "/api/v1/execute",
+                #"{"workflow_name": "hold"}"#,
+                headers: ["X-Request-ID": "req-start-1"]
+            )
             let runID = try #require(started["run_id"]?.stringValue)
             #expect(try await client.call(.post, "/api/v1/executions/\(runID)/cancel").status == .accepted)
             // Refusals change nothing and are audited too: a viewer starting a run, a bad key, a draft that is not there.
-            #expect(try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "hold"}"#, headers: bearer(keys["viewer"])).status == .forbidden)
+            #expect(
+                try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "hold"}"#, headers: bearer(keys["viewer"])).status == .forbidden
+            )
             #expect(try await client.call(.get, "/api/v1/executions", headers: bearer("uwf_not_a_real_key_0000000000000000")).status == .unauthorized)
             #expect(try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "nope"}"#).status == .notFound)
             let (_, keyList, _) = try await client.call(.get, "/api/v1/api-keys")
@@ -93,7 +100,10 @@ func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
             // 1. An entry changed in place.
             try await rawSQL(environment, "UPDATE audit_log SET actor = 'key:someone-else' WHERE seq = 3")
             let changed = try await verify()
-            #expect(changed["valid"] == false && changed["first_break"]?["seq"] == 3 && changed["first_break"]?["reason"] == "hash_mismatch", "\(changed)")
+            #expect(
+                changed["valid"] == false && changed["first_break"]?["seq"] == 3 && changed["first_break"]?["reason"] == "hash_mismatch",
+                "\(changed)"
+            )
             let original = entries[2]["actor"]?.stringValue ?? ""
             try await rawSQL(environment, "UPDATE audit_log SET actor = '\(original)' WHERE seq = 3")
             #expect(try await verify()["valid"] == true, "restored")
@@ -134,7 +144,11 @@ func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
             #expect(try await client.call(.put, "/api/v1/tenant/settings", #"{"activation_approvals": 1}"#, headers: author).status == .forbidden)
             let (set, settings, _) = try await client.call(.put, "/api/v1/tenant/settings", #"{"activation_approvals": 1}"#)
             #expect(set == .ok && settings["activation_approvals"] == 1)
-            let (badStatus, bad, _) = try await client.call(.put, "/api/v1/tenant/settings", #"{"activation_approvals": 99, "egress_allow": ["not a host"]}"#)
+            let (badStatus, bad, _) = try await client.call(
+                .put,
+                "/api/v1/tenant/settings",
+                #"{"activation_approvals": 99, "egress_allow": ["not a host"]}"#
+            )
             #expect(badStatus == .unprocessableContent && bad["errors"]?.arrayValue?.count == 2, "\(bad)")
 
             let (registered, v1, _) = try await client.call(.post, "/api/v1/workflows", sequenceWorkflow, headers: author)
@@ -142,46 +156,71 @@ func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
             let start = #"{"workflow_name": "greet", "input": {"name": "Ada"}}"#
             let (draftStart, problem, _) = try await client.call(.post, "/api/v1/execute", start, headers: bearer(keys["operator"]))
             #expect(draftStart == .conflict && problem["code"] == "workflow_not_active", "\(problem)")
-            #expect(try await client.call(.post, "/api/v1/workflows/greet/approve?version=1.0.0", "{}", headers: bearer(keys["approver"])).json["code"] == "lifecycle_conflict")
+            #expect(
+                try await client.call(.post, "/api/v1/workflows/greet/approve?version=1.0.0", "{}", headers: bearer(keys["approver"])).json["code"]
+                    == "lifecycle_conflict"
+            )
             let (_, submitted, _) = try await client.call(.post, "/api/v1/workflows/greet/submit?version=1.0.0", nil, headers: author)
             #expect(submitted["status"] == "pending_approval")
             // The author may hold the approver role: still not for their own version. Nothing changes.
             let (selfStatus, selfProblem, _) = try await client.call(.post, "/api/v1/workflows/greet/approve?version=1.0.0", "{}", headers: author)
             #expect(selfStatus == .forbidden && selfProblem["code"] == "self_approval")
             #expect(try await client.call(.get, "/api/v1/workflows/greet?version=1.0.0").json["status"] == "pending_approval")
-            #expect(try await client.call(.post, "/api/v1/workflows/greet/approve?version=1.0.0", "{}", headers: bearer(keys["operator"])).status == .forbidden)
+            #expect(
+                try await client.call(.post, "/api/v1/workflows/greet/approve?version=1.0.0", "{}", headers: bearer(keys["operator"])).status
+                    == .forbidden
+            )
             let (approved, active, _) = try await client.call(
-                .post, "/api/v1/workflows/greet/approve?version=1.0.0", #"{"comment": "four eyes"}"#, headers: bearer(keys["approver"])
+                .post,
+                "/api/v1/workflows/greet/approve?version=1.0.0",
+                #"{"comment": "four eyes"}"#,
+                headers: bearer(keys["approver"])
             )
             #expect(approved == .ok && active["status"] == "active", "\(active)")
-            #expect(active["approvals"]?.arrayValue?.first?["comment"] == "four eyes" && active["approvals"]?.arrayValue?.first?["actor"]?.stringValue?.hasPrefix("key:") == true)
+            #expect(
+                active["approvals"]?.arrayValue?.first?["comment"] == "four eyes"
+                    && active["approvals"]?.arrayValue?.first?["actor"]?.stringValue?.hasPrefix("key:") == true
+            )
             let (ran, run, _) = try await client.call(.post, "/api/v1/execute", start, headers: bearer(keys["operator"]))
             #expect(ran == .accepted, "\(run)")
             #expect(try await client.waitForRun(try #require(run["run_id"]?.stringValue))["status"] == "COMPLETED")
 
             // A new version is a draft again; the latest *active* version is what starts by name.
-            let v2 = sequenceWorkflow.replacingOccurrences(of: "1.0.0", with: "1.1.0").replacingOccurrences(of: "hello ${input.name}", with: "hi ${input.name}")
-                .replacingOccurrences(of: #"{"id": "shout""#, with: #"{"id": "audit", "type": "noop"}, {"id": "shout""#)
+            let v2 = sequenceWorkflow.replacingOccurrences(of: "1.0.0", with: "1.1.0").replacingOccurrences(
+                of: "hello ${input.name}",
+                with: "hi ${input.name}"
+            )
+            .replacingOccurrences(of: #"{"id": "shout""#, with: #"{"id": "audit", "type": "noop"}, {"id": "shout""#)
             #expect(try await client.call(.post, "/api/v1/workflows", v2, headers: author).json["status"] == "draft")
             let (_, byName, _) = try await client.call(.post, "/api/v1/execute", start, headers: bearer(keys["operator"]))
             #expect(byName["workflow_version"] == "1.0.0", "the draft 1.1.0 is not chosen: \(byName)")
             let (diffStatus, diff, _) = try await client.call(.get, "/api/v1/workflows/greet/versions/1.0.0/diff/1.1.0")
             #expect(diffStatus == .ok, "\(diff)")
             let changes = diff["changes"]?.arrayValue ?? []
-            #expect(changes.contains { $0["op"] == "replace" && $0["path"] == "/steps/hello/config/greeting" && $0["to"] == "hi ${input.name}" }, "\(changes)")
+            #expect(
+                changes.contains { $0["op"] == "replace" && $0["path"] == "/steps/hello/config/greeting" && $0["to"] == "hi ${input.name}" },
+                "\(changes)"
+            )
             #expect(changes.contains { $0["op"] == "add" && $0["path"] == "/steps/audit" }, "\(changes)")
             #expect(changes.count == 2, "moving nothing else: \(changes)")
 
             // Deprecated versions still run by version; retired ones do not.
-            #expect(try await client.call(.post, "/api/v1/workflows/greet/deprecate?version=1.0.0", nil, headers: author).json["status"] == "deprecated")
+            #expect(
+                try await client.call(.post, "/api/v1/workflows/greet/deprecate?version=1.0.0", nil, headers: author).json["status"] == "deprecated"
+            )
             #expect(try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "greet", "version": "1.0.0"}"#).status == .accepted)
             #expect(try await client.call(.post, "/api/v1/workflows/greet/retire?version=1.0.0", nil, headers: author).json["status"] == "retired")
-            #expect(try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "greet", "version": "1.0.0"}"#).json["code"] == "workflow_retired")
+            #expect(
+                try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "greet", "version": "1.0.0"}"#).json["code"] == "workflow_retired"
+            )
 
             let (_, log, _) = try await client.call(.get, "/api/v1/audit?order=chain&limit=500", headers: bearer(keys["auditor"]))
             let entries = log["entries"]?.arrayValue ?? []
             let actions = entries.compactMap { $0["action"]?.stringValue }
-            for expected in ["tenant.settings", "definition.register", "definition.submit", "definition.approve", "definition.activated", "definition.deprecate", "definition.retire"] {
+            for expected in [
+                "tenant.settings", "definition.register", "definition.submit", "definition.approve", "definition.activated", "definition.deprecate",
+                "definition.retire",
+            ] {
                 #expect(actions.contains(expected), "\(expected) in \(actions)")
             }
             #expect(entries.contains { $0["action"] == "request.refused" && $0["details"]?["code"] == "self_approval" && $0["outcome"] == "denied" })

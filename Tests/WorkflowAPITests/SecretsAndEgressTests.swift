@@ -29,7 +29,11 @@ import WorkflowTestSupport
         router.get("/to-metadata") { _, _ in Response(status: .found, headers: [.location: "http://169.254.169.254/latest/meta-data/"]) }
         router.get("/to-echo") { _, _ in Response(status: .temporaryRedirect, headers: [.location: "/target"]) }
         router.get("/target") { request, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"auth": "\#(request.headers[.authorization] ?? "none")"}"#)))
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"auth": "\#(request.headers[.authorization] ?? "none")"}"#))
+            )
         }
         router.get("/to-other-host") { request, _ in
             let port = request.head.authority?.split(separator: ":").last ?? ""
@@ -60,7 +64,11 @@ import WorkflowTestSupport
                     """
                 #expect(try await client.call(.post, "/api/v1/workflows", definition).status == .created)
                 // A value from the run cannot smuggle a reference in: it is sent as the text it is.
-                let (_, started, _) = try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "pay", "input": {"note": "${secrets.API_TOKEN}"}}"#)
+                let (_, started, _) = try await client.call(
+                    .post,
+                    "/api/v1/execute",
+                    #"{"workflow_name": "pay", "input": {"note": "${secrets.API_TOKEN}"}}"#
+                )
                 let runID = try #require(started["run_id"]?.stringValue)
                 let run = try await client.waitForRun(runID)
                 #expect(run["status"] == "FAILED", "the last call is refused by the remote: \(run)")
@@ -125,17 +133,30 @@ import WorkflowTestSupport
                 // `ownAPI` stands in for this server's own port.
                 let ownPort = Int(ownAPI.baseURL.split(separator: ":").last ?? "") ?? 0
                 try await withAPIEnvironment(egress: EgressPolicy(ownPorts: OwnPorts([ownPort]))) { client, _ in
-                    func outcome(_ url: String, method: String = "GET") async throws -> (status: String, code: String?, message: String?, output: JSONValue?) {
+                    func outcome(
+                        _ url: String,
+                        method: String = "GET"
+                    ) async throws -> (status: String, code: String?, message: String?, output: JSONValue?) {
                         let name = "e\(UInt32.random(in: 0..<UInt32.max))"
                         let definition: JSONValue = [
                             "name": .string(name), "version": "1.0.0",
-                            "definition": ["steps": [["id": "c", "type": "http_request", "config": ["url": .string(url), "method": .string(method), "headers": ["Authorization": "Bearer abc"]]]]],
+                            "definition": [
+                                "steps": [
+                                    [
+                                        "id": "c", "type": "http_request",
+                                        "config": ["url": .string(url), "method": .string(method), "headers": ["Authorization": "Bearer abc"]],
+                                    ]
+                                ]
+                            ],
                         ]
                         #expect(try await client.call(.post, "/api/v1/workflows", definition.canonicalString()).status == .created)
                         let (_, started, _) = try await client.call(.post, "/api/v1/execute", #"{"workflow_name": "\#(name)"}"#)
                         let run = try await client.waitForRun(try #require(started["run_id"]?.stringValue))
                         let step = run["steps"]?.arrayValue?.first
-                        return (run["status"]?.stringValue ?? "", step?["error"]?["code"]?.stringValue, step?["error"]?["message"]?.stringValue, step?["output"])
+                        return (
+                            run["status"]?.stringValue ?? "", step?["error"]?["code"]?.stringValue, step?["error"]?["message"]?.stringValue,
+                            step?["output"]
+                        )
                     }
                     let metadata = try await outcome("http://169.254.169.254/latest/meta-data/")
                     #expect(metadata.code == "egress_denied" && metadata.message?.contains("169.254.0.0/16") == true, "\(metadata)")
@@ -143,7 +164,10 @@ import WorkflowTestSupport
                     for host in ["127.0.0.1", "localhost", "2130706433", "0x7f.1", "127.1", "0", "[::ffff:127.0.0.1]"] {
                         let own = try await outcome("http://\(host):\(ownPort)/api/v1/executions")
                         // `0` is 0.0.0.0, refused before the port is even looked at.
-                        #expect(own.code == "egress_denied" && (own.message?.contains(host == "0" ? "0.0.0.0/8" : "own API") ?? false), "\(host): \(own)")
+                        #expect(
+                            own.code == "egress_denied" && (own.message?.contains(host == "0" ? "0.0.0.0/8" : "own API") ?? false),
+                            "\(host): \(own)"
+                        )
                     }
                     #expect(try await outcome(remote.baseURL + "/target").status == "COMPLETED", "other local ports are allowed by default")
                     // Redirects are checked hop by hop; credentials do not follow a redirect to another host.
