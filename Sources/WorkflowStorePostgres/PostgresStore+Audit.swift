@@ -25,8 +25,11 @@ extension PostgresStore {
                 "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (\(tenant), 0, \(AuditChain.genesis)) ON CONFLICT DO NOTHING",
                 logger: logger
             )
-            let (seq, hash) = try await conn.query("SELECT seq, hash FROM audit_heads WHERE tenant_id = \(tenant) FOR UPDATE", logger: logger)
-                .collect().first!.decode((Int64, String).self)
+            guard
+                let head = try await conn.query("SELECT seq, hash FROM audit_heads WHERE tenant_id = \(tenant) FOR UPDATE", logger: logger)
+                    .collect().first
+            else { throw WorkflowError(.unavailable, "the audit chain's head of tenant \(tenant) could not be read") }
+            let (seq, hash) = try head.decode((Int64, String).self)
             let entries = AuditChain.link(records.filter { $0.tenantID == tenant }, after: seq == 0 ? nil : AuditHead(seq: seq, hash: hash))
             try await conn.query(
                 """

@@ -86,7 +86,9 @@ struct DatabaseOutageTests {
             try await Task.sleep(for: .milliseconds(500))
             if node.process.isRunning {
                 let (status, seconds) = try await terminateTimed(node.process)
-                #expect(status == 0)
+                // The known PostgresNIO trap (a row stream torn down under it) can also strike here; any other exit
+                // status, or a trap elsewhere, fails.
+                if status != 0 { node.expectKnownTrap() }
                 #expect(seconds < 45, "SIGTERM with the database down took \(seconds) s")
             } else {
                 node.expectKnownTrap()

@@ -29,7 +29,9 @@ func bearer(_ key: String?) -> [String: String] { ["Authorization": "Bearer \(ke
 /// Runs raw SQL on the test's database, behind the server's back (to tamper with it).
 func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
     if let path = environment.sqlitePath {
-        let queue = try DatabaseQueue(path: path)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)  // the server writes too
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
         try await queue.write { try $0.execute(sql: sql) }
         try queue.close()
     } else if let postgres = environment.postgres {
