@@ -169,6 +169,15 @@ extension WorkflowAPI {
                 }
                 if !progressed && skipped > 1000 { break }
             }
+            // The tenants' data keys (payload encryption) are wrapped by the master key too.
+            if let sealer = (store as? EncryptingStore)?.sealer {
+                for tenant in try await identities.tenantList() {
+                    guard let wrapped = tenant.settings.dataKey, let rewrapped = try sealer.rewrap(wrapped, tenantID: tenant.id) else { continue }
+                    var settings = tenant.settings
+                    settings.dataKey = rewrapped
+                    _ = try await store.tenantUpdateSettings(id: tenant.id, settings: settings, audit: [])
+                }
+            }
             let audit = AuditRecord(
                 tenantID: principal.tenantID,
                 at: clock.now(),
@@ -188,16 +197,29 @@ extension WorkflowAPI {
         }
         v1.put("/tenant/settings") { request, context in
             let principal = try context.authorize(.admin)
-            let settings = try TenantSettingsInfo.parse(try await jsonObject(request, allowEmpty: false))
+            var settings = try TenantSettingsInfo.parse(try await jsonObject(request, allowEmpty: false))
             let now = clock.now()
             guard let before = try await identities.tenantGet(id: principal.tenantID) else { throw WorkflowError(.tenantNotFound, "no tenant") }
+            // The data key outlives the setting: payloads sealed while it was on must stay readable.
+            settings.dataKey = before.settings.dataKey
+            if settings.encryptPayloads, settings.dataKey == nil {
+                guard let sealer = (store as? EncryptingStore)?.sealer else {
+                    throw WorkflowError(.masterKeyMissing, "encrypting payloads needs a master key (--master-key-file or UWF_MASTER_KEY)")
+                }
+                settings.dataKey = try sealer.newWrappedDataKey(tenantID: principal.tenantID)
+            }
+            func shown(_ s: TenantSettings) -> JSONValue {
+                var s = s
+                s.dataKey = nil
+                return s.json
+            }
             let audit = AuditRecord(
                 tenantID: principal.tenantID,
                 at: now,
                 context: context.audit,
                 action: "tenant.settings",
                 target: "tenant:\(principal.tenantID)",
-                details: ["before": before.settings.json, "after": settings.json]
+                details: ["before": shown(before.settings), "after": shown(settings)]
             )
             guard let updated = try await store.tenantUpdateSettings(id: principal.tenantID, settings: settings, audit: [audit]) else {
                 throw WorkflowError(.tenantNotFound, "no tenant")
@@ -296,7 +318,7 @@ extension TenantSettingsInfo {
     static func parse(_ fields: [String: JSONValue]) throws(WorkflowError) -> TenantSettings {
         var issues: [ValidationIssue] = []
         func issue(_ key: String, _ message: String) { issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: message)) }
-        let known: Set<String> = ["activation_approvals", "egress_allow", "egress_deny"]
+        let known: Set<String> = ["activation_approvals", "egress_allow", "egress_deny", "encrypt_payloads"]
         for key in fields.keys.sorted() where !known.contains(key) { issue(key, "unknown field '\(key.prefix(50))'") }
         var settings = TenantSettings()
         if let value = fields["activation_approvals"] {
@@ -322,6 +344,9 @@ extension TenantSettingsInfo {
                 )
             }
             if key == "egress_allow" { settings.egressAllow = rules } else { settings.egressDeny = rules }
+        }
+        if let value = fields["encrypt_payloads"] {
+            if let flag = value.boolValue { settings.encryptPayloads = flag } else { issue("encrypt_payloads", "must be true or false") }
         }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the settings are invalid", issues: issues) }
         return settings

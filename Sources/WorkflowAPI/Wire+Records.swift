@@ -44,7 +44,12 @@ enum Wire {
     }
 
     static func settings(_ s: TenantSettings) -> TenantSettingsInfo {
-        TenantSettingsInfo(activationApprovals: s.activationApprovals, egressAllow: s.egressAllow, egressDeny: s.egressDeny)
+        TenantSettingsInfo(
+            activationApprovals: s.activationApprovals,
+            egressAllow: s.egressAllow,
+            egressDeny: s.egressDeny,
+            encryptPayloads: s.encryptPayloads
+        )
     }
 
     static func accepted(_ run: RunRecord) -> RunAccepted {

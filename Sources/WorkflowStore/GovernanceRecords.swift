@@ -76,19 +76,35 @@ public struct TenantSettings: Sendable, Hashable {
     public var egressAllow: [String]
     /// Hosts, `*.suffix` patterns and CIDRs `http_request` steps may never reach.
     public var egressDeny: [String]
+    /// Whether run payloads are encrypted at rest (``PayloadSealer``).
+    public var encryptPayloads: Bool
+    /// The tenant's data key, wrapped by a master key (`<master key id>:<box>`); made when encryption is first
+    /// turned on, never shown.
+    public var dataKey: String?
 
-    public init(activationApprovals: Int = 0, egressAllow: [String] = [], egressDeny: [String] = []) {
+    public init(
+        activationApprovals: Int = 0,
+        egressAllow: [String] = [],
+        egressDeny: [String] = [],
+        encryptPayloads: Bool = false,
+        dataKey: String? = nil
+    ) {
         self.activationApprovals = activationApprovals
         self.egressAllow = egressAllow
         self.egressDeny = egressDeny
+        self.encryptPayloads = encryptPayloads
+        self.dataKey = dataKey
     }
 
     public var json: JSONValue {
-        [
+        var fields: [String: JSONValue] = [
             "activation_approvals": .number(Double(activationApprovals)),
             "egress_allow": .array(egressAllow.map(JSONValue.string)),
             "egress_deny": .array(egressDeny.map(JSONValue.string)),
+            "encrypt_payloads": .bool(encryptPayloads),
         ]
+        fields["data_key"] = dataKey.map(JSONValue.string)
+        return .object(fields)
     }
 
     public init(json: JSONValue?) {
@@ -96,7 +112,9 @@ public struct TenantSettings: Sendable, Hashable {
         self.init(
             activationApprovals: f["activation_approvals"]?.numberValue.map { Int(max(0, min(100, $0))) } ?? 0,
             egressAllow: f["egress_allow"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            egressDeny: f["egress_deny"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            egressDeny: f["egress_deny"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            encryptPayloads: f["encrypt_payloads"]?.boolValue ?? false,
+            dataKey: f["data_key"]?.stringValue
         )
     }
 }

@@ -249,16 +249,21 @@ public struct TenantSettingsInfo: Codable, Sendable, Hashable {
     public var activationApprovals: Int
     public var egressAllow: [String]
     public var egressDeny: [String]
+    /// Whether run inputs and outputs, step configs, outputs and errors, kept signals and history are encrypted
+    /// at rest.
+    public var encryptPayloads: Bool
 
-    public init(activationApprovals: Int, egressAllow: [String], egressDeny: [String]) {
+    public init(activationApprovals: Int, egressAllow: [String], egressDeny: [String], encryptPayloads: Bool = false) {
         self.activationApprovals = activationApprovals
         self.egressAllow = egressAllow
         self.egressDeny = egressDeny
+        self.encryptPayloads = encryptPayloads
     }
 
     enum CodingKeys: String, CodingKey {
         case activationApprovals = "activation_approvals"
         case egressAllow = "egress_allow"
         case egressDeny = "egress_deny"
+        case encryptPayloads = "encrypt_payloads"
     }
 }

@@ -352,17 +352,20 @@ extension TenantCommand {
         @Option(help: "Comma-separated hosts, *.suffix patterns or CIDRs http_request steps may call despite the node's refusals.")
         var egressAllow: String?
         @Option(help: "Comma-separated hosts, *.suffix patterns or CIDRs http_request steps may never call.") var egressDeny: String?
+        @Option(help: "Encrypt run payloads at rest from now on: true or false (needs a master key on the server).")
+        var encryptPayloads: Bool?
 
         func run() async throws {
             let client = try options.client
             var settings = try await reportingErrors { try await client.tenantSettings() }
-            if activationApprovals != nil || egressAllow != nil || egressDeny != nil {
+            if activationApprovals != nil || egressAllow != nil || egressDeny != nil || encryptPayloads != nil {
                 func list(_ text: String) -> [String] {
                     text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 }
                 if let activationApprovals { settings.activationApprovals = activationApprovals }
                 if let egressAllow { settings.egressAllow = list(egressAllow) }
                 if let egressDeny { settings.egressDeny = list(egressDeny) }
+                if let encryptPayloads { settings.encryptPayloads = encryptPayloads }
                 settings = try await reportingErrors { try await client.setTenantSettings(settings) }
             }
             print(String(decoding: try WireCoding.encoder().encode(settings), as: UTF8.self))

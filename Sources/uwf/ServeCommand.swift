@@ -217,6 +217,9 @@ struct ServeCommand: AsyncParsableCommand {
         first: [any Service] = [],
         prepare: @escaping @Sendable () async throws -> Void = {}
     ) async throws {
+        // With master keys, tenants may have their payloads encrypted at rest: everything above the driver sees
+        // plaintext through this wrapper.
+        let store: any WorkflowStore = engineConfiguration.masterKeys.map { EncryptingStore(base: store, sealer: PayloadSealer(keys: $0)) } ?? store
         let registry = WorkflowRegistry(store: store, limits: limits)
         let http = HTTPRequestStepExecutor.makeClient()
         let ownPorts = OwnPorts(port == 0 ? [] : [port])

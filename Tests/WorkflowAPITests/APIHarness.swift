@@ -81,7 +81,8 @@ private func withAPI<T: Sendable>(
     egress: EgressPolicy,
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
-    let store = environment.store
+    // As `uwf serve` does with master keys: tenants may turn payload encryption on.
+    let store: any WorkflowStore = EncryptingStore(base: environment.store, sealer: PayloadSealer(keys: environment.masterKeys))
     let registry = WorkflowRegistry(store: store)
     var logger = Logger(label: "api-test")
     logger.logLevel = .warning
