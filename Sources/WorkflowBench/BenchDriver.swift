@@ -14,6 +14,8 @@ public struct BenchDriver: Sendable {
     public var itemsPerRun = 0
     /// Sent as `Authorization: Bearer`; nil against a server started with `--insecure-no-auth`.
     public var apiKey: String?
+    /// Turn the tenant's payload encryption on before the run (to measure its cost).
+    public var encryptPayloads = false
 
     public init(http: HTTPClient, baseURL: String, itemsPerRun: Int = 0, apiKey: String? = nil) {
         self.http = http
@@ -37,6 +39,10 @@ public struct BenchDriver: Sendable {
         database: String,
         serverPID: Int32?
     ) async throws -> BenchReport {
+        if encryptPayloads {
+            let (status, answer) = try await send(.PUT, "/api/v1/tenant/settings", body: Data(#"{"encrypt_payloads": true}"#.utf8))
+            guard status == 200 else { throw BenchError("turning payload encryption on failed: HTTP \(status) \(answer.canonicalString())") }
+        }
         let (status, registered) = try await send(.POST, "/api/v1/workflows", body: Data(scenario.definition.utf8))
         guard status == 200 || status == 201, let workflowID = registered["id"]?.stringValue else {
             throw BenchError("registering the scenario failed: HTTP \(status) \(registered.canonicalString())")

@@ -25,6 +25,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Workflows run before measuring.") var warmup = 200
     @Option(help: "Extra arguments for the server this command starts, e.g. \"--max-concurrent-steps 128\".") var serverArgs = ""
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Turn the tenant's payload encryption on before the run (measures its cost).") var encryptPayloads = false
     @Option(help: "API key for --server (default $UWF_API_KEY); a server this command starts is asked with its bootstrap key.")
     var apiKey: String?
 
@@ -59,7 +60,8 @@ struct BenchCommand: AsyncParsableCommand {
             // A running server is asked with --api-key, $UWF_API_KEY, or the bootstrap key in ./data/admin.key.
             let localKey = (try? String(contentsOfFile: "data/admin.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             let key = spawned.map(\.adminKey) ?? apiKey ?? ProcessInfo.processInfo.environment["UWF_API_KEY"] ?? localKey
-            let driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun, apiKey: key)
+            var driver = BenchDriver(http: http, baseURL: baseURL, itemsPerRun: scenario.itemsPerRun, apiKey: key)
+            driver.encryptPayloads = encryptPayloads
             let report = try await driver.run(
                 scenario: scenario,
                 count: count,
