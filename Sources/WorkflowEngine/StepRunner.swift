@@ -68,8 +68,8 @@ struct StepRunner: Sendable {
         // whatever it returns.
         var input = work.step.input ?? .object([:])
         var revealed: [String] = []
-        let secretFields = planned.config.secretFields
-        if !secretFields.isEmpty {
+        if planned.config.usesSecrets {
+            let secretFields = planned.config.secretFields
             let values: [String: String]
             do {
                 values = try await node.secretValues(tenantID: work.run.tenantID, names: planned.config.secretNames)

@@ -179,6 +179,16 @@ public indirect enum Template: Sendable, Hashable {
         }
     }
 
+    /// Whether any string of the template uses a secret (checked without allocating, on every step execution).
+    public var usesSecrets: Bool {
+        switch self {
+        case .constant, .single: false
+        case .interpolated(let parts): parts.contains { if case .secret = $0 { true } else { false } }
+        case .array(let items): items.contains(where: \.usesSecrets)
+        case .object(let fields): fields.values.contains(where: \.usesSecrets)
+        }
+    }
+
     /// The names of the secrets the template uses.
     public var secretNames: Set<String> {
         Set(secretFields.flatMap { $0.parts.compactMap { if case .secret(let name) = $0 { name } else { nil } } })

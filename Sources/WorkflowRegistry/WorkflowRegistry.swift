@@ -16,6 +16,15 @@ public struct CompiledDefinition: Sendable {
 public final class WorkflowRegistry: Sendable {
     private let store: any WorkflowStore
     private let cache = Mutex<[String: CompiledDefinition]>([:])
+    /// When each cached version's state was last read from the store (for starts by id).
+    private let checked = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// How long a version's state read by id is trusted: a retirement on another node applies here within it.
+    public static let stateTTL: Duration = .seconds(1)
+
+    /// Whether the version's state should be read again.
+    private func lastChecked(_ id: String) -> Bool {
+        checked.withLock { $0[id].map { ContinuousClock.now - $0 >= Self.stateTTL } ?? true }
+    }
     public let limits: WorkflowLimits
 
     public init(store: any WorkflowStore, limits: WorkflowLimits = .default) {
@@ -138,11 +147,14 @@ public final class WorkflowRegistry: Sendable {
         -> CompiledDefinition
     {
         var definition = try await resolve(reference, version: version, tenantID: tenantID, startable: true)
-        if version == nil, RecordID.looksLikeID(reference) {
+        if version == nil, RecordID.looksLikeID(reference), lastChecked(definition.record.id) {
+            // By id the cache answered: read the state again when it is older than `stateTTL` (another node may
+            // have retired the version); this node's own lifecycle changes clear the cache at once.
             guard let fresh = try await store.definitionGet(tenantID: tenantID, id: definition.record.id) else {
                 throw WorkflowError(.workflowNotFound, "no workflow \(reference) is registered")
             }
             definition = try compiled(fresh)
+            checked.withLock { $0[fresh.id] = ContinuousClock.now }
         }
         let r = definition.record
         switch r.status {
@@ -299,7 +311,8 @@ public final class WorkflowRegistry: Sendable {
     private func compiled(_ record: DefinitionRecord) throws -> CompiledDefinition {
         if let hit = cache.withLock({ $0[record.id] }) {
             // The plan never changes; the record's lifecycle does (on any node), so the caller's fresh record wins.
-            return hit.record == record ? hit : remember(CompiledDefinition(record: record, plan: hit.plan))
+            return hit.record.status == record.status && hit.record.approvals == record.approvals
+                ? hit : remember(CompiledDefinition(record: record, plan: hit.plan))
         }
         do {
             let spec = try DefinitionSpecDecoder.spec(from: record.spec)

@@ -116,7 +116,7 @@ public enum AuditChain {
 
     public static func hash(previous: String, seq: Int64, record: AuditRecord) -> String {
         let digest = SHA256.hash(data: Data((previous + "\n" + canonical(seq: seq, record: record)).utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return hex(digest)
     }
 
     /// Links `records` after `head` (nil for an empty chain).
@@ -134,6 +134,18 @@ public enum AuditChain {
     }
 
     /// Whole milliseconds since 1970, clamped to ±285,000 years (a hostile `since` must not trap).
+    /// Lowercase hex, without `String(format:)` (which cost more than the hash itself on every start).
+    static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func milliseconds(_ date: Date) -> Int64 {
         let limit = 9_000_000_000_000_000.0
         let value = (date.timeIntervalSince1970 * 1000).rounded()

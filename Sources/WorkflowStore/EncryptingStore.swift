@@ -40,26 +40,31 @@ public final class EncryptingStore: WorkflowStore {
 
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
         try await fresh()
+        guard sealer.isActive else { return try await base.runInsert(params, now: now) }
         return try await base.runInsert(params.map(sealer.seal), now: now)
     }
 
     public func runGet(tenantID: String, id: String) async throws -> RunRecord? {
         try await fresh()
+        guard sealer.isActive else { return try await base.runGet(tenantID: tenantID, id: id) }
         return try await base.runGet(tenantID: tenantID, id: id).map(sealer.open)
     }
 
     public func runList(_ params: RunListParams) async throws -> [RunRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.runList(params) }
         return try await base.runList(params).map(sealer.open)
     }
 
     public func stepList(runID: String) async throws -> [StepRunRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.stepList(runID: runID) }
         return try await base.stepList(runID: runID).map(sealer.open)
     }
 
     public func runChildren(parentRunID: String, stepID: String?, unfinishedOnly: Bool) async throws -> [RunRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.runChildren(parentRunID: parentRunID, stepID: stepID, unfinishedOnly: unfinishedOnly) }
         return try await base.runChildren(parentRunID: parentRunID, stepID: stepID, unfinishedOnly: unfinishedOnly).map(sealer.open)
     }
 
@@ -67,11 +72,13 @@ public final class EncryptingStore: WorkflowStore {
 
     public func runTreeUnfinished(rootRunID: String, limit: Int) async throws -> [RunRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.runTreeUnfinished(rootRunID: rootRunID, limit: limit) }
         return try await base.runTreeUnfinished(rootRunID: rootRunID, limit: limit).map(sealer.open)
     }
 
     public func runFindByIdempotencyKey(tenantID: String, key: String) async throws -> RunRecord? {
         try await fresh()
+        guard sealer.isActive else { return try await base.runFindByIdempotencyKey(tenantID: tenantID, key: key) }
         return try await base.runFindByIdempotencyKey(tenantID: tenantID, key: key).map(sealer.open)
     }
 
@@ -82,6 +89,7 @@ public final class EncryptingStore: WorkflowStore {
 
     public func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.deadLetterList(tenantID: tenantID, before: before, limit: limit) }
         return try await base.deadLetterList(tenantID: tenantID, before: before, limit: limit).map(sealer.open)
     }
 
@@ -91,6 +99,7 @@ public final class EncryptingStore: WorkflowStore {
 
     public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {
         try await fresh()
+        guard sealer.isActive else { return try await base.eventList(runID: runID, afterSeq: afterSeq, limit: limit) }
         return try await base.eventList(runID: runID, afterSeq: afterSeq, limit: limit).map(sealer.open)
     }
 
@@ -105,6 +114,7 @@ public final class EncryptingStore: WorkflowStore {
 
     public func runTransitions(_ requests: [RunTransitionRequest], now: Date) async throws -> [RunTransitionOutcome] {
         try await fresh()
+        guard sealer.isActive else { return try await base.runTransitions(requests, now: now) }
         // The decision sees plaintext and its writes are sealed; the caller gets the plaintext it decided.
         let decided = requests.map { _ in Decided() }
         let sealer = sealer
@@ -125,6 +135,7 @@ public final class EncryptingStore: WorkflowStore {
 
     public func taskClaim(_ params: TaskClaimParams) async throws -> TaskClaimResult {
         try await fresh()
+        guard sealer.isActive else { return try await base.taskClaim(params) }
         let sealer = sealer
         var wrapped = params
         wrapped.onClaim = { snapshot, task in

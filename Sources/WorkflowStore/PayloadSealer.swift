@@ -19,7 +19,7 @@ public final class PayloadSealer: Sendable {
     }
 
     private let keys: MasterKeyring
-    private let tenants = Mutex<(byID: [String: Tenant], readAt: ContinuousClock.Instant?)>(([:], nil))
+    private let tenants = Mutex<(byID: [String: Tenant], readAt: ContinuousClock.Instant?, anyKey: Bool)>(([:], nil, false))
     let refreshInterval: Duration
 
     public init(keys: MasterKeyring, refreshInterval: Duration = .seconds(2)) {
@@ -64,10 +64,14 @@ public final class PayloadSealer: Sendable {
             }
             byID[tenant.id] = Tenant(encrypt: tenant.settings.encryptPayloads && key != nil, key: key)
         }
-        tenants.withLock { $0 = (byID, ContinuousClock.now) }
+        let anyKey = byID.values.contains { $0.key != nil }
+        tenants.withLock { $0 = (byID, ContinuousClock.now, anyKey) }
     }
 
     func tenant(_ id: String) -> Tenant? { tenants.withLock { $0.byID[id] } }
+
+    /// Whether any tenant has a data key (else nothing is sealed or to be opened, and records pass as they are).
+    var isActive: Bool { tenants.withLock { $0.anyKey } }
 
     // MARK: values
 

@@ -8,7 +8,16 @@ extension SQLiteStore {
     public func runInsert(_ params: [RunInsertParams], now: Date) async throws -> [[TaskRecord]] {
         do {
             return try await pool.write { db in
-                try params.map { p in try Self.insert(db, p, now: now) }
+                // The starts' audit entries are linked in one go (one read and one write of the chain's head).
+                var audit: [AuditRecord] = []
+                let tasks = try params.map { p in
+                    var p = p
+                    audit += p.initial.audit
+                    p.initial.audit = []
+                    return try Self.insert(db, p, now: now)
+                }
+                try Self.appendAudit(db, audit)
+                return tasks
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT && (error.message ?? "").contains("idempotency_key") {
             throw WorkflowError(.idempotencyKeyTaken, "another request created a run with this idempotency key first")
