@@ -298,6 +298,37 @@ extension EndToEndTests {
         let secret = try await UWFProcess.cli(["secret", "set", "KYC_TOKEN", "--value", "tok_live_123"], server: server.baseURL)
         #expect(secret.status == 0, "\(secret)")
         #expect(try await cli(["secret", "list"]).stdout.contains("KYC_TOKEN"))
+        // A step uses it against a remote that echoes it back, and fails on a second call that quotes it.
+        try await LocalHTTPServer.with({ router, _ in
+            router.post("/kyc") { request, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"echo": "\#(request.headers[.authorization] ?? "")"}"#))
+                )
+            }
+            router.post("/broken") { request, _ in
+                Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "rejected \(request.headers[.authorization] ?? "")")))
+            }
+        }) { remote in
+            let file = directory.appendingPathComponent("kyc.json")
+            let definition = """
+                {"name": "kyc-call", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "call", "type": "http_request", "config": {"url": "\(remote.baseURL)/kyc", "method": "POST",
+                   "headers": {"Authorization": "Bearer ${secrets.KYC_TOKEN}"}}},
+                  {"id": "broken", "type": "http_request", "depends_on": ["call"], "config": {"url": "\(remote.baseURL)/broken",
+                   "method": "POST", "headers": {"Authorization": "Bearer ${secrets.KYC_TOKEN}"}}}
+                ]}}
+                """
+            try definition.write(to: file, atomically: true, encoding: .utf8)
+            #expect(try await cli(["workflow", "register", file.path]).status == 0)
+            let ran = try await cli(["run", "kyc-call", "--wait", "--json"])
+            #expect(ran.status == 1 && ran.stdout.contains("Bearer ***") && !ran.stdout.contains("tok_live_123"), "\(ran)")
+            #expect(remote.requests(path: "/kyc").first?.headers["authorization"] == "Bearer tok_live_123")
+            let runID = (try? JSONValue.parse(ran.stdout))?["run_id"]?.stringValue ?? ""
+            let history = try await cli(["history", runID, "--json"])
+            #expect(history.status == 0 && !history.stdout.contains("tok_live_123") && history.stdout.contains("step_failed"), "\(history)")
+        }
         // The server's log never holds the value, nor the keys.
         #expect(!server.log.contains("tok_live_123") && !server.log.contains(alice))
         // The raw database file holds neither the secret's value nor the keys.
