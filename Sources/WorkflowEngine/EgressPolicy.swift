@@ -268,7 +268,8 @@ enum Resolver {
                 if Task.isCancelled { once.finish([]) }
                 let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
                 DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { once.finish([]) }
-                DispatchQueue.global().async { once.finish(lookup(host)) }
+                // getaddrinfo blocks: on a thread of its own, never on the dispatch pool the cooperative executor uses.
+                Thread.detachNewThread { once.finish(lookup(host)) }
             }
         } onCancel: {
             once.finish([])
