@@ -110,11 +110,11 @@ struct QueryService: Sendable {
         return Page(items: page.map(Wire.deadLetter), nextCursor: runs.count > limit ? page.last?.id : nil)
     }
 
-    func dismissDeadLetter(_ runID: String, tenantID: String) async throws {
+    func dismissDeadLetter(_ runID: String, tenantID: String, audit: [AuditRecord] = []) async throws {
         guard try await store.runGet(tenantID: tenantID, id: runID) != nil else {
             throw WorkflowError(.runNotFound, "no run \(runID)")
         }
-        guard try await store.deadLetterDismiss(tenantID: tenantID, runID: runID) else {
+        guard try await store.deadLetterDismiss(tenantID: tenantID, runID: runID, audit: audit) else {
             throw WorkflowError(.notFound, "run \(runID) is not a dead letter")
         }
     }

@@ -30,19 +30,14 @@ extension WorkflowAPI {
             let principal = try context.authorize(.workflowExecute)
             try await checkRun(try context.parameters.require("run_id"), visibleTo: principal)
             let runID = try context.parameters.require("run_id")
-            try await queries.dismissDeadLetter(runID, tenantID: principal.tenantID)
-            await auditWriter.append(
-                [
-                    AuditRecord(
-                        tenantID: principal.tenantID,
-                        at: clock.now(),
-                        context: context.audit,
-                        action: "dead_letter.dismiss",
-                        target: "run:\(runID)"
-                    )
-                ],
-                logger: context.logger
+            let audit = AuditRecord(
+                tenantID: principal.tenantID,
+                at: clock.now(),
+                context: context.audit,
+                action: "dead_letter.dismiss",
+                target: "run:\(runID)"
             )
+            try await queries.dismissDeadLetter(runID, tenantID: principal.tenantID, audit: [audit])
             return Response(status: .noContent)
         }
         v1.get("/cluster/nodes") { _, context in

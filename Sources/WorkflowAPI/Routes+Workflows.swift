@@ -50,19 +50,14 @@ extension WorkflowAPI {
         v1.delete("/workflows/:id") { request, context in
             let principal = try context.authorize(.workflowDelete)
             let definition = try await versionReference(request, principal, try context.parameters.require("id"))
-            try await registry.delete(id: definition.record.id, tenantID: principal.tenantID)
-            await auditWriter.append(
-                [
-                    AuditRecord(
-                        tenantID: principal.tenantID,
-                        at: clock.now(),
-                        context: context.audit,
-                        action: "definition.delete",
-                        target: "definition:\(definition.record.name)@\(definition.record.version)"
-                    )
-                ],
-                logger: context.logger
+            let audit = AuditRecord(
+                tenantID: principal.tenantID,
+                at: clock.now(),
+                context: context.audit,
+                action: "definition.delete",
+                target: "definition:\(definition.record.name)@\(definition.record.version)"
             )
+            try await registry.delete(id: definition.record.id, tenantID: principal.tenantID, audit: [audit])
             return Response(status: .noContent)
         }
         v1.get("/workflows/:id/history") { request, context in

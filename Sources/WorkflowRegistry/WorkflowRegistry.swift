@@ -278,8 +278,8 @@ public final class WorkflowRegistry: Sendable {
     static func target(_ record: DefinitionRecord) -> String { "definition:\(record.name)@\(record.version)" }
 
     /// Erases a version no run refers to; a version with runs can only be retired.
-    public func delete(id: String, tenantID: String = defaultTenantID) async throws {
-        switch try await store.definitionDelete(tenantID: tenantID, id: id) {
+    public func delete(id: String, tenantID: String = defaultTenantID, audit: [AuditRecord] = []) async throws {
+        switch try await store.definitionDelete(tenantID: tenantID, id: id, audit: audit) {
         case .deleted: cache.withLock { $0[id] = nil }
         case .notFound: throw WorkflowError(.workflowNotFound, "no workflow version \(id) is registered")
         case .inUse(let runs):

@@ -32,8 +32,8 @@ public final class EncryptingStore: WorkflowStore {
     }
     public func definitionList(_ params: DefinitionListParams) async throws -> [DefinitionRecord] { try await base.definitionList(params) }
     public func definitionUpdate(_ update: DefinitionUpdate) async throws -> DefinitionUpdateOutcome { try await base.definitionUpdate(update) }
-    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
-        try await base.definitionDelete(tenantID: tenantID, id: id)
+    public func definitionDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> DefinitionDeleteOutcome {
+        try await base.definitionDelete(tenantID: tenantID, id: id, audit: audit)
     }
 
     // MARK: runs
@@ -93,8 +93,8 @@ public final class EncryptingStore: WorkflowStore {
         return try await base.deadLetterList(tenantID: tenantID, before: before, limit: limit).map(sealer.open)
     }
 
-    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
-        try await base.deadLetterDismiss(tenantID: tenantID, runID: runID)
+    public func deadLetterDismiss(tenantID: String, runID: String, audit: [AuditRecord]) async throws -> Bool {
+        try await base.deadLetterDismiss(tenantID: tenantID, runID: runID, audit: audit)
     }
 
     public func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord] {

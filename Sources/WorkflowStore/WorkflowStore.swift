@@ -30,7 +30,7 @@ public protocol DefinitionStore: Sendable {
     /// Moves a version through its lifecycle if it is still where the caller saw it.
     func definitionUpdate(_ update: DefinitionUpdate) async throws -> DefinitionUpdateOutcome
     /// Erases a version that no run refers to.
-    func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome
+    func definitionDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> DefinitionDeleteOutcome
 }
 
 /// Runs, their steps and history, and the one way they change: a transition written in one transaction.
@@ -66,7 +66,7 @@ public protocol RunStore: Sendable {
     /// Failed top-level runs neither retried nor dismissed, most recently failed first.
     func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord]
     /// Takes a run off the dead-letter list; false when it was not on it.
-    func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool
+    func deadLetterDismiss(tenantID: String, runID: String, audit: [AuditRecord]) async throws -> Bool
     func eventList(runID: String, afterSeq: Int, limit: Int) async throws -> [RunEventRecord]
     /// `approval` steps waiting for decisions in a tenant, with their runs, by run id then step id, after the pair
     /// `after` (a cursor).
@@ -115,4 +115,14 @@ public protocol ClusterStore: Sendable {
     /// Gives leadership up at once (graceful shutdown), so another node need not wait for it to expire.
     func leaderResign(name: String, owner: String) async throws
     func leaderGet(name: String) async throws -> LeaderRecord?
+}
+
+extension WorkflowStore {
+    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+        try await definitionDelete(tenantID: tenantID, id: id, audit: [])
+    }
+
+    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
+        try await deadLetterDismiss(tenantID: tenantID, runID: runID, audit: [])
+    }
 }

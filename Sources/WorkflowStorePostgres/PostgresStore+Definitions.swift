@@ -96,7 +96,7 @@ extension PostgresStore {
         }
     }
 
-    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+    public func definitionDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> DefinitionDeleteOutcome {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
                 let exists = try await conn.query(
@@ -110,6 +110,7 @@ extension PostgresStore {
                 }
                 guard runs == 0 else { return .inUse(runs: runs) }
                 try await conn.query("DELETE FROM workflow_definitions WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
+                try await Self.appendAudit(conn, audit, logger: logger)
                 return .deleted
             }
         }

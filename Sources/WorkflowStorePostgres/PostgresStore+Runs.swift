@@ -194,9 +194,9 @@ extension PostgresStore {
         }
     }
 
-    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
-        try await guarded { [self] in
-            !(try await client.query(
+    public func deadLetterDismiss(tenantID: String, runID: String, audit: [AuditRecord]) async throws -> Bool {
+        try await audited(audit) { [self] conn in
+            !(try await conn.query(
                 "UPDATE runs SET dead_letter = FALSE WHERE tenant_id = \(tenantID) AND id = \(runID) AND dead_letter RETURNING id",
                 logger: logger
             ).collect().isEmpty)

@@ -80,13 +80,14 @@ extension SQLiteStore {
         }
     }
 
-    public func definitionDelete(tenantID: String, id: String) async throws -> DefinitionDeleteOutcome {
+    public func definitionDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> DefinitionDeleteOutcome {
         try await pool.write { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id]) != nil
             else { return .notFound }
             let runs = try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE definition_id = ?", arguments: [id]) ?? 0
             guard runs == 0 else { return .inUse(runs: runs) }
             try db.execute(sql: "DELETE FROM workflow_definitions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])
+            try Self.appendAudit(db, audit)
             return .deleted
         }
     }

@@ -178,10 +178,12 @@ extension SQLiteStore {
         }
     }
 
-    public func deadLetterDismiss(tenantID: String, runID: String) async throws -> Bool {
+    public func deadLetterDismiss(tenantID: String, runID: String, audit: [AuditRecord]) async throws -> Bool {
         try await pool.write { db in
             try db.run(sql: "UPDATE runs SET dead_letter = 0 WHERE tenant_id = ? AND id = ? AND dead_letter = 1", arguments: [tenantID, runID])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendAudit(db, audit)
+            return true
         }
     }
 

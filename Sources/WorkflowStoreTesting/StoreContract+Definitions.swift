@@ -82,7 +82,17 @@ extension StoreContract {
         _ = try await insertRun(store, definition: used, at: t0)
         try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: used.id) == .inUse(runs: 1), "a version with runs stays")
         try expect(try await store.definitionDelete(tenantID: "other", id: unused.id) == .notFound, "tenants are isolated")
-        try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: unused.id) == .deleted, "an unused version is erased")
+        let deleted = try await store.definitionDelete(
+            tenantID: defaultTenantID,
+            id: unused.id,
+            audit: [AuditRecord(tenantID: defaultTenantID, at: t0, context: nil, action: "definition.delete")]
+        )
+        try expect(deleted == .deleted, "an unused version is erased")
+        try expect(
+            try await store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 10, newestFirst: true)).first?.record.action
+                == "definition.delete",
+            "and the erasure is audited with it"
+        )
         try expect(try await store.definitionGet(tenantID: defaultTenantID, id: unused.id) == nil, "and is gone")
         try expect(try await store.definitionDelete(tenantID: defaultTenantID, id: unused.id) == .notFound, "twice is not found")
     }
