@@ -76,7 +76,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 return Self.refusal(WorkflowError(.lockedOut, "too many failed authentications from this address; try again later"), retryAfter: wait)
             }
             guard let credential = Self.credential(request) else {
-                await auditFailure(context, reason: "no credentials")
+                // Not an authentication attempt, and not audited: it would be a free write for anyone who reaches
+                // the port (failed attempts are bounded by the lockout).
                 throw WorkflowError(.unauthenticated, "this request needs credentials: Authorization: Bearer <API key> (or X-API-Key)")
             }
             let found: Principal?

@@ -93,13 +93,20 @@ extension WorkflowAPI {
         return fields
     }
 
-    /// The optional `{"comment": "…"}` body of a decision (at most 2,000 bytes); nil without a body or a comment.
-    func optionalComment(_ request: Request, allowing extra: Set<String> = []) async throws -> String? {
-        let fields = try await jsonObject(request, allowEmpty: true)
+    /// A body of `{"comment"?}` (at most 2,000 bytes) and the `extra` fields, which `check` validates; every problem is
+    /// reported at once, with its pointer.
+    func commentedBody(
+        _ request: Request,
+        allowEmpty: Bool = true,
+        extra: Set<String> = [],
+        check: ([String: JSONValue], inout [ValidationIssue]) -> Void = { _, _ in }
+    ) async throws -> (comment: String?, fields: [String: JSONValue]) {
+        let fields = try await jsonObject(request, allowEmpty: allowEmpty)
         var issues: [ValidationIssue] = []
         for key in fields.keys.sorted() where key != "comment" && !extra.contains(key) {
             issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key.prefix(50))'"))
         }
+        check(fields, &issues)
         var comment: String?
         if let value = fields["comment"], !value.isNull {
             if let text = value.stringValue, text.utf8.count <= 2000 {
@@ -109,6 +116,6 @@ extension WorkflowAPI {
             }
         }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the request is invalid", issues: issues) }
-        return comment
+        return (comment, fields)
     }
 }

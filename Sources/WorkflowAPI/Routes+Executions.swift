@@ -74,24 +74,12 @@ extension WorkflowAPI {
             let principal = try context.authorize(.approvalDecide)
             let runID = try context.parameters.require("run_id")
             try await checkRun(runID, visibleTo: principal)
-            let fields = try await jsonObject(request, allowEmpty: false)
-            var issues: [ValidationIssue] = []
-            for key in fields.keys.sorted() where key != "decision" && key != "comment" {
-                issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "unknown field '\(key.prefix(50))'"))
-            }
-            let decision = fields["decision"]?.stringValue
-            if decision != "approve" && decision != "reject" {
-                issues.append(ValidationIssue(pointer: JSONPointer.root.appending("decision"), message: "must be 'approve' or 'reject'"))
-            }
-            var comment: String?
-            if let value = fields["comment"], !value.isNull {
-                if let text = value.stringValue, text.utf8.count <= 2000 {
-                    comment = text
-                } else {
-                    issues.append(ValidationIssue(pointer: JSONPointer.root.appending("comment"), message: "must be a string of at most 2000 bytes"))
+            let (comment, fields) = try await commentedBody(request, allowEmpty: false, extra: ["decision"]) { fields, issues in
+                if fields["decision"] != "approve" && fields["decision"] != "reject" {
+                    issues.append(ValidationIssue(pointer: JSONPointer.root.appending("decision"), message: "must be 'approve' or 'reject'"))
                 }
             }
-            guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the decision is invalid", issues: issues) }
+            let decision = fields["decision"]?.stringValue
             let run = try await engine.decideApproval(
                 runID: runID,
                 stepID: try context.parameters.require("step_id"),

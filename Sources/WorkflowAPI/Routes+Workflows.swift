@@ -131,7 +131,7 @@ extension WorkflowAPI {
         action: WorkflowRegistry.LifecycleAction
     ) async throws -> Response {
         let definition = try await versionReference(request, principal, reference)
-        let comment = try await optionalComment(request)
+        let comment = try await commentedBody(request).comment
         let record = try await registry.lifecycle(
             id: definition.record.id,
             action: action,

@@ -79,6 +79,42 @@ public struct AuditEntry: Sendable, Hashable {
     }
 }
 
+extension AuditEntry {
+    /// An entry as a driver or an export holds it. What cannot be read is kept visible rather than read as something
+    /// valid, so the hash check fails on it: an unknown outcome, details that are not JSON.
+    public static func stored(
+        seq: Int64,
+        tenantID: String,
+        atMilliseconds: Int64,
+        actor: String?,
+        action: String,
+        target: String?,
+        outcome: String,
+        source: String?,
+        requestID: String?,
+        details: JSONValue,
+        previousHash: String,
+        hash: String
+    ) -> AuditEntry {
+        let known = AuditOutcome(rawValue: outcome)
+        let record = AuditRecord(
+            tenantID: tenantID,
+            at: Date(timeIntervalSince1970: Double(atMilliseconds) / 1000),
+            context: AuditContext(actor: actor, source: source, requestID: requestID),
+            action: action,
+            target: target,
+            outcome: known ?? .failed,
+            details: known == nil ? ["unreadable_outcome": .string(outcome)] : details
+        )
+        return AuditEntry(seq: seq, record: record, previousHash: previousHash, hash: hash)
+    }
+
+    /// Stored details (text) read back; text that is not JSON is kept as it is, under `unreadable_details`.
+    public static func details(stored text: String) -> JSONValue {
+        (try? JSONValue.parse(text)) ?? ["unreadable_details": .string(text)]
+    }
+}
+
 /// The newest entry of a tenant's chain, as the driver keeps it beside the log (so deleting the newest entries shows).
 public struct AuditHead: Sendable, Hashable, Codable {
     public var seq: Int64

@@ -72,7 +72,7 @@ extension PostgresStore {
             if let v = params.outcome?.rawValue { try bind("outcome", "=", v) }
             if let v = params.since { try bind("at", ">=", AuditChain.milliseconds(v)) }
             if let v = params.until { try bind("at", "<", AuditChain.milliseconds(v)) }
-            try bindings.append(Int64(params.limit))
+            bindings.append(Int64(params.limit))
             let query = PostgresQuery(
                 unsafeSQL: """
                     SELECT tenant_id, seq, at, actor, action, target, outcome, source, request_id, details, prev_hash, hash FROM audit_log
@@ -107,17 +107,19 @@ extension PostgresStore {
         let (tenant, seq, at, actor, action, target, outcome, source, requestID, details, previous, hash) = try row.decode(
             (String, Int64, Int64, String?, String, String?, String, String?, String?, String, String, String).self
         )
-        var record = AuditRecord(
+        return .stored(
+            seq: seq,
             tenantID: tenant,
-            at: Date(timeIntervalSince1970: Double(at) / 1000),
-            context: AuditContext(actor: actor, source: source, requestID: requestID),
+            atMilliseconds: at,
+            actor: actor,
             action: action,
             target: target,
-            outcome: AuditOutcome(rawValue: outcome) ?? .failed,
-            details: (try? json(details)) ?? ["unreadable_details": .string(details)]
+            outcome: outcome,
+            source: source,
+            requestID: requestID,
+            details: AuditEntry.details(stored: details),
+            previousHash: previous,
+            hash: hash
         )
-        // An unknown outcome must not read as a valid one: keep it visible, and the hash check fails on it.
-        if AuditOutcome(rawValue: outcome) == nil { record.details = ["unreadable_outcome": .string(outcome)] }
-        return AuditEntry(seq: seq, record: record, previousHash: previous, hash: hash)
     }
 }

@@ -88,18 +88,20 @@ extension SQLiteStore {
         }
     }
 
-    static func auditEntry(_ row: Row) throws -> AuditEntry {
-        var record = AuditRecord(
+    static func auditEntry(_ row: Row) -> AuditEntry {
+        .stored(
+            seq: row["seq"],
             tenantID: row["tenant_id"],
-            at: Date(timeIntervalSince1970: Double(row["at"] as Int64) / 1000),
-            context: AuditContext(actor: row["actor"], source: row["source"], requestID: row["request_id"]),
+            atMilliseconds: row["at"],
+            actor: row["actor"],
             action: row["action"],
             target: row["target"],
-            outcome: AuditOutcome(rawValue: row["outcome"]) ?? .failed,
-            details: try SQLiteCoding.json(row["details"]) ?? .object([:])
+            outcome: row["outcome"],
+            source: row["source"],
+            requestID: row["request_id"],
+            details: AuditEntry.details(stored: row["details"]),
+            previousHash: row["prev_hash"],
+            hash: row["hash"]
         )
-        // An unknown outcome must not verify as `failed`: keep what was stored for the hash check.
-        if AuditOutcome(rawValue: row["outcome"]) == nil { record.details = ["unreadable_outcome": .string(row["outcome"])] }
-        return AuditEntry(seq: row["seq"], record: record, previousHash: row["prev_hash"], hash: row["hash"])
     }
 }

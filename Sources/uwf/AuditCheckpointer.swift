@@ -41,7 +41,7 @@ struct AuditCheckpointer: Service {
     private func append(tenant: String, head: AuditHead, to path: String) throws {
         let line = #"{"at":"\#(Date().ISO8601Format())","tenant":"\#(tenant)","seq":\#(head.seq),"hash":"\#(head.hash)"}"# + "\n"
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }

@@ -250,17 +250,22 @@ enum OfflineAudit {
             guard let info = try? WireCoding.decode(AuditEntryInfo.self, from: Data(line.utf8)), let at = WireCoding.date(info.at) else {
                 throw ValidationError("\(file) line \(number + 1) is not an audit entry")
             }
-            var record = AuditRecord(
-                tenantID: info.tenantId,
-                at: at,
-                context: AuditContext(actor: info.actor, source: info.source, requestID: info.requestId),
-                action: info.action,
-                target: info.target,
-                outcome: AuditOutcome(rawValue: info.outcome) ?? .failed,
-                details: info.details
+            entries.append(
+                .stored(
+                    seq: info.seq,
+                    tenantID: info.tenantId,
+                    atMilliseconds: AuditChain.milliseconds(at),
+                    actor: info.actor,
+                    action: info.action,
+                    target: info.target,
+                    outcome: info.outcome,
+                    source: info.source,
+                    requestID: info.requestId,
+                    details: info.details,
+                    previousHash: info.prevHash,
+                    hash: info.hash
+                )
             )
-            if AuditOutcome(rawValue: info.outcome) == nil { record.details = ["unreadable_outcome": .string(info.outcome)] }
-            entries.append(AuditEntry(seq: info.seq, record: record, previousHash: info.prevHash, hash: info.hash))
         }
         var broken = AuditChain.firstBreak(in: entries, after: nil)
         if broken == nil, let (seq, hash) = checkpoint {

@@ -50,6 +50,7 @@ import WorkflowTestSupport
         _ api: any TestClientProtocol,
         roles: [String],
         tenant: String? = nil,
+        name: String = "test",
         as admin: String = testAdminKey
     ) async throws
         -> (key: String, id: String)
@@ -59,7 +60,7 @@ import WorkflowTestSupport
         let created = try await api.call(
             .post,
             "/api/v1/api-keys",
-            #"{"name": "test", "roles": [\#(roleList)]\#(tenantField)}"#,
+            #"{"name": "\#(name)", "roles": [\#(roleList)]\#(tenantField)}"#,
             headers: ["Authorization": "Bearer \(admin)"]
         )
         #expect(created.status == .created, "\(created.json)")

@@ -15,12 +15,7 @@ import WorkflowTestSupport
 /// Keys with given roles, made through the API by the test admin; returns the secrets by name.
 func makeKeys(_ client: any TestClientProtocol, _ roles: [String: [String]]) async throws -> [String: String] {
     var keys: [String: String] = [:]
-    for (name, names) in roles {
-        let body: JSONValue = ["name": .string(name), "roles": .array(names.map(JSONValue.string))]
-        let (status, json, _) = try await client.call(.post, "/api/v1/api-keys", body.canonicalString())
-        #expect(status == .created, "key \(name): \(json)")
-        keys[name] = json["key"]?.stringValue
-    }
+    for (name, names) in roles { keys[name] = try await AuthorizationTests.createKey(client, roles: names, name: name).key }
     return keys
 }
 
@@ -226,6 +221,39 @@ func rawSQL(_ environment: APITestEnvironment, _ sql: String) async throws {
                 #expect(actions.contains(expected), "\(expected) in \(actions)")
             }
             #expect(entries.contains { $0["action"] == "request.refused" && $0["details"]?["code"] == "self_approval" && $0["outcome"] == "denied" })
+        }
+    }
+
+    // MARK: bounds
+
+    @Test func theGovernanceInputsAreBoundedAndSaySoWithPointers() async throws {
+        try await withAPI { client in
+            // The request id: a sensible one comes back as sent, anything else is replaced.
+            let sent = try await client.call(.get, "/api/v1/workflows", headers: ["X-Request-ID": "trace-42.a_b"])
+            #expect(sent.headers[HTTPField.Name("X-Request-ID")!] == "trace-42.a_b")
+            for hostile in [String(repeating: "a", count: 129), "bad id", "quote\"d"] {
+                let replaced = try await client.call(.get, "/api/v1/workflows", headers: ["X-Request-ID": hostile])
+                let id = replaced.headers[HTTPField.Name("X-Request-ID")!] ?? ""
+                #expect(!id.isEmpty && id != hostile && id.count <= 128, "\(hostile.prefix(20)) → \(id)")
+            }
+            #expect(try await client.call(.post, "/api/v1/workflows", GovernanceTests.waiting).status == .created)
+            let long = String(repeating: "x", count: 2001)
+            let comment = try await client.call(.post, "/api/v1/workflows/hold/deprecate?version=1.0.0", #"{"comment": "\#(long)"}"#)
+            #expect(comment.status == .unprocessableContent && comment.json.canonicalString().contains("/comment"))
+            #expect(try await client.call(.get, "/api/v1/workflows/hold?version=1.0.0").json["status"] == "active", "nothing changed")
+            let atLimit = try await client.call(.post, "/api/v1/workflows/hold/deprecate?version=1.0.0", #"{"comment": "\#(long.dropLast())"}"#)
+            #expect(atLimit.status == .ok)
+            let value = String(repeating: "v", count: 65_537)
+            let secret = try await client.call(.put, "/api/v1/secrets/BIG", #"{"value": "\#(value)"}"#)
+            #expect(secret.status == .unprocessableContent && secret.json.canonicalString().contains("/value"))
+            #expect(try await client.call(.put, "/api/v1/secrets/BIG", #"{"value": "\#(value.dropLast())"}"#).status == .created)
+            let name = try await client.call(.put, "/api/v1/secrets/\(String(repeating: "N", count: 65))", #"{"value": "x"}"#)
+            #expect(name.status == .unprocessableContent)
+            let rules = (0...200).map { "\"10.0.\($0 % 250).0/24\"" }.joined(separator: ", ")
+            let tooMany = try await client.call(.put, "/api/v1/tenant/settings", #"{"egress_deny": [\#(rules)]}"#)
+            #expect(tooMany.status == .unprocessableContent && tooMany.json.canonicalString().contains("/egress_deny"))
+            let limit = try await client.call(.get, "/api/v1/audit?limit=501")
+            #expect(limit.status == .unprocessableContent)
         }
     }
 }
