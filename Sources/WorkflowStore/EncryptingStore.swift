@@ -197,6 +197,61 @@ public final class EncryptingStore: WorkflowStore {
     }
 }
 
+// MARK: Schedules: the input a schedule starts its runs with is a payload like any other.
+extension EncryptingStore {
+    private func sealed(_ s: ScheduleRecord) -> ScheduleRecord {
+        guard sealer.isActive, case .object(var spec) = s.spec, let input = spec["input"] else { return s }
+        var s = s
+        spec["input"] = sealer.seal(input as JSONValue, tenantID: s.tenantID) as JSONValue
+        s.spec = .object(spec)
+        return s
+    }
+
+    private func opened(_ s: ScheduleRecord) -> ScheduleRecord {
+        guard sealer.isActive, case .object(var spec) = s.spec, let input = spec["input"] else { return s }
+        var s = s
+        spec["input"] = sealer.open(input)
+        s.spec = .object(spec)
+        return s
+    }
+
+    public func scheduleInsert(_ schedule: ScheduleRecord, audit: [AuditRecord]) async throws -> Bool {
+        try await fresh()
+        return try await base.scheduleInsert(sealed(schedule), audit: audit)
+    }
+    public func scheduleGet(tenantID: String, id: String) async throws -> ScheduleRecord? {
+        try await fresh()
+        return try await base.scheduleGet(tenantID: tenantID, id: id).map(opened)
+    }
+    public func scheduleList(tenantID: String, after: String?, limit: Int) async throws -> [ScheduleRecord] {
+        try await fresh()
+        return try await base.scheduleList(tenantID: tenantID, after: after, limit: limit).map(opened)
+    }
+    public func scheduleUpdate(_ schedule: ScheduleRecord, expectedRevision: Int, audit: [AuditRecord]) async throws -> Bool {
+        try await fresh()
+        return try await base.scheduleUpdate(sealed(schedule), expectedRevision: expectedRevision, audit: audit)
+    }
+    public func scheduleDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool {
+        try await base.scheduleDelete(tenantID: tenantID, id: id, audit: audit)
+    }
+    public func schedulesDue(before: Date, limit: Int) async throws -> [ScheduleRecord] {
+        try await fresh()
+        return try await base.schedulesDue(before: before, limit: limit).map(opened)
+    }
+    public func scheduleCountActive() async throws -> Int { try await base.scheduleCountActive() }
+    public func scheduleFire(_ params: ScheduleFireParams, now: Date) async throws -> ScheduleFireOutcome {
+        try await fresh()
+        guard sealer.isActive else { return try await base.scheduleFire(params, now: now) }
+        var params = params
+        params.schedule = sealed(params.schedule)
+        params.starts = params.starts.map { ($0.scheduledAt, sealer.seal($0.run)) }
+        return try await base.scheduleFire(params, now: now)
+    }
+    public func scheduleFires(tenantID: String, scheduleID: String, before: Int64?, limit: Int) async throws -> [ScheduleFireRecord] {
+        try await base.scheduleFires(tenantID: tenantID, scheduleID: scheduleID, before: before, limit: limit)
+    }
+}
+
 /// What a wrapped transition decided, in plaintext.
 private final class Decided: Sendable {
     let value = Mutex<RunMutation?>(nil)

@@ -207,5 +207,39 @@ enum PostgresSchema {
                 "CREATE INDEX step_runs_approvals ON step_runs (tenant_id, run_id, step_id) WHERE status = 'WAITING' AND state ? 'approval'",
             ]
         ),
+        (
+            8, "schedules",
+            [
+                // Schedules (their spec and firing state as JSON) and the log of the runs they started, whose key makes
+                // a fire time start at most one run.
+                """
+                CREATE TABLE schedules (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    spec TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    paused BOOLEAN NOT NULL,
+                    note TEXT,
+                    next_wake_at TIMESTAMPTZ,
+                    revision BIGINT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT,
+                    PRIMARY KEY (tenant_id, id)
+                )
+                """,
+                "CREATE INDEX schedules_due ON schedules (next_wake_at) WHERE NOT paused AND next_wake_at IS NOT NULL",
+                """
+                CREATE TABLE schedule_fires (
+                    tenant_id TEXT NOT NULL,
+                    schedule_id TEXT NOT NULL,
+                    scheduled_at BIGINT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    fired_at TIMESTAMPTZ NOT NULL,
+                    PRIMARY KEY (tenant_id, schedule_id, scheduled_at)
+                )
+                """,
+            ]
+        ),
     ]
 }

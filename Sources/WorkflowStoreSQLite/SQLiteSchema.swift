@@ -219,6 +219,37 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("008_schedules") { db in
+            // Schedules (their spec and firing state as JSON) and the log of the runs they started, whose key makes a
+            // fire time start at most one run.
+            try db.execute(
+                sql: """
+                    CREATE TABLE schedules (
+                        tenant_id TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        spec TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        paused INTEGER NOT NULL,
+                        note TEXT,
+                        next_wake_at INTEGER,
+                        revision INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        created_by TEXT,
+                        PRIMARY KEY (tenant_id, id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX schedules_due ON schedules (next_wake_at) WHERE paused = 0 AND next_wake_at IS NOT NULL;
+                    CREATE TABLE schedule_fires (
+                        tenant_id TEXT NOT NULL,
+                        schedule_id TEXT NOT NULL,
+                        scheduled_at INTEGER NOT NULL,
+                        run_id TEXT NOT NULL,
+                        fired_at INTEGER NOT NULL,
+                        PRIMARY KEY (tenant_id, schedule_id, scheduled_at)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }
