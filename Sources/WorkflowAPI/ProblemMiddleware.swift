@@ -42,9 +42,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .payloadTooLarge, .inputTooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
         case .requestTimeout: .requestTimeout
-        case .workflowNotFound, .runNotFound, .notFound, .secretNotFound: .notFound
+        case .workflowNotFound, .runNotFound, .notFound, .secretNotFound, .scheduleNotFound: .notFound
         case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable, .workflowRetired, .definitionInUse: .conflict
         case .workflowNotActive, .lifecycleConflict, .alreadyDecided, .approvalNotPending, .masterKeyMissing: .conflict
+        case .scheduleExists, .scheduleConflict: .conflict
         case .selfApproval: .forbidden
         case .tooManySignals: .tooManyRequests
         case .unavailable: .serviceUnavailable

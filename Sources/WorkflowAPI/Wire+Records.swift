@@ -141,3 +141,36 @@ enum Wire {
         TenantInfo(id: t.id, name: t.name, createdAt: WireCoding.time(t.createdAt), createdBy: t.createdBy)
     }
 }
+
+extension Wire {
+    static func schedule(_ s: ScheduleRecord) -> ScheduleInfo {
+        let spec = try? ScheduleSpec.parse(s.spec)
+        let timing = spec?.timing(anchor: 0)
+        let status = s.paused ? "paused" : (s.nextWakeAt == nil ? "completed" : "active")
+        return ScheduleInfo(
+            id: s.id,
+            workflow: s.spec["workflow"]?.stringValue ?? "",
+            status: status,
+            note: s.note,
+            spec: s.spec,
+            nextFireAt: s.state.nextFireAt.map(ScheduleTime.format),
+            nextFireLocal: s.state.nextFireAt.flatMap { t in timing.map { $0.localDescription(t) } },
+            lastFireAt: s.state.lastFireAt.map(ScheduleTime.format),
+            lastRunID: s.state.lastRunID,
+            bufferedFireAt: s.state.bufferedFireAt.map(ScheduleTime.format),
+            fired: s.state.fired,
+            skippedMissed: s.state.skippedMissed,
+            skippedOverlap: s.state.skippedOverlap,
+            failed: s.state.failed,
+            lastError: s.state.lastError,
+            revision: s.revision,
+            createdAt: WireCoding.time(s.createdAt),
+            updatedAt: WireCoding.time(s.updatedAt),
+            createdBy: s.createdBy
+        )
+    }
+
+    static func fire(_ f: ScheduleFireRecord) -> ScheduleFireInfo {
+        ScheduleFireInfo(scheduledAt: ScheduleTime.format(f.scheduledAt), runID: f.runID, firedAt: WireCoding.time(f.firedAt), created: true)
+    }
+}

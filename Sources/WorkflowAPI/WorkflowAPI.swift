@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import WorkflowEngine
 import WorkflowIdentity
@@ -23,6 +24,8 @@ public struct WorkflowAPI: Sendable {
     let identities: any IdentityStore
     let store: any WorkflowStore
     let auditWriter: AuditWriter
+    /// Carries out schedule commands on this node (the leader's own `Scheduler` fires them).
+    let scheduler: Scheduler
 
     public init(
         store: any WorkflowStore,
@@ -42,6 +45,14 @@ public struct WorkflowAPI: Sendable {
         self.identities = store
         self.store = store
         self.auditWriter = AuditWriter(store: store)
+        self.scheduler = Scheduler(
+            store: store,
+            registry: registry,
+            engine: engine,
+            isLeader: { false },
+            clock: clock,
+            logger: Logger(label: "uwf.schedules")
+        )
         self.queries = QueryService(store: store, registry: registry, clock: clock, nodeTimeout: configuration.nodeTimeout)
     }
 
@@ -59,6 +70,7 @@ public struct WorkflowAPI: Sendable {
         addExecutionRoutes(to: v1)
         addIdentityRoutes(to: v1)
         addGovernanceRoutes(to: v1)
+        addScheduleRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
         return router
     }

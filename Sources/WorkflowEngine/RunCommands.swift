@@ -3,6 +3,13 @@ import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
 
+/// A run ready to be written: its row and first transition (``RunInsertParams``), and what to dispatch once written.
+public struct PreparedStart: Sendable {
+    public var params: RunInsertParams
+    let run: RunRecord
+    let steps: [StepRunRecord]
+}
+
 /// What callers ask of runs (start, signal, retry, rerun, cancel): each is one transition, committed before it returns,
 /// and what it unblocked runs on this node at once.
 struct RunCommands: Sendable {
@@ -20,6 +27,47 @@ struct RunCommands: Sendable {
         audit: AuditContext? = nil,
         auditAction: String = "run.start"
     ) async throws -> RunRecord {
+        let prepared = try prepareStart(
+            definition: definition,
+            input: input,
+            tenantID: tenantID,
+            idempotencyKey: idempotencyKey,
+            requestHash: requestHash,
+            priority: priority,
+            parentRunID: parentRunID,
+            createdBy: createdBy,
+            audit: audit,
+            auditAction: auditAction
+        )
+        let tasks: [TaskRecord]
+        if node.books.withLock({ $0.acceptingStarts }) {
+            // Group commit: concurrent starts share one transaction, and so one flush to disk.
+            tasks = try await withCheckedThrowingContinuation { continuation in
+                if !node.starts.push(PendingStart(params: prepared.params, continuation: continuation)) {
+                    continuation.resume(throwing: WorkflowError(.unavailable, "the engine is shutting down"))
+                }
+            }
+        } else {
+            tasks = try await node.store.runInsert([prepared.params], now: prepared.params.run.createdAt).first ?? []
+        }
+        started(prepared, tasks: tasks)
+        return prepared.run
+    }
+
+    /// The rows of a new run and its first transition, not yet written (a schedule writes them with its fire).
+    func prepareStart(
+        definition: CompiledDefinition,
+        input: JSONValue,
+        tenantID: String,
+        idempotencyKey: String?,
+        requestHash: String?,
+        priority: Int,
+        parentRunID: String?,
+        createdBy: String?,
+        audit: AuditContext? = nil,
+        auditAction: String = "run.start",
+        events: [NewEvent] = []
+    ) throws -> PreparedStart {
         let input = input.isNull ? .object([:]) : input
         guard case .object = input else {
             let issue = ValidationIssue(pointer: JSONPointer.root.appending("input"), message: "must be an object, got \(input.typeName)")
@@ -46,6 +94,7 @@ struct RunCommands: Sendable {
         var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: node.dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil
+        initial.events.append(contentsOf: events)
         if let audit {
             initial.audit.append(
                 AuditRecord(
@@ -58,20 +107,12 @@ struct RunCommands: Sendable {
                 )
             )
         }
-        let params = RunInsertParams(run: inserted, initial: initial)
-        let tasks: [TaskRecord]
-        if node.books.withLock({ $0.acceptingStarts }) {
-            // Group commit: concurrent starts share one transaction, and so one flush to disk.
-            tasks = try await withCheckedThrowingContinuation { continuation in
-                if !node.starts.push(PendingStart(params: params, continuation: continuation)) {
-                    continuation.resume(throwing: WorkflowError(.unavailable, "the engine is shutting down"))
-                }
-            }
-        } else {
-            tasks = try await node.store.runInsert([params], now: now).first ?? []
-        }
-        node.dispatch(tasks, of: inserted, steps: initial.steps)
-        return inserted
+        return PreparedStart(params: RunInsertParams(run: inserted, initial: initial), run: inserted, steps: initial.steps)
+    }
+
+    /// Runs on this node what a start written elsewhere queued for it.
+    func started(_ prepared: PreparedStart, tasks: [TaskRecord]) {
+        node.dispatch(tasks, of: prepared.run, steps: prepared.steps)
     }
 
     func start(

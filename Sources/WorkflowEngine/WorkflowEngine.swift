@@ -77,6 +77,33 @@ public final class WorkflowEngine: Service, Sendable {
         )
     }
 
+    /// The rows of a new run, to be written by the caller with writes of its own (a schedule's fire); once written,
+    /// hand the tasks the store returned to ``started(_:tasks:)``, or the run waits for its leases to lapse.
+    public func prepareStart(
+        definition: CompiledDefinition,
+        input: JSONValue,
+        tenantID: String,
+        createdBy: String?,
+        events: [NewEvent] = []
+    ) throws -> PreparedStart {
+        try commands.prepareStart(
+            definition: definition,
+            input: input,
+            tenantID: tenantID,
+            idempotencyKey: nil,
+            requestHash: nil,
+            priority: 0,
+            parentRunID: nil,
+            createdBy: createdBy,
+            events: events
+        )
+    }
+
+    /// Runs what a prepared start's first transition queued on this node.
+    public func started(_ prepared: PreparedStart, tasks: [TaskRecord]) {
+        commands.started(prepared, tasks: tasks)
+    }
+
     /// Starts a run under an idempotency key: the first request creates it; a repeat with the same request
     /// (`requestHash`) gets the same run back with `created == false`. Keys older than the retention are reused.
     /// - Throws: `idempotency_key_reused` when the key was used with a different request.

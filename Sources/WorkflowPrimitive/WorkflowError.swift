@@ -63,6 +63,11 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         /// Secrets need a master key, and this node has none.
         public static let masterKeyMissing = Code(rawValue: "master_key_missing")
         public static let secretNotFound = Code(rawValue: "secret_not_found")
+        public static let scheduleNotFound = Code(rawValue: "schedule_not_found")
+        /// The tenant already has a schedule with this id.
+        public static let scheduleExists = Code(rawValue: "schedule_exists")
+        /// The schedule changed while this request worked on it (another request, or the leader firing it): retry.
+        public static let scheduleConflict = Code(rawValue: "schedule_conflict")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

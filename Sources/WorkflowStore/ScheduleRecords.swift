@@ -61,6 +61,9 @@ public struct ScheduleState: Sendable, Hashable {
     public var skippedMissed: Int
     /// Fire times dropped by the overlap policy.
     public var skippedOverlap: Int
+    /// Fire times that started nothing because the workflow could not be started (see `lastError`).
+    public var failed: Int = 0
+    public var lastError: String?
 
     public init(
         nextFireAt: Int64? = nil,
@@ -89,6 +92,8 @@ public struct ScheduleState: Sendable, Hashable {
         if let lastFireAt { o["last_fire_at"] = .number(Double(lastFireAt)) }
         if let lastRunID { o["last_run_id"] = .string(lastRunID) }
         if let bufferedFireAt { o["buffered_fire_at"] = .number(Double(bufferedFireAt)) }
+        if failed > 0 { o["failed"] = .number(Double(failed)) }
+        if let lastError { o["last_error"] = .string(lastError) }
         return .object(o)
     }
 
@@ -104,6 +109,8 @@ public struct ScheduleState: Sendable, Hashable {
             skippedMissed: count("skipped_missed"),
             skippedOverlap: count("skipped_overlap")
         )
+        failed = count("failed")
+        lastError = json["last_error"]?.stringValue
     }
 }
 

@@ -89,6 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
     var auditCheckpointSeconds = 300
     @Option(help: "A file to append audit checkpoints to (JSON lines), kept where the database's writers cannot change it.")
     var auditCheckpointFile: String?
+    @Option(help: "Seconds past its time after which a schedule's fire counts as missed (downtime) and its missed-run policy applies.")
+    var scheduleLatenessSeconds: Double = 60
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -127,6 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
         for rule in egressDeny where EgressRule(rule) == nil {
             throw ValidationError("--egress-deny '\(rule.prefix(60))' is not a host name, *.suffix pattern or CIDR")
         }
+        guard (1...86_400).contains(scheduleLatenessSeconds) else { throw ValidationError("--schedule-lateness-seconds must be from 1 to 86400") }
         guard (10...86_400).contains(auditCheckpointSeconds) else { throw ValidationError("--audit-checkpoint-seconds must be from 10 to 86400") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard heartbeatSeconds.map({ $0 > 0 && $0 * 2 <= leaseSeconds }) ?? true else {
@@ -326,6 +329,14 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "uwf"),
             services: [
                 engine, leader,
+                Scheduler(
+                    store: store,
+                    registry: registry,
+                    engine: engine,
+                    isLeader: { leader.isLeader },
+                    configuration: .init(lateness: .milliseconds(Int64(scheduleLatenessSeconds * 1000))),
+                    logger: logger
+                ),
                 AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger),
             ]
                 + extraServices,

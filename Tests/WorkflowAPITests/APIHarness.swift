@@ -117,7 +117,16 @@ private func withAPI<T: Sendable>(
         authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),
         limits: limits
     )
-    let app = Application(router: api.makeRouter(), services: [engine], logger: logger)
+    // This one node is the leader: it fires schedules (`uwf serve` does so only while it holds the leadership).
+    let scheduler = Scheduler(
+        store: store,
+        registry: registry,
+        engine: engine,
+        isLeader: { true },
+        configuration: .init(pollInterval: .milliseconds(100)),
+        logger: logger
+    )
+    let app = Application(router: api.makeRouter(), services: [engine, scheduler], logger: logger)
     do {
         let result = try await app.test(.live) { client in try await body(client, environment) }
         try await http.shutdown()

@@ -37,6 +37,11 @@ import WorkflowTestSupport
         (.get, "/api/v1/tenant/settings", "read"), (.put, "/api/v1/tenant/settings", "admin"),
         (.put, "/api/v1/secrets/NOPE", "admin"), (.get, "/api/v1/secrets", "admin"), (.delete, "/api/v1/secrets/NOPE", "admin"),
         (.post, "/api/v1/secrets/rotate-master-key", "platform"),
+        (.post, "/api/v1/schedules", "execute"), (.get, "/api/v1/schedules", "read"), (.post, "/api/v1/schedules/preview", "read"),
+        (.get, "/api/v1/schedules/nope", "read"), (.put, "/api/v1/schedules/nope", "execute"), (.delete, "/api/v1/schedules/nope", "execute"),
+        (.post, "/api/v1/schedules/nope/pause", "execute"), (.post, "/api/v1/schedules/nope/resume", "execute"),
+        (.post, "/api/v1/schedules/nope/trigger", "execute"), (.post, "/api/v1/schedules/nope/backfill", "execute"),
+        (.get, "/api/v1/schedules/nope/preview", "read"), (.get, "/api/v1/schedules/nope/runs", "read"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.
