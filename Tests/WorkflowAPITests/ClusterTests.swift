@@ -157,6 +157,65 @@ struct ClusterTests {
         }
     }
 
+    /// The leader fires schedules; killed while they are due, the next leader carries on from the stored state, and
+    /// every fire time of the whole period starts exactly one run (none lost in the handover, none twice).
+    @Test func schedulesFireExactlyOnceAcrossALeaderFailover() async throws {
+        try await withCluster(count: 3, extra: ["--leader-ttl-seconds", "2", "--lease-seconds", "3", "--heartbeat-seconds", "1"]) { nodes, _ in
+            let admin = WorkflowClient(baseURL: nodes[0].baseURL, apiKey: testAdminKey)
+            let tick = #"{"name": "tick", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#
+            _ = try await admin.registerWorkflow(Data(tick.utf8), yaml: false)
+            let ids = ["s1", "s2", "s3"]
+            for id in ids {
+                _ = try await admin.createSchedule([
+                    "id": .string(id), "workflow": "tick", "cron": "* * * * * *", "dialect": "seconds", "overlap": "allow_all",
+                    "missed": "run_all", "max_catch_up_runs": 1000,
+                ])
+            }
+            var leader: String?
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                leader = try await clusterNodes(nodes[0])["leader"]?.stringValue
+                if leader != nil, try await admin.schedule("s1").fired >= 3 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let first = try #require(leader)
+            let index = try #require(Int(first.dropFirst(4)))
+            nodes[index].kill9()
+            let survivorNode = nodes[(index + 1) % nodes.count]
+            let survivor = WorkflowClient(baseURL: survivorNode.baseURL, apiKey: testAdminKey)
+            let firedAtKill = try await survivor.schedule("s1").fired
+            // Fires go on under the new leader (the old one's lease lapses after two seconds).
+            let resumeDeadline = ContinuousClock.now + .seconds(30)
+            while try await survivor.schedule("s1").fired < firedAtKill + 6, ContinuousClock.now < resumeDeadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            for id in ids { _ = try await survivor.setSchedulePaused(id, "pause", note: "end of test") }
+            let next = try await clusterNodes(survivorNode)["leader"]?.stringValue
+            #expect(next != nil && next != first, "a new leader: \(next ?? "none")")
+            for id in ids {
+                var times: [Int64] = []
+                var runs: [String] = []
+                var cursor: String?
+                repeat {
+                    let page = try await survivor.scheduleRuns(id, limit: 200, cursor: cursor)
+                    times += page.items.map { ScheduleTime.parse($0.scheduledAt) ?? -1 }
+                    runs += page.items.map(\.runID)
+                    cursor = page.nextCursor
+                } while cursor != nil
+                times.sort()
+                #expect(times.count >= firedAtKill + 6, "\(id): \(times.count) fires")
+                #expect(Set(times).count == times.count && Set(runs).count == runs.count, "\(id): one run per fire time")
+                let gaps = zip(times, times.dropFirst()).filter { $1 - $0 != 1000 }
+                #expect(gaps.isEmpty, "\(id): every second from the first fire to the last has its run; gaps at \(gaps)")
+                let info = try await survivor.schedule(id)
+                #expect(info.fired == times.count && info.skippedMissed == 0, "\(id): \(info.fired) fired, \(info.skippedMissed) skipped")
+                for runID in runs.prefix(3) {
+                    #expect(try await survivor.wait(for: runID, timeout: .seconds(30)).status == .completed)
+                }
+            }
+        }
+    }
+
     /// A key revoked through one node is refused by every node within seconds (each caches a verification for two).
     @Test func aKeyRevokedOnOneNodeIsRefusedByEveryNode() async throws {
         try await withCluster(count: 3, extra: []) { nodes, _ in
