@@ -14,7 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Benchmark a uwf server (by default a fresh `uwf serve` on embedded SQLite, started for the run)."
     )
 
-    @Option(help: "Scenario: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")).") var scenario = "seq3"
+    @Option(help: "Scenario: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), schedules.") var scenario = "seq3"
     @Option(help: "Benchmark this running server instead of starting one.") var server: String?
     @Option(help: "PostgreSQL URL for the server this command starts (default: embedded SQLite in a temporary directory).")
     var database: String?
@@ -30,13 +30,24 @@ struct BenchCommand: AsyncParsableCommand {
     var apiKey: String?
 
     func validate() throws {
-        guard BenchScenario(rawValue: scenario) != nil else { throw ValidationError("unknown scenario '\(scenario)'") }
+        guard BenchScenario(rawValue: scenario) != nil || scenario == "schedules" else {
+            throw ValidationError(
+                "unknown scenario '\(scenario)'; one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), schedules"
+            )
+        }
         guard count > 0, concurrency > 0, rate > 0, duration > 0, warmup >= 0 else {
             throw ValidationError("counts, rate and duration must be positive")
         }
     }
 
+    @Option(help: "Schedules due at once in the schedules scenario's burst.") var burst = 2000
+
     func run() async throws {
+        if scenario == "schedules" {
+            // In-process: what many schedules cost the leader (see ScheduleBench); --count is the number of schedules.
+            try await ScheduleBench(count: count, burst: burst, json: json).run()
+            return
+        }
         let scenario = BenchScenario(rawValue: scenario)!
         var spawned: SpawnedServer?
         let baseURL: String
