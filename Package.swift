@@ -85,6 +85,7 @@ let package = Package(
             name: "WorkflowEngine",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

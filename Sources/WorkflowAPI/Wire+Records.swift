@@ -174,3 +174,58 @@ extension Wire {
         ScheduleFireInfo(scheduledAt: ScheduleTime.format(f.scheduledAt), runID: f.runID, firedAt: WireCoding.time(f.firedAt), created: true)
     }
 }
+
+extension Wire {
+    static func webhook(_ s: WebhookSubscription) -> WebhookInfo {
+        WebhookInfo(
+            id: s.id,
+            url: s.url,
+            eventTypes: s.eventTypes,
+            status: s.status.rawValue,
+            disabledReason: s.disabledReason,
+            description: s.description,
+            previousSecretExpiresAt: s.previousSecret == nil ? nil : WireCoding.time(s.previousSecretExpiresAt),
+            createdAt: WireCoding.time(s.createdAt),
+            updatedAt: WireCoding.time(s.updatedAt),
+            createdBy: s.createdBy
+        )
+    }
+
+    static func delivery(_ d: WebhookDelivery, attempts: [WebhookAttempt]? = nil) -> WebhookDeliveryInfo {
+        WebhookDeliveryInfo(
+            id: d.id,
+            webhookID: d.subscriptionID,
+            eventID: d.eventID,
+            eventType: d.eventType,
+            status: d.status.rawValue,
+            attempts: d.attempts,
+            nextAttemptAt: WireCoding.time(d.nextAttemptAt),
+            lastStatusCode: d.lastStatusCode,
+            lastError: d.lastError,
+            createdAt: WireCoding.time(d.createdAt),
+            updatedAt: WireCoding.time(d.updatedAt),
+            attemptLog: attempts?.map {
+                WebhookAttemptInfo(
+                    number: $0.number,
+                    at: WireCoding.time($0.at),
+                    statusCode: $0.statusCode,
+                    latencyMs: $0.latencyMs,
+                    error: $0.error,
+                    responseExcerpt: $0.responseExcerpt
+                )
+            }
+        )
+    }
+
+    static func outboxEvent(_ e: OutboxEvent) -> EventInfo {
+        let json = e.json
+        return EventInfo(
+            eventID: e.id,
+            eventType: e.type,
+            timestamp: json["timestamp"]?.stringValue ?? "",
+            correlationID: e.correlationID,
+            payload: e.payload,
+            metadata: json["metadata"] ?? .null
+        )
+    }
+}

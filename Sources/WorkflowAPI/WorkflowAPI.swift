@@ -71,6 +71,8 @@ public struct WorkflowAPI: Sendable {
         addIdentityRoutes(to: v1)
         addGovernanceRoutes(to: v1)
         addScheduleRoutes(to: v1)
+        addWebhookRoutes(to: v1)
+        addEventRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
         return router
     }

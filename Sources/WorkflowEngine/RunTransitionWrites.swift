@@ -145,7 +145,7 @@ extension RunTransitionWrites {
     }
 
     func mutation() -> RunMutation {
-        RunMutation(
+        var mutation = RunMutation(
             run: runChanged ? run : nil,
             steps: changedStepIDs.compactMap { steps[$0] },
             deleteSteps: deletedStepIDs.filter { steps[$0] == nil },
@@ -155,5 +155,59 @@ extension RunTransitionWrites {
             spawn: spawn,
             releaseRuns: releaseRuns
         )
+        mutation.outbox = outboxEvents()
+        return mutation
+    }
+
+    /// The subscriber events this transition causes (written with it: see `OutboxEvent`). Runs and failed steps are
+    /// reported for top-level runs (a child's outcome reaches its parent's step); approvals for every run.
+    func outboxEvents() -> [OutboxEvent] {
+        var outbox: [OutboxEvent] = []
+        let topLevel = run.parentRunID == nil
+        func add(_ type: String, stepID: String? = nil, _ extra: [String: JSONValue] = [:]) {
+            var payload: [String: JSONValue] = [
+                "run_id": .string(run.id), "workflow": .string(run.workflowName), "version": .string(run.workflowVersion),
+            ]
+            if let stepID { payload["step_id"] = .string(stepID) }
+            payload.merge(extra) { _, new in new }
+            outbox.append(
+                OutboxEvent(
+                    id: RecordID.make(now: now),
+                    tenantID: run.tenantID,
+                    type: type,
+                    at: now,
+                    correlationID: run.rootRunID ?? run.id,
+                    payload: .object(payload)
+                )
+            )
+        }
+        for event in events {
+            switch event.type {
+            case "run_created" where topLevel:
+                add("run.started", run.createdBy.map { ["created_by": .string($0)] } ?? [:])
+            case "run_completed", "run_failed", "run_cancelled", "run_timed_out":
+                guard topLevel else { continue }
+                var extra: [String: JSONValue] = ["status": .string(run.status.rawValue)]
+                if let code = run.error?["code"] { extra["error_code"] = code }
+                add("run.\(run.status.rawValue.lowercased())", extra)
+            case "approval_requested":
+                add("approval.requested", stepID: event.stepID)
+            case "approval_decided":
+                var extra: [String: JSONValue] = [:]
+                extra["actor"] = event.data["actor"]
+                extra["decision"] = event.data["decision"]
+                add("approval.decided", stepID: event.stepID, extra)
+            default: break
+            }
+        }
+        if topLevel {
+            for id in changedStepIDs {
+                guard let step = steps[id], step.status == .failed else { continue }
+                var extra: [String: JSONValue] = ["attempt": .number(Double(step.attempt))]
+                if let code = step.error?["code"] { extra["error_code"] = code }
+                add("step.failed", stepID: id, extra)
+            }
+        }
+        return outbox
     }
 }

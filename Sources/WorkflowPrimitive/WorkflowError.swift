@@ -68,6 +68,8 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let scheduleExists = Code(rawValue: "schedule_exists")
         /// The schedule changed while this request worked on it (another request, or the leader firing it): retry.
         public static let scheduleConflict = Code(rawValue: "schedule_conflict")
+        /// The tenant already has a webhook with this id.
+        public static let webhookExists = Code(rawValue: "webhook_exists")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

@@ -90,7 +90,8 @@ public final class WorkflowRegistry: Sendable {
             target: Self.target(record),
             details: ["status": .string(record.status.rawValue), "checksum": .string(checksum)]
         )
-        switch try await store.definitionInsert(DefinitionInsertParams(record: record, audit: audit == nil ? [] : [entry])) {
+        let activated = record.status == .active ? [Self.activated(record, at: now)] : []
+        switch try await store.definitionInsert(DefinitionInsertParams(record: record, audit: audit == nil ? [] : [entry], outbox: activated)) {
         case .inserted(let r):
             return .created(remember(CompiledDefinition(record: r, plan: plan)))
         case .existing(let r):
@@ -255,9 +256,9 @@ public final class WorkflowRegistry: Sendable {
             if next == .active && record.status != .active {
                 entries.append(AuditRecord(tenantID: tenantID, at: now, context: audit, action: "definition.activated", target: Self.target(record)))
             }
-            switch try await store.definitionUpdate(
-                DefinitionUpdate(tenantID: tenantID, id: id, expected: record.status, status: next, approvals: approvals, audit: entries)
-            ) {
+            var update = DefinitionUpdate(tenantID: tenantID, id: id, expected: record.status, status: next, approvals: approvals, audit: entries)
+            if next == .active && record.status != .active { update.outbox = [Self.activated(record, at: now)] }
+            switch try await store.definitionUpdate(update) {
             case .updated(let updated):
                 cache.withLock { $0[id] = nil }
                 return updated
@@ -268,6 +269,18 @@ public final class WorkflowRegistry: Sendable {
             }
         }
         throw WorkflowError(.unavailable, "the version kept changing under this request; try again")
+    }
+
+    /// The `definition.activated` event of a version that starts runs from now on.
+    static func activated(_ record: DefinitionRecord, at now: Date) -> OutboxEvent {
+        OutboxEvent(
+            id: RecordID.make(now: now),
+            tenantID: record.tenantID,
+            type: "definition.activated",
+            at: now,
+            correlationID: record.id,
+            payload: ["definition_id": .string(record.id), "name": .string(record.name), "version": .string(record.version)]
+        )
     }
 
     /// The tenant's policies (defaults when the tenant has none stored).

@@ -252,6 +252,46 @@ extension EncryptingStore {
     }
 }
 
+// MARK: Events carry no payloads (ids and statuses only), and subscription secrets are sealed by the API.
+extension EncryptingStore {
+    public func outboxPending(limit: Int) async throws -> [OutboxEvent] { try await base.outboxPending(limit: limit) }
+    public func outboxDispatch(_ events: [OutboxEvent], deliveries: [WebhookDelivery]) async throws {
+        try await base.outboxDispatch(events, deliveries: deliveries)
+    }
+    public func eventsAfter(tenantID: String, afterSeq: Int64, limit: Int) async throws -> [OutboxEvent] {
+        try await base.eventsAfter(tenantID: tenantID, afterSeq: afterSeq, limit: limit)
+    }
+    public func eventsHead(tenantID: String) async throws -> Int64 { try await base.eventsHead(tenantID: tenantID) }
+    public func outboxPurge(before: Date) async throws -> Int { try await base.outboxPurge(before: before) }
+    public func webhookInsert(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
+        try await base.webhookInsert(subscription, audit: audit)
+    }
+    public func webhookGet(tenantID: String, id: String) async throws -> WebhookSubscription? {
+        try await base.webhookGet(tenantID: tenantID, id: id)
+    }
+    public func webhookList(tenantID: String) async throws -> [WebhookSubscription] { try await base.webhookList(tenantID: tenantID) }
+    public func webhooksActive() async throws -> [WebhookSubscription] { try await base.webhooksActive() }
+    public func webhookUpdate(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
+        try await base.webhookUpdate(subscription, audit: audit)
+    }
+    public func webhookDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool {
+        try await base.webhookDelete(tenantID: tenantID, id: id, audit: audit)
+    }
+    public func deliveriesDue(before: Date, limit: Int) async throws -> [WebhookDelivery] {
+        try await base.deliveriesDue(before: before, limit: limit)
+    }
+    public func deliveryRecord(_ attempt: WebhookAttempt, delivery: WebhookDelivery, disable: (reason: String, at: Date)?) async throws {
+        try await base.deliveryRecord(attempt, delivery: delivery, disable: disable)
+    }
+    public func deliveryList(_ filter: DeliveryFilter) async throws -> [WebhookDelivery] { try await base.deliveryList(filter) }
+    public func deliveryGet(tenantID: String, id: String) async throws -> (WebhookDelivery, [WebhookAttempt])? {
+        try await base.deliveryGet(tenantID: tenantID, id: id)
+    }
+    public func deliveryRedeliver(tenantID: String, ids: [String], at: Date, audit: [AuditRecord]) async throws -> Int {
+        try await base.deliveryRedeliver(tenantID: tenantID, ids: ids, at: at, audit: audit)
+    }
+}
+
 /// What a wrapped transition decided, in plaintext.
 private final class Decided: Sendable {
     let value = Mutex<RunMutation?>(nil)

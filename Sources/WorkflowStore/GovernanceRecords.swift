@@ -42,6 +42,8 @@ public struct DefinitionUpdate: Sendable {
     public var status: DefinitionStatus
     public var approvals: [DefinitionApproval]
     public var audit: [AuditRecord]
+    /// Written with the change (`definition.activated`).
+    public var outbox: [OutboxEvent] = []
 
     public init(
         tenantID: String,

@@ -6,9 +6,12 @@ public struct DefinitionInsertParams: Sendable {
     public var record: DefinitionRecord
     /// Written with the version when it is inserted (not when it already existed).
     public var audit: [AuditRecord]
-    public init(record: DefinitionRecord, audit: [AuditRecord] = []) {
+    /// Written with the version when it is inserted (`definition.activated` when it starts active).
+    public var outbox: [OutboxEvent]
+    public init(record: DefinitionRecord, audit: [AuditRecord] = [], outbox: [OutboxEvent] = []) {
         self.record = record
         self.audit = audit
+        self.outbox = outbox
     }
 }
 

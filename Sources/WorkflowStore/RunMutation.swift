@@ -40,6 +40,8 @@ public struct RunMutation: Sendable {
     /// Audit entries of what a person did by this transition (started, cancelled, retried, signalled, decided an
     /// approval), written in the same transaction.
     public var audit: [AuditRecord]
+    /// Events for subscribers (webhooks, live streams) this transition causes, written in the same transaction.
+    public var outbox: [OutboxEvent] = []
 
     public init(
         run: RunRecord? = nil,
@@ -74,7 +76,7 @@ public struct RunMutation: Sendable {
 
     public var isEmpty: Bool {
         run == nil && steps.isEmpty && deleteSteps.isEmpty && events.isEmpty && newTasks.isEmpty && deleteTasks == .none
-            && spawn.isEmpty && releaseRuns.isEmpty && audit.isEmpty
+            && spawn.isEmpty && releaseRuns.isEmpty && audit.isEmpty && outbox.isEmpty
     }
 
     /// Whether this transition queued work any node may claim (so other nodes should be told).

@@ -139,6 +139,8 @@ public struct ScheduleFireParams: Sendable {
     public var schedule: ScheduleRecord
     public var expectedRevision: Int
     public var starts: [(scheduledAt: Int64, run: RunInsertParams)]
+    /// Written with the fire. (Each run started is also reported as a `schedule.fired` event, by the driver: only
+    /// it knows which fire times were free.)
     public var audit: [AuditRecord]
 
     public init(schedule: ScheduleRecord, expectedRevision: Int, starts: [(scheduledAt: Int64, run: RunInsertParams)], audit: [AuditRecord] = []) {

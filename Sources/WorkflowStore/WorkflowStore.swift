@@ -8,7 +8,7 @@ import WorkflowPrimitive
 /// ``runTransitions(_:now:)`` or ``taskClaim(_:)``, which write the run, its steps, its history and its tasks in one
 /// transaction. The contract every driver must pass lives in `WorkflowStoreTesting`.
 public protocol WorkflowStore: DefinitionStore, RunStore, QueueStore, ClusterStore, IdentityStore, AuditStore, GovernanceStore,
-    ScheduleStore
+    ScheduleStore, EventStore
 {
     /// True when one process owns the database (embedded SQLite): leases left by an earlier process can be
     /// expired at start-up instead of waiting for them to time out.

@@ -24,6 +24,7 @@ struct PostgresBatchWriter {
     private var deleteStepRows: [(runID: String, stepID: String)] = []
     private var releaseRuns: [String] = []
     private var audit: [AuditRecord] = []
+    private var outbox: [OutboxEvent] = []
 
     /// The kinds `TaskDeletion.all` removes, as SQL literals: constants from `TaskKind`, written into the statement
     /// text so that the planner sees them as it would a literal list.
@@ -99,6 +100,7 @@ struct PostgresBatchWriter {
             insert(child, owner: owner, now: now)
         }
         audit += m.audit
+        outbox += m.outbox
         if !m.releaseRuns.isEmpty {
             releaseRuns += m.releaseRuns
             announce = true
@@ -287,6 +289,7 @@ struct PostgresBatchWriter {
             )
         }
         try await PostgresStore.appendAudit(conn, audit, logger: logger)
+        try await PostgresStore.insertOutbox(conn, outbox, logger: logger)
         return inserted
     }
 }

@@ -241,5 +241,77 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            9, "events",
+            [
+                // The outbox (events written with the changes they report; numbered in the tenant's stream once
+                // dispatched), webhook subscriptions, their deliveries and each delivery's attempts.
+                """
+                CREATE TABLE outbox (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    at TIMESTAMPTZ NOT NULL,
+                    correlation_id TEXT,
+                    payload TEXT NOT NULL,
+                    seq BIGINT
+                )
+                """,
+                "CREATE INDEX outbox_pending ON outbox (id) WHERE seq IS NULL",
+                "CREATE INDEX outbox_stream ON outbox (tenant_id, seq) WHERE seq IS NOT NULL",
+                "CREATE INDEX outbox_age ON outbox (at) WHERE seq IS NOT NULL",
+                """
+                CREATE TABLE webhook_subscriptions (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    event_types TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    key_id TEXT,
+                    previous_secret TEXT,
+                    previous_secret_expires_at TIMESTAMPTZ,
+                    status TEXT NOT NULL,
+                    disabled_reason TEXT,
+                    description TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT,
+                    PRIMARY KEY (tenant_id, id)
+                )
+                """,
+                """
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    subscription_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    event_type TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at TIMESTAMPTZ,
+                    last_status_code INTEGER,
+                    last_error TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    UNIQUE (tenant_id, subscription_id, event_id)
+                )
+                """,
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'",
+                "CREATE INDEX webhook_deliveries_list ON webhook_deliveries (tenant_id, id)",
+                """
+                CREATE TABLE webhook_attempts (
+                    delivery_id TEXT NOT NULL,
+                    n INTEGER NOT NULL,
+                    at TIMESTAMPTZ NOT NULL,
+                    status_code INTEGER,
+                    latency_ms INTEGER NOT NULL,
+                    error TEXT,
+                    response_excerpt TEXT,
+                    PRIMARY KEY (delivery_id, n)
+                )
+                """,
+            ]
+        ),
     ]
 }

@@ -26,6 +26,7 @@ extension PostgresStore {
                 ).collect()
                 if !inserted.isEmpty {
                     try await Self.appendAudit(conn, params.audit, logger: logger)
+                    try await Self.insertOutbox(conn, params.outbox, logger: logger)
                     return .inserted(r)
                 }
                 let rows = try await conn.query(
@@ -91,6 +92,7 @@ extension PostgresStore {
                     logger: logger
                 ).collect()
                 try await Self.appendAudit(conn, u.audit, logger: logger)
+                try await Self.insertOutbox(conn, u.outbox, logger: logger)
                 return try updated.first.map { .updated(try Self.definition($0)) } ?? .notFound
             }
         }

@@ -126,6 +126,20 @@ extension PostgresStore {
                 }
                 let inserted = try await writer.flush(conn, now: now, logger: logger)
                 try await Self.appendAudit(conn, params.audit, logger: logger)
+                try await Self.insertOutbox(
+                    conn,
+                    owners.map { fire in
+                        OutboxEvent.scheduleFired(
+                            tenantID: s.tenantID,
+                            scheduleID: s.id,
+                            scheduledAt: fire.scheduledAt,
+                            runID: fire.runID,
+                            workflow: params.starts[fire.index].run.run.workflowName,
+                            at: now
+                        )
+                    },
+                    logger: logger
+                )
                 if writer.announce { try await notify(conn) }
                 return .applied(started: owners.map { ($0.scheduledAt, $0.runID, inserted[$0.index] ?? []) }, existing: existing)
             }

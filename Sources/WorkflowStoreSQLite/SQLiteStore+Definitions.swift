@@ -28,6 +28,7 @@ extension SQLiteStore {
                 ]
             )
             try Self.appendAudit(db, params.audit)
+            try Self.insertOutbox(db, params.outbox)
             return .inserted(r)
         }
     }
@@ -76,6 +77,7 @@ extension SQLiteStore {
                 arguments: [u.status.rawValue, SQLiteCoding.text(DefinitionApproval.encode(u.approvals)), u.tenantID, u.id]
             )
             try Self.appendAudit(db, u.audit)
+            try Self.insertOutbox(db, u.outbox)
             return try fetch().map(SQLiteCoding.definition).map { .updated($0) } ?? .notFound
         }
     }

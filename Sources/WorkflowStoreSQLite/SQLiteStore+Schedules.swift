@@ -118,6 +118,19 @@ extension SQLiteStore {
                 started.append((start.scheduledAt, p.run.id, try Self.insert(db, p, now: now)))
             }
             try Self.appendAudit(db, audit)
+            try Self.insertOutbox(
+                db,
+                started.map { fire in
+                    OutboxEvent.scheduleFired(
+                        tenantID: s.tenantID,
+                        scheduleID: s.id,
+                        scheduledAt: fire.scheduledAt,
+                        runID: fire.runID,
+                        workflow: params.starts.first { $0.run.run.id == fire.runID }?.run.run.workflowName ?? "",
+                        at: now
+                    )
+                }
+            )
             return .applied(started: started, existing: existing)
         }
     }

@@ -120,6 +120,7 @@ extension SQLiteStore {
             )
         }
         try appendAudit(db, m.audit)
+        try insertOutbox(db, m.outbox)
         for (offset, e) in m.events.enumerated() {
             try db.run(
                 sql: "INSERT INTO run_events (run_id, seq, tenant_id, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",

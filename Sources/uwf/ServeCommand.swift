@@ -91,6 +91,12 @@ struct ServeCommand: AsyncParsableCommand {
     var auditCheckpointFile: String?
     @Option(help: "Seconds past its time after which a schedule's fire counts as missed (downtime) and its missed-run policy applies.")
     var scheduleLatenessSeconds: Double = 60
+    @Option(help: "Waits between webhook attempts after the first (units s, m, h), as in the Standard Webhooks specification.")
+    var webhookRetrySchedule = "5s,5m,30m,2h,5h,10h,10h"
+    @Option(help: "Seconds a webhook endpoint has to answer an attempt.")
+    var webhookTimeoutSeconds: Double = 15
+    @Option(help: "Hours dispatched events are kept for live streams to resume from (Last-Event-ID).")
+    var eventRetentionHours: Double = 24
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -129,6 +135,11 @@ struct ServeCommand: AsyncParsableCommand {
         for rule in egressDeny where EgressRule(rule) == nil {
             throw ValidationError("--egress-deny '\(rule.prefix(60))' is not a host name, *.suffix pattern or CIDR")
         }
+        guard EventRelay.Configuration.parseSchedule(webhookRetrySchedule) != nil else {
+            throw ValidationError("--webhook-retry-schedule must be 1 to 20 waits such as 5s,5m,30m,2h (each at most a week)")
+        }
+        guard (1...300).contains(webhookTimeoutSeconds) else { throw ValidationError("--webhook-timeout-seconds must be from 1 to 300") }
+        guard (0.01...8760).contains(eventRetentionHours) else { throw ValidationError("--event-retention-hours must be from 0.01 to 8760") }
         guard (1...86_400).contains(scheduleLatenessSeconds) else { throw ValidationError("--schedule-lateness-seconds must be from 1 to 86400") }
         guard (10...86_400).contains(auditCheckpointSeconds) else { throw ValidationError("--audit-checkpoint-seconds must be from 10 to 86400") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
@@ -335,6 +346,19 @@ struct ServeCommand: AsyncParsableCommand {
                     engine: engine,
                     isLeader: { leader.isLeader },
                     configuration: .init(lateness: .milliseconds(Int64(scheduleLatenessSeconds * 1000))),
+                    logger: logger
+                ),
+                EventRelay(
+                    store: store,
+                    http: http,
+                    egress: egressPolicy,
+                    masterKeys: engineConfiguration.masterKeys,
+                    isLeader: { leader.isLeader },
+                    configuration: .init(
+                        retrySchedule: EventRelay.Configuration.parseSchedule(webhookRetrySchedule) ?? [],
+                        attemptTimeout: .milliseconds(Int64(webhookTimeoutSeconds * 1000)),
+                        retention: .milliseconds(Int64(eventRetentionHours * 3_600_000))
+                    ),
                     logger: logger
                 ),
                 AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger),

@@ -126,7 +126,17 @@ private func withAPI<T: Sendable>(
         configuration: .init(pollInterval: .milliseconds(100)),
         logger: logger
     )
-    let app = Application(router: api.makeRouter(), services: [engine, scheduler], logger: logger)
+    // And it relays events to webhooks, retrying quickly (two more attempts, 200 ms apart) so tests see it all.
+    let relay = EventRelay(
+        store: store,
+        http: http,
+        egress: egress,
+        masterKeys: environment.masterKeys,
+        isLeader: { true },
+        configuration: .init(pollInterval: .milliseconds(50), retrySchedule: [.milliseconds(200), .milliseconds(200)], attemptTimeout: .seconds(5)),
+        logger: logger
+    )
+    let app = Application(router: api.makeRouter(), services: [engine, scheduler, relay], logger: logger)
     do {
         let result = try await app.test(.live) { client in try await body(client, environment) }
         try await http.shutdown()

@@ -1,0 +1,237 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import WorkflowEngine
+import WorkflowPrimitive
+
+/// A webhook endpoint run by `Tests/Reference/webhook_receiver.py`, which verifies every request with the
+/// `standardwebhooks` package (the specification's reference library) and logs it.
+final class WebhookReceiver: @unchecked Sendable {
+    let process: Process
+    let port: Int
+    let log: URL
+
+    /// Starts a receiver; the blocking part (starting the process, reading its first line) on a thread of its own.
+    static func start(secrets: [String]) async throws -> WebhookReceiver {
+        try await offThePool { try WebhookReceiver(secrets: secrets) }
+    }
+
+    private init(secrets: [String]) throws {
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-webhooks-\(UUID().uuidString).jsonl")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let script = UWFProcess.packageRoot.appendingPathComponent("Tests/Reference/webhook_receiver.py")
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, log.path] + secrets
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last ?? "") else {
+            process.terminate()
+            throw WorkflowError(.internalError, "the webhook receiver did not start (is the standardwebhooks package installed?): \(text)")
+        }
+        self.port = port
+    }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    var entries: [JSONValue] {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
+    }
+
+    /// Polls until `check` holds of the log (or a deadline passes); returns the log as last read.
+    func waitFor(timeout: Duration = .seconds(20), _ check: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let current = entries
+            if check(current) || ContinuousClock.now > deadline { return current }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Stops the receiver without waiting for it (a `defer` cannot await; SIGTERM ends it at once).
+    func stop() {
+        process.terminate()
+        try? FileManager.default.removeItem(at: log)
+    }
+}
+
+@Suite struct WebhookTests {
+    static let secret = "whsec_" + Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
+    static let tick = #"{"name": "tick", "version": "1.0.0", "definition": {"steps": [{"id": "a", "type": "noop"}]}}"#
+    static let failing = #"{"name": "boom", "version": "1.0.0", "definition": {"steps": [{"id": "x", "type": "fail", "config": {"message": "no"}}]}}"#
+
+    static func start(_ api: any TestClientProtocol, _ workflow: String) async throws -> String {
+        let started = try await api.call(.post, "/api/v1/workflows/\(workflow)/execute", #"{"input": {}}"#)
+        return try #require(started.json["run_id"]?.stringValue, "\(started.json)")
+    }
+
+    @Test(arguments: APIDriver.all) func deliveriesAreSignedAsTheStandardSaysAndLogged(_ driver: APIDriver) async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [Self.secret])
+        defer { receiver.stop() }
+        try await withAPI(driver) { api in
+            #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
+            let body =
+                #"{"id": "ops", "url": "\#(receiver.url("/ok"))", "event_types": ["run.started", "run.completed"], "secret": "\#(Self.secret)"}"#
+            let created = try await api.call(.post, "/api/v1/webhooks", body)
+            #expect(created.status == .created && created.json["secret"]?.stringValue == Self.secret, "\(created.json)")
+            #expect(try await api.call(.post, "/api/v1/webhooks", body).json["code"] == "webhook_exists")
+            #expect(try await api.call(.get, "/api/v1/webhooks/ops").json.canonicalString().contains("whsec_") == false, "never shown again")
+            var runs: [String] = []
+            for _ in 0..<3 { runs.append(try await Self.start(api, "tick")) }
+            for run in runs { _ = try await api.waitForRun(run) }
+            let log = try await receiver.waitFor { $0.count >= 6 }
+            #expect(log.count == 6, "\(log.count) requests")
+            #expect(log.allSatisfy { $0["verified"] == [true] }, "the standardwebhooks library verifies every signature")
+            #expect(log.allSatisfy { $0["id"] == $0["event"]?["event_id"] }, "webhook-id is the event id")
+            #expect(Set(log.compactMap { $0["id"]?.stringValue }).count == 6, "one id per event")
+            for run in runs {
+                let types = log.filter { $0["event"]?["payload"]?["run_id"]?.stringValue == run }.compactMap { $0["type"]?.stringValue }.sorted()
+                #expect(types == ["run.completed", "run.started"], "\(run): \(types)")
+            }
+            let event = try #require(log.first?["event"])
+            for key in ["event_id", "event_type", "timestamp", "correlation_id", "payload", "metadata"] {
+                #expect(event[key] != nil, "the event schema has \(key)")
+            }
+            // Our own check of the same signature, byte for byte.
+            let first = try #require(log.first)
+            let ours = EventRelay.signature(
+                id: first["id"]?.stringValue ?? "",
+                timestamp: Int64(first["timestamp"]?.stringValue ?? "") ?? 0,
+                body: first["event"].map { $0.canonicalString() } ?? "",
+                secrets: [Self.secret]
+            )
+            #expect(first["signature"]?.stringValue == ours)
+
+            let deliveries = try await api.call(.get, "/api/v1/webhooks/ops/deliveries").json["deliveries"]?.arrayValue ?? []
+            #expect(deliveries.count == 6 && deliveries.allSatisfy { $0["status"] == "succeeded" && $0["attempts"] == 1 })
+            let one = try await api.call(.get, "/api/v1/webhook-deliveries/\(deliveries[0]["id"]?.stringValue ?? "")").json
+            let attempt = one["attempt_log"]?.arrayValue?.first
+            #expect(attempt?["status_code"] == 200 && attempt?["response_excerpt"] == "ok" && attempt?["latency_ms"]?.numberValue != nil, "\(one)")
+
+            // Rotation: both secrets sign until the grace period ends; the new one is verified by a second receiver.
+            let rotated = try await api.call(.post, "/api/v1/webhooks/ops/rotate-secret", #"{"grace_seconds": 3600}"#)
+            let newSecret = try #require(rotated.json["secret"]?.stringValue)
+            #expect(newSecret != Self.secret && rotated.json["webhook"]?["previous_secret_expires_at"]?.stringValue != nil)
+            let second = try await WebhookReceiver.start(secrets: [Self.secret, newSecret])
+            defer { second.stop() }
+            #expect(try await api.call(.put, "/api/v1/webhooks/ops", #"{"url": "\#(second.url("/ok"))"}"#).status == .ok)
+            _ = try await api.waitForRun(try await Self.start(api, "tick"))
+            let both = try await second.waitFor { $0.count >= 2 }
+            #expect(both.count == 2 && both.allSatisfy { $0["verified"] == [true, true] }, "\(both)")
+            #expect(both.allSatisfy { ($0["signature"]?.stringValue ?? "").split(separator: " ").count == 2 })
+
+            let audit = try await api.call(.get, "/api/v1/audit?target=webhook:ops&order=chain").json["entries"]?.arrayValue?
+                .compactMap { $0["action"]?.stringValue }
+            #expect(audit == ["webhook.create", "webhook.rotate_secret", "webhook.update"], "\(audit ?? [])")
+        }
+    }
+
+    @Test(arguments: APIDriver.all) func retriesHonourRetryAfterAndGoneDisables(_ driver: APIDriver) async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [Self.secret])
+        defer { receiver.stop() }
+        try await withAPI(driver) { api in
+            #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
+            for (id, path) in [("flaky", "/flaky/2"), ("gone", "/gone"), ("moved", "/redirect")] {
+                let body = #"{"id": "\#(id)", "url": "\#(receiver.url(path))", "event_types": ["run.completed"], "secret": "\#(Self.secret)"}"#
+                #expect(try await api.call(.post, "/api/v1/webhooks", body).status == .created)
+            }
+            let run = try await Self.start(api, "tick")
+            _ = try await api.waitForRun(run)
+            let log = try await receiver.waitFor { log in
+                log.filter { $0["path"] == "/flaky/2" }.count >= 3 && log.filter { $0["path"] == "/redirect" }.count >= 3
+            }
+            // 503 with Retry-After: 1, twice, then 200: the relay waited a second (its own schedule says 200 ms).
+            let flaky = log.filter { $0["path"] == "/flaky/2" }
+            #expect(flaky.map { $0["status"] } == [503, 503, 200] && Set(flaky.compactMap { $0["id"]?.stringValue }).count == 1, "\(flaky)")
+            let times = flaky.compactMap { $0["at"]?.numberValue }
+            #expect(zip(times, times.dropFirst()).allSatisfy { $1 - $0 >= 0.95 }, "Retry-After honoured: \(times)")
+            // 410 Gone: one attempt, and the subscription is off.
+            #expect(log.filter { $0["path"] == "/gone" }.count == 1)
+            let gone = try await api.call(.get, "/api/v1/webhooks/gone").json
+            #expect(gone["status"] == "disabled" && gone["disabled_reason"]?.stringValue?.contains("410") == true, "\(gone)")
+            // A redirect is not followed and is not a success: three attempts, then a dead letter.
+            #expect(log.filter { $0["path"] == "/ok" }.isEmpty, "the redirect was not followed")
+            let moved = try await Self.waitForDelivery(api, "moved") { $0["status"] == "failed" }
+            #expect(moved["status"] == "failed" && moved["attempts"] == 3 && moved["last_status_code"] == 302, "\(moved)")
+            let failed = try await api.call(.get, "/api/v1/webhook-deliveries?status=failed").json["deliveries"]?.arrayValue ?? []
+            #expect(Set(failed.compactMap { $0["webhook_id"]?.stringValue }) == ["gone", "moved"])
+
+            // Redelivery of the dead letters of one subscription: attempted again, with the same webhook-id.
+            let redelivered = try await api.call(.post, "/api/v1/webhook-deliveries/redeliver", #"{"webhook_id": "moved"}"#)
+            #expect(redelivered.json["redelivered"] == 1)
+            let again = try await receiver.waitFor { $0.filter { $0["path"] == "/redirect" }.count >= 4 }
+            let ids = Set(again.filter { $0["path"] == "/redirect" }.compactMap { $0["id"]?.stringValue })
+            #expect(ids.count == 1, "a redelivery keeps the webhook-id")
+            #expect(try await api.call(.post, "/api/v1/webhook-deliveries/redeliver", #"{}"#).status == .unprocessableContent)
+        }
+    }
+
+    static func waitForDelivery(_ api: any TestClientProtocol, _ webhook: String, _ check: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            let delivery = try await api.call(.get, "/api/v1/webhooks/\(webhook)/deliveries").json["deliveries"]?.arrayValue?.first ?? .null
+            if check(delivery) || ContinuousClock.now > deadline { return delivery }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test(arguments: APIDriver.all) func theEventsCoverRunsStepsApprovalsDefinitionsAndSchedules(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
+            let head = try await api.call(.get, "/api/v1/events").json["head"]?.numberValue ?? 0
+            #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
+            #expect(try await api.call(.post, "/api/v1/workflows", Self.failing).status == .created)
+            let approval =
+                #"{"name": "gate", "version": "1.0.0", "definition": {"steps": [{"id": "ok", "type": "approval", "config": {"approvers_required": 1}}]}}"#
+            #expect(try await api.call(.post, "/api/v1/workflows", approval).status == .created)
+            let failed = try await Self.start(api, "boom")
+            _ = try await api.waitForRun(failed)
+            let gated = try await Self.start(api, "gate")
+            let (approver, _) = try await AuthorizationTests.createKey(api, roles: ["approver"])
+            try await Task.sleep(for: .milliseconds(300))
+            let decided = try await api.call(
+                .post,
+                "/api/v1/executions/\(gated)/approvals/ok",
+                #"{"decision": "approve"}"#,
+                headers: ["Authorization": "Bearer \(approver)"]
+            )
+            #expect(decided.status == .ok, "\(decided.json)")
+            #expect(try await api.call(.post, "/api/v1/schedules", #"{"id": "s", "workflow": "tick", "interval_seconds": 3600}"#).status == .created)
+            #expect(try await api.call(.post, "/api/v1/schedules/s/trigger").status == .created)
+            let wanted: Set<String> = [
+                "definition.activated", "run.started", "run.failed", "step.failed", "approval.requested", "approval.decided", "run.completed",
+                "schedule.fired",
+            ]
+            var seen: [JSONValue] = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                seen = try await api.call(.get, "/api/v1/events?after=\(Int(head))&limit=500").json["events"]?.arrayValue ?? []
+                if wanted.isSubset(of: Set(seen.compactMap { $0["event_type"]?.stringValue })) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let types = Set(seen.compactMap { $0["event_type"]?.stringValue })
+            #expect(wanted.isSubset(of: types), "missing \(wanted.subtracting(types))")
+            let stepFailed = seen.first { $0["event_type"] == "step.failed" }
+            #expect(stepFailed?["payload"]?["run_id"]?.stringValue == failed && stepFailed?["payload"]?["step_id"] == "x")
+            #expect(!seen.contains { $0.canonicalString().contains("\"input\"") }, "events carry no payloads of runs")
+            // Filtered, and another tenant sees none of it.
+            let onlyFailed = try await api.call(.get, "/api/v1/events?after=\(Int(head))&types=run.failed").json["events"]?.arrayValue ?? []
+            #expect(onlyFailed.count == 1 && onlyFailed.first?["payload"]?["run_id"]?.stringValue == failed)
+            #expect(try await api.call(.get, "/api/v1/events?types=run.exploded").status == .unprocessableContent)
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme", "name": "Acme"}"#).status == .created)
+            let (acme, _) = try await AuthorizationTests.createKey(api, roles: ["viewer"], tenant: "acme")
+            let theirs = try await api.call(.get, "/api/v1/events", headers: ["Authorization": "Bearer \(acme)"]).json["events"]?.arrayValue
+            #expect(theirs?.isEmpty == true)
+        }
+    }
+}
