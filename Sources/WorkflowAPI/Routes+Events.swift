@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import WorkflowPrimitive
 import WorkflowStore
 import WorkflowWire
@@ -33,8 +34,9 @@ extension WorkflowAPI {
                     let events = try await store.eventList(runID: runID, afterSeq: after, limit: 500)
                     if let last = events.last { after = last.seq }
                     if events.isEmpty, let run = try await store.runGet(tenantID: tenantID, id: runID), run.status.isTerminal {
-                        finished = true  // everything up to the end was sent: the stream ends
-                        return []
+                        // Everything up to the end was sent: say so (a client must not reconnect), and end the stream.
+                        finished = true
+                        return [("", "end", #"{"status":"\#(run.status.rawValue)"}"#)]
                     }
                     return events.map { e in
                         (String(e.seq), e.type, (try? WireCoding.encode(Wire.event(e))).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
@@ -126,7 +128,8 @@ extension WorkflowAPI {
         let deadline = ContinuousClock.now + maxStreamDuration
         var lastWrite = ContinuousClock.now
         try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-        while !Task.isCancelled, ContinuousClock.now < deadline {
+        // A node shutting down ends its streams at once (their clients reconnect to another node).
+        while !Task.isCancelled, !Task.isShuttingDownGracefully, ContinuousClock.now < deadline {
             guard let frames = try await next() else { return }
             if frames.isEmpty {
                 if ContinuousClock.now - lastWrite > streamHeartbeat {
@@ -138,7 +141,8 @@ extension WorkflowAPI {
             }
             var text = ""
             for frame in frames {
-                text += "id: \(frame.id)\nevent: \(frame.type)\ndata: \(frame.data)\n\n"
+                if !frame.id.isEmpty { text += "id: \(frame.id)\n" }
+                text += "event: \(frame.type)\ndata: \(frame.data)\n\n"
             }
             try await writer.write(ByteBuffer(string: text))
             lastWrite = ContinuousClock.now

@@ -102,9 +102,9 @@ public final class EventRelay: Service, Sendable {
                         busy = try await self.dispatch()
                         busy = try await self.deliverDue() || busy
                         try await self.purge()
-                    } catch {
+                    } catch  where !Task.isCancelled {
                         self.logger.warning("events could not be relayed; will retry", metadata: ["error": "\(error)"])
-                    }
+                    } catch {}
                 }
                 if !busy { try? await Task.sleep(for: self.configuration.pollInterval) }
             }

@@ -67,9 +67,9 @@ public final class Scheduler: Service, Sendable {
                 if self.isLeader() {
                     do {
                         full = try await self.tick()
-                    } catch {
+                    } catch  where !Task.isCancelled {
                         self.logger.warning("schedules could not be fired; will retry", metadata: ["error": "\(error)"])
-                    }
+                    } catch {}
                 }
                 if !full { try? await Task.sleep(for: self.configuration.pollInterval) }
             }

@@ -108,15 +108,60 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a run and its steps.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "Run id.") var runID: String
+    @Flag(help: "Print the run's events as they happen until it finishes (Server-Sent Events).") var follow = false
 
     func run() async throws {
-        printRun(try await reportingErrors { try await try options.client.run(runID) }, json: options.json)
+        guard follow else {
+            printRun(try await reportingErrors { try await try options.client.run(runID) }, json: options.json)
+            return
+        }
+        let client = try options.client
+        try await reportingErrors {
+            try await client.follow("/api/v1/executions/\(runID)/events") { event in
+                if event.type == "end" { return false }
+                if options.json {
+                    emit(event.data)
+                } else {
+                    let data = (try? JSONValue.parse(Data(event.data.utf8))) ?? .null
+                    let step = data["step_id"]?.stringValue.map { " \($0)" } ?? ""
+                    emit("\(data["at"]?.stringValue ?? "")  \(event.type ?? "")\(step)")
+                }
+                return true
+            }
+        }
+        if !options.json { printRun(try await reportingErrors { try await client.run(runID) }, json: false) }
     }
 }
 
 /// `uwf runs list`.
 struct RunsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List runs.", subcommands: [List.self])
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List and watch runs.", subcommands: [List.self, Watch.self])
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print runs as they start, finish and fail (the tenant's live events).")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Stop after this many events.") var count: Int?
+
+        func run() async throws {
+            let seen = Counter()
+            let client = try options.client
+            try await reportingErrors {
+                try await client.follow("/api/v1/events?types=run.started,run.completed,run.failed,run.cancelled,step.failed") { event in
+                    if options.json {
+                        emit(event.data)
+                    } else {
+                        let data = (try? JSONValue.parse(Data(event.data.utf8))) ?? .null
+                        let payload = data["payload"] ?? .null
+                        let step = payload["step_id"]?.stringValue.map { " step \($0)" } ?? ""
+                        emit(
+                            "\(data["timestamp"]?.stringValue ?? "")  \(event.type ?? "")  \(payload["run_id"]?.stringValue ?? "")  \(payload["workflow"]?.stringValue ?? "")\(step)"
+                        )
+                    }
+                    return count.map { seen.increment() < $0 } ?? true
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List runs, newest first.")

@@ -263,3 +263,202 @@ struct ScheduleCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `uwf webhook …`: the tenant's webhook subscriptions and their deliveries.
+struct WebhookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook",
+        abstract: "Manage webhook subscriptions (Standard Webhooks), their deliveries and redeliveries.",
+        subcommands: [Create.self, List.self, Update.self, Delete.self, RotateSecret.self, Deliveries.self, Delivery.self, Redeliver.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Subscribe a URL to events; prints the signing secret once.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The endpoint URL (http or https).") var url: String
+        @Option(help: "An id (default: made).") var id: String?
+        @Option(help: "Event types, comma-separated (default: all): run.started, run.completed, run.failed, … or *.") var events: String?
+        @Option(help: "A description.") var description: String?
+
+        func run() async throws {
+            var fields: [String: JSONValue] = ["url": .string(url)]
+            if let id { fields["id"] = .string(id) }
+            if let events { fields["event_types"] = .array(events.split(separator: ",").map { .string(String($0)) }) }
+            if let description { fields["description"] = .string(description) }
+            let created = try await reportingErrors { try await try options.client.createWebhook(.object(fields)) }
+            if options.json {
+                print(String(decoding: try WireCoding.encode(created), as: UTF8.self))
+            } else {
+                print("webhook \(created.webhook.id) -> \(created.webhook.url) (\(created.webhook.eventTypes.joined(separator: ", ")))")
+                print("signing secret (shown once): \(created.secret)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List webhook subscriptions.")
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let page = try await reportingErrors { try await try options.client.webhooks() }
+            print(
+                TableOutput.table(
+                    ["ID", "URL", "EVENTS", "STATUS"],
+                    page.items.map {
+                        [$0.id, $0.url, $0.eventTypes.joined(separator: ","), $0.status + ($0.disabledReason.map { " (\($0))" } ?? "")]
+                    }
+                )
+            )
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a subscription's URL or events, or turn it off and on.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The webhook's id.") var id: String
+        @Option(help: "A new URL.") var url: String?
+        @Option(help: "Event types, comma-separated.") var events: String?
+        @Flag(help: "Turn deliveries on (after a 410 turned them off, for instance).") var enable = false
+        @Flag(help: "Turn deliveries off.") var disable = false
+
+        func run() async throws {
+            var fields: [String: JSONValue] = [:]
+            if let url { fields["url"] = .string(url) }
+            if let events { fields["event_types"] = .array(events.split(separator: ",").map { .string(String($0)) }) }
+            if enable { fields["enabled"] = true }
+            if disable { fields["enabled"] = false }
+            let info = try await reportingErrors { try await try options.client.updateWebhook(id, .object(fields)) }
+            print("webhook \(info.id) -> \(info.url): \(info.status)")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a subscription (its delivery log stays).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The webhook's id.") var id: String
+
+        func run() async throws {
+            try await reportingErrors { try await try options.client.deleteWebhook(id) }
+            print("deleted \(id)")
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a new signing secret; the old one also signs for a grace period.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The webhook's id.") var id: String
+        @Option(help: "Seconds the old secret keeps signing (default 86400).") var graceSeconds: Int?
+
+        func run() async throws {
+            let rotated = try await reportingErrors { try await try options.client.rotateWebhookSecret(id, graceSeconds: graceSeconds) }
+            print("new signing secret (shown once): \(rotated.secret)")
+        }
+    }
+
+    struct Deliveries: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deliveries, newest first (failed ones are the dead letters).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Only this webhook's.") var id: String?
+        @Option(help: "pending, succeeded or failed.") var status: String?
+        @Option(help: "Page size.") var limit: Int?
+        @Option(help: "The next_cursor of the previous page.") var cursor: String?
+
+        func run() async throws {
+            let page = try await reportingErrors {
+                try await try options.client.webhookDeliveries(webhook: id, status: status, limit: limit, cursor: cursor)
+            }
+            if options.json {
+                print(String(decoding: try WireCoding.encode(page), as: UTF8.self))
+                return
+            }
+            print(
+                TableOutput.table(
+                    ["ID", "WEBHOOK", "EVENT", "STATUS", "ATTEMPTS", "LAST"],
+                    page.items.map {
+                        [
+                            $0.id, $0.webhookID, $0.eventType, $0.status, String($0.attempts),
+                            $0.lastStatusCode.map(String.init) ?? ($0.lastError ?? ""),
+                        ]
+                    }
+                )
+            )
+            if let next = page.nextCursor { print("more: --cursor \(next)") }
+        }
+    }
+
+    struct Delivery: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One delivery with every attempt (status, latency, answer).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The delivery's id.") var id: String
+
+        func run() async throws {
+            let d = try await reportingErrors { try await try options.client.webhookDelivery(id) }
+            if options.json {
+                print(String(decoding: try WireCoding.encode(d), as: UTF8.self))
+                return
+            }
+            print("\(d.id): \(d.eventType) event \(d.eventID) to \(d.webhookID), \(d.status) after \(d.attempts) attempt(s)")
+            print(
+                TableOutput.table(
+                    ["#", "AT", "STATUS", "MS", "ERROR / ANSWER"],
+                    (d.attemptLog ?? []).map {
+                        [String($0.number), $0.at, $0.statusCode.map(String.init) ?? "-", String($0.latencyMs), $0.error ?? $0.responseExcerpt ?? ""]
+                    }
+                )
+            )
+        }
+    }
+
+    struct Redeliver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send deliveries again: by id, or every failed one of a webhook.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Delivery ids.") var ids: [String] = []
+        @Option(help: "Every delivery of this webhook in --status (default failed).") var webhook: String?
+        @Option(help: "failed or succeeded (with --webhook).") var status: String?
+
+        func run() async throws {
+            let count = try await reportingErrors { try await try options.client.redeliver(ids: ids, webhook: webhook, status: status) }
+            print("redelivering \(count)")
+        }
+    }
+}
+
+/// `uwf events`: the tenant's live events.
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Follow the tenant's events as they happen (Server-Sent Events)."
+    )
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Only these types, comma-separated.") var types: String?
+    @Option(help: "Start after this stream number (default: from now).") var after: String?
+    @Option(help: "Stop after this many events.") var count: Int?
+
+    func run() async throws {
+        let path = "/api/v1/events" + (types.map { "?types=\($0)" } ?? "")
+        let seen = Counter()
+        try await reportingErrors {
+            try await try options.client.follow(path, after: after) { event in
+                emit(options.json ? event.data : "\(event.id ?? "-")  \(event.type ?? "")  \(event.data)")
+                return count.map { seen.increment() < $0 } ?? true
+            }
+        }
+    }
+}
+
+/// Writes a line at once (a follower's output is read as it comes, often through a pipe).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// A count shared with a `@Sendable` closure.
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func increment() -> Int {
+        lock.withLock {
+            value += 1
+            return value
+        }
+    }
+}

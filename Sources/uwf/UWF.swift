@@ -16,7 +16,7 @@ struct UWF: AsyncParsableCommand {
             ServeCommand.self, BenchCommand.self, WorkflowCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self,
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
             DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self, ApproveCommand.self, RejectCommand.self, ApprovalsCommand.self,
-            AuditCommand.self, SecretCommand.self, ScheduleCommand.self,
+            AuditCommand.self, SecretCommand.self, ScheduleCommand.self, WebhookCommand.self, EventsCommand.self,
         ]
     )
 }

@@ -42,6 +42,12 @@ import WorkflowTestSupport
         (.post, "/api/v1/schedules/nope/pause", "execute"), (.post, "/api/v1/schedules/nope/resume", "execute"),
         (.post, "/api/v1/schedules/nope/trigger", "execute"), (.post, "/api/v1/schedules/nope/backfill", "execute"),
         (.get, "/api/v1/schedules/nope/preview", "read"), (.get, "/api/v1/schedules/nope/runs", "read"),
+        (.post, "/api/v1/webhooks", "admin"), (.get, "/api/v1/webhooks", "admin"), (.get, "/api/v1/webhooks/nope", "admin"),
+        (.put, "/api/v1/webhooks/nope", "admin"), (.delete, "/api/v1/webhooks/nope", "admin"),
+        (.post, "/api/v1/webhooks/nope/rotate-secret", "admin"), (.get, "/api/v1/webhooks/nope/deliveries", "admin"),
+        (.get, "/api/v1/webhook-deliveries", "admin"), (.get, "/api/v1/webhook-deliveries/nope", "admin"),
+        (.post, "/api/v1/webhook-deliveries/redeliver", "admin"), (.get, "/api/v1/events", "read"),
+        (.get, "/api/v1/executions/nope/events", "read"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.

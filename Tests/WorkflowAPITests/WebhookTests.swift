@@ -3,8 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import WorkflowClient
 import WorkflowEngine
 import WorkflowPrimitive
+import WorkflowTestSupport
 
 /// A webhook endpoint run by `Tests/Reference/webhook_receiver.py`, which verifies every request with the
 /// `standardwebhooks` package (the specification's reference library) and logs it.
@@ -234,4 +236,121 @@ final class WebhookReceiver: @unchecked Sendable {
             #expect(theirs?.isEmpty == true)
         }
     }
+}
+
+/// Live events over Server-Sent Events, and webhooks across a `kill -9`.
+@Suite struct LiveEventTests {
+    @Test(arguments: APIDriver.all) func aRunsEventsStreamAndResumeAfterLastEventID(_ driver: APIDriver) async throws {
+        try await withAPI(driver) { api in
+            #expect(try await api.call(.post, "/api/v1/workflows", WebhookTests.tick).status == .created)
+            let run = try await WebhookTests.start(api, "tick")
+            _ = try await api.waitForRun(run)
+            let whole = try await api.call(.get, "/api/v1/executions/\(run)/events", headers: ["Accept": "text/event-stream"])
+            #expect(whole.status == .ok && whole.headers[.contentType] == "text/event-stream")
+            let text = whole.json.stringValue ?? ""
+            let ids = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+            #expect(ids == (1...ids.count).map(String.init) && ids.count >= 5, "\(text)")
+            #expect(text.contains("event: run_completed") && text.hasSuffix("event: end\ndata: {\"status\":\"COMPLETED\"}\n\n"), "\(text)")
+            let resumed = try await api.call(
+                .get,
+                "/api/v1/executions/\(run)/events",
+                headers: ["Accept": "text/event-stream", "Last-Event-ID": "3"]
+            )
+            let resumedIDs = (resumed.json.stringValue ?? "").split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+            #expect(resumedIDs == Array(ids.dropFirst(3)), "after 3: \(resumedIDs)")
+            #expect(try await api.call(.get, "/api/v1/executions/\(run)/events", headers: ["Last-Event-ID": "x"]).status == .unprocessableContent)
+            #expect(try await api.call(.get, "/api/v1/executions/nope/events").status == .notFound)
+
+            // The tenant's stream, followed by the client library while runs happen, then resumed where it stopped.
+            let port = try #require(api.port)
+            let client = WorkflowClient(baseURL: "http://127.0.0.1:\(port)", apiKey: testAdminKey)
+            // Where the stream stands once the first run's events are in it (the relay numbers them a moment later).
+            var head = 0.0
+            for _ in 0..<200 {
+                let page = try await api.call(.get, "/api/v1/events?limit=500").json
+                head = page["head"]?.numberValue ?? 0
+                if page.canonicalString().contains(run) && page.canonicalString().contains("run.completed") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let received = Collected()
+            let follower = Task {
+                try await client.follow("/api/v1/events?types=run.completed", after: String(Int(head))) { event in
+                    received.add(event)
+                    return received.count < 3
+                }
+            }
+            var started: [String] = []
+            for _ in 0..<3 {
+                let id = try await WebhookTests.start(api, "tick")
+                started.append(id)
+                _ = try await api.waitForRun(id)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await follower.value }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(20))
+                    follower.cancel()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            let events = received.all
+            #expect(events.count == 3 && events.allSatisfy { $0.type == "run.completed" })
+            let runIDs = events.compactMap { try? JSONValue.parse(Data($0.data.utf8))["payload"]?["run_id"]?.stringValue }
+            #expect(runIDs == started, "in order: \(runIDs) vs \(started)")
+            let seqs = events.compactMap { $0.id.flatMap(Int.init) }
+            #expect(seqs == seqs.sorted() && Set(seqs).count == 3)
+        }
+    }
+
+    /// The server dies (`kill -9`) while webhooks are being delivered; after a restart every committed event reaches
+    /// the endpoint (a delivery in flight at the crash is sent again, with the same webhook-id), and nothing else.
+    @Test func webhooksSurviveKillNine() async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookTests.secret])
+        defer { receiver.stop() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-webhook-crash-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let flags = ["--webhook-retry-schedule", "0.5s,0.5s,0.5s,0.5s,0.5s"]
+        var server = try await UWFProcess.serve(dataDirectory: directory, extra: flags)
+        let client = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
+        _ = try await client.registerWorkflow(Data(WebhookTests.tick.utf8), yaml: false)
+        let subscription: JSONValue = [
+            "id": "slow", "url": .string(receiver.url("/slow")), "event_types": ["run.completed"], "secret": .string(WebhookTests.secret),
+        ]
+        _ = try await client.createWebhook(subscription)
+        var runs: [String] = []
+        for _ in 0..<8 { runs.append(try await client.start(workflow: "tick").runId) }
+        for run in runs { #expect(try await client.wait(for: run, timeout: .seconds(30)).status == RunStatus.completed) }
+        try await Task.sleep(for: .milliseconds(1000))  // the deliveries are in flight (the endpoint takes 3 s)
+        server.kill9()
+        server = try await UWFProcess.serve(dataDirectory: directory, extra: flags)
+        defer { _ = server.terminate() }
+        let restarted = WorkflowClient(baseURL: server.baseURL, apiKey: testAdminKey)
+        let deadline = ContinuousClock.now + .seconds(40)
+        var delivered: [JSONValue] = []
+        while ContinuousClock.now < deadline {
+            let page = try await restarted.webhookDeliveries(webhook: "slow", limit: 100)
+            delivered = receiver.entries
+            if page.items.count == runs.count, page.items.allSatisfy({ $0.status == "succeeded" }) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let page = try await restarted.webhookDeliveries(webhook: "slow", limit: 100)
+        #expect(page.items.count == runs.count && page.items.allSatisfy { $0.status == "succeeded" }, "\(page.items.map(\.status))")
+        delivered = receiver.entries
+        let byRun = Dictionary(grouping: delivered) { $0["event"]?["payload"]?["run_id"]?.stringValue ?? "" }
+        #expect(Set(byRun.keys) == Set(runs), "every committed event arrived, and no other")
+        for (run, entries) in byRun {
+            #expect(Set(entries.compactMap { $0["id"]?.stringValue }).count == 1, "\(run): duplicates only as retries of one webhook-id")
+            #expect(Set(entries.map { $0["event"]?.canonicalString() ?? "" }).count == 1, "\(run): the same event each time")
+        }
+        #expect(delivered.allSatisfy { $0["verified"] == [true] })
+    }
+}
+
+final class Collected: @unchecked Sendable {
+    private var events: [WorkflowClient.StreamEvent] = []
+    private let lock = NSLock()
+    func add(_ e: WorkflowClient.StreamEvent) { lock.withLock { events.append(e) } }
+    var count: Int { lock.withLock { events.count } }
+    var all: [WorkflowClient.StreamEvent] { lock.withLock { events } }
 }
