@@ -279,9 +279,11 @@ struct WebhookCommand: AsyncParsableCommand {
         @Option(help: "An id (default: made).") var id: String?
         @Option(help: "Event types, comma-separated (default: all): run.started, run.completed, run.failed, … or *.") var events: String?
         @Option(help: "A description.") var description: String?
+        @Option(help: "Use this signing secret (whsec_ and 24-64 bytes in base64) instead of a new one.") var secret: String?
 
         func run() async throws {
             var fields: [String: JSONValue] = ["url": .string(url)]
+            if let secret { fields["secret"] = .string(secret) }
             if let id { fields["id"] = .string(id) }
             if let events { fields["event_types"] = .array(events.split(separator: ",").map { .string(String($0)) }) }
             if let description { fields["description"] = .string(description) }
