@@ -73,6 +73,7 @@ public struct WorkflowAPI: Sendable {
         addScheduleRoutes(to: v1)
         addWebhookRoutes(to: v1)
         addEventRoutes(to: v1)
+        addTemplateRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
         return router
     }

@@ -64,11 +64,13 @@ public struct StepExecutors: Sendable {
     }
 
     /// The built-in executors; `http_request` uses `httpExecutor`.
-    public static func builtin(http httpExecutor: any StepExecutor) -> StepExecutors {
-        StepExecutors([
+    public static func builtin(http httpExecutor: any StepExecutor, notify: (any StepExecutor)? = nil) -> StepExecutors {
+        var executors: [StepType: any StepExecutor] = [
             .echo: EchoStepExecutor(), .noop: NoopStepExecutor(), .transform: TransformStepExecutor(),
             .fail: FailStepExecutor(), .delay: DelayStepExecutor(), .httpRequest: httpExecutor,
-        ])
+        ]
+        executors[.notify] = notify
+        return StepExecutors(executors)
     }
 
     public subscript(type: StepType) -> (any StepExecutor)? { executors[type] }

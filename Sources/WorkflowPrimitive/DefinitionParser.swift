@@ -283,6 +283,8 @@ struct DefinitionParser {
             if let o = config["on_timeout"], !(o.stringValue.map { ["fail", "continue"].contains($0) } ?? false) {
                 issue(pointer.appending("on_timeout"), "must be 'fail' or 'continue'")
             }
+        case .notify:
+            for (field, message) in NotifyConfig.missing(.object(config)) { issue(pointer.appending(field), message) }
         case .approval:
             if let n = config["approvers_required"], !isTemplate(n), n.integer(in: 1...10) == nil {
                 issue(pointer.appending("approvers_required"), "must be an integer from 1 to 10")

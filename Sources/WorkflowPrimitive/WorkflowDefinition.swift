@@ -94,6 +94,8 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
     /// Four-eyes decisions: waits for `approvers_required` distinct people (never the run's initiator) to approve,
     /// or for one to reject.
     case approval
+    /// Renders a message from a template (Mustache) and sends it through a channel: `webhook` or `email`.
+    case notify
 
     /// Types the engine carries out itself (in the run's transitions), not through a plug-in executor.
     public var isEngineManaged: Bool {
@@ -117,6 +119,7 @@ public enum StepType: String, Sendable, Hashable, CaseIterable {
         case .subWorkflow: (["workflow", "version", "input"], ["workflow"])
         case .waitForSignal: (["signal", "timeout_ms", "on_timeout"], ["signal"])
         case .approval: (["approvers_required", "allowed_roles", "exclude_author", "timeout_ms", "on_timeout", "message"], [])
+        case .notify: (["channel", "template", "subject", "body", "data", "url", "headers", "to", "timeout_ms"], ["channel"])
         }
     }
 }

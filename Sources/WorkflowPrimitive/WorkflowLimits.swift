@@ -112,6 +112,9 @@ extension StepType {
         switch self {
         case .delay: milliseconds("duration_ms", minimum: 0, maximum: limits.maxDelayMs)
         case .httpRequest: milliseconds("timeout_ms", minimum: 1, maximum: limits.maxTimeoutMs)
+        case .notify:
+            milliseconds("timeout_ms", minimum: 1, maximum: 300_000)
+            problems += NotifyConfig.problems(config)
         case .waitForSignal, .approval: milliseconds("timeout_ms", minimum: 1, maximum: limits.maxTimeoutMs)
         case .foreach:
             if let n = config["max_concurrency"], n.integer(in: 1...10_000) == nil {

@@ -255,6 +255,13 @@ extension EncryptingStore {
 // MARK: Events carry no payloads (ids and statuses only), and subscription secrets are sealed by the API.
 extension EncryptingStore {
     public func outboxPending(limit: Int) async throws -> [OutboxEvent] { try await base.outboxPending(limit: limit) }
+    public func templateAdd(_ template: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
+        try await base.templateAdd(template, audit: audit)
+    }
+    public func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate? {
+        try await base.templateGet(tenantID: tenantID, name: name, version: version)
+    }
+    public func templateList(tenantID: String) async throws -> [MessageTemplate] { try await base.templateList(tenantID: tenantID) }
     public func outboxDispatch(_ events: [OutboxEvent], deliveries: [WebhookDelivery]) async throws {
         try await base.outboxDispatch(events, deliveries: deliveries)
     }

@@ -226,8 +226,47 @@ public struct DeliveryFilter: Sendable {
     }
 }
 
-/// The outbox, webhook subscriptions and their deliveries.
+/// A version of a tenant's message template (Mustache), for `notify` steps.
+public struct MessageTemplate: Sendable, Hashable {
+    public var tenantID: String
+    public var name: String
+    public var version: Int
+    public var subject: String?
+    public var body: String
+    public var description: String?
+    public var createdAt: Date
+    public var createdBy: String?
+
+    public init(
+        tenantID: String,
+        name: String,
+        version: Int,
+        subject: String?,
+        body: String,
+        description: String?,
+        createdAt: Date,
+        createdBy: String?
+    ) {
+        self.tenantID = tenantID
+        self.name = name
+        self.version = version
+        self.subject = subject
+        self.body = body
+        self.description = description
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+}
+
+/// The outbox, webhook subscriptions and their deliveries; message templates.
 public protocol EventStore: Sendable {
+    /// Adds the next version of a template (1 for a new name) and returns it.
+    func templateAdd(_ template: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate
+    /// A version of a template, or its latest when `version` is nil.
+    func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate?
+    /// The latest version of every template of a tenant, by name.
+    func templateList(tenantID: String) async throws -> [MessageTemplate]
+
     /// Events not dispatched yet (oldest first), of every tenant.
     func outboxPending(limit: Int) async throws -> [OutboxEvent]
     /// In one transaction: numbers `events` in the tenant-wide stream (in order) and creates `deliveries` (a

@@ -311,6 +311,19 @@ enum PostgresSchema {
                     PRIMARY KEY (delivery_id, n)
                 )
                 """,
+                """
+                CREATE TABLE message_templates (
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    subject TEXT,
+                    body TEXT NOT NULL,
+                    description TEXT,
+                    created_at TIMESTAMPTZ NOT NULL,
+                    created_by TEXT,
+                    PRIMARY KEY (tenant_id, name, version)
+                )
+                """,
             ]
         ),
     ]

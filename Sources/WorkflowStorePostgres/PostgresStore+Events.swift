@@ -343,3 +343,76 @@ extension PostgresStore {
         }
     }
 }
+
+/// Message templates.
+extension PostgresStore {
+    static let templateColumns = "tenant_id, name, version, subject, body, description, created_at, created_by"
+
+    static func template(_ row: PostgresRow) throws -> MessageTemplate {
+        let (tenant, name, version, subject, body, description, created, by) = try row.decode(
+            (String, String, Int32, String?, String, String?, Date, String?).self
+        )
+        return MessageTemplate(
+            tenantID: tenant,
+            name: name,
+            version: Int(version),
+            subject: subject,
+            body: body,
+            description: description,
+            createdAt: created,
+            createdBy: by
+        )
+    }
+
+    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
+        try await guarded { [self] in
+            try await client.withTransaction(logger: logger) { conn in
+                // Versions of one name are numbered one at a time.
+                try await conn.query("SELECT pg_advisory_xact_lock(hashtext(\(t.tenantID + "/" + t.name)))", logger: logger)
+                let row = try await conn.query(
+                    """
+                    INSERT INTO message_templates (\(unescaped: Self.templateColumns))
+                    SELECT \(t.tenantID), \(t.name), COALESCE(MAX(version), 0) + 1, \(t.subject), \(t.body), \(t.description), \(t.createdAt), \(t.createdBy)
+                    FROM message_templates WHERE tenant_id = \(t.tenantID) AND name = \(t.name)
+                    RETURNING \(unescaped: Self.templateColumns)
+                    """,
+                    logger: logger
+                ).collect().first
+                guard let row else { throw WorkflowError(.internalError, "the template was not written") }
+                let written = try Self.template(row)
+                let entries = audit.map {
+                    var a = $0
+                    a.details = .object((a.details.objectValue ?? [:]).merging(["version": .number(Double(written.version))]) { $1 })
+                    return a
+                }
+                try await Self.appendAudit(conn, entries, logger: logger)
+                return written
+            }
+        }
+    }
+
+    public func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate? {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                SELECT \(unescaped: Self.templateColumns) FROM message_templates
+                WHERE tenant_id = \(tenantID) AND name = \(name) AND (\(version.map(Int32.init))::int IS NULL OR version = \(version.map(Int32.init)))
+                ORDER BY version DESC LIMIT 1
+                """,
+                logger: logger
+            ).collect().first.map(Self.template)
+        }
+    }
+
+    public func templateList(tenantID: String) async throws -> [MessageTemplate] {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                SELECT DISTINCT ON (name) \(unescaped: Self.templateColumns) FROM message_templates
+                WHERE tenant_id = \(tenantID) ORDER BY name, version DESC
+                """,
+                logger: logger
+            ).collect().map(Self.template)
+        }
+    }
+}

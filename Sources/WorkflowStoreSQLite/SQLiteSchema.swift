@@ -312,6 +312,17 @@ enum SQLiteSchema {
                         response_excerpt TEXT,
                         PRIMARY KEY (delivery_id, n)
                     ) WITHOUT ROWID;
+                    CREATE TABLE message_templates (
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        subject TEXT,
+                        body TEXT NOT NULL,
+                        description TEXT,
+                        created_at INTEGER NOT NULL,
+                        created_by TEXT,
+                        PRIMARY KEY (tenant_id, name, version)
+                    ) WITHOUT ROWID;
                     """
             )
         }

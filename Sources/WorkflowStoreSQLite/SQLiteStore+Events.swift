@@ -304,3 +304,74 @@ extension SQLiteStore {
         }
     }
 }
+
+/// Message templates.
+extension SQLiteStore {
+    static func template(_ row: Row) -> MessageTemplate {
+        MessageTemplate(
+            tenantID: row["tenant_id"],
+            name: row["name"],
+            version: row["version"],
+            subject: row["subject"],
+            body: row["body"],
+            description: row["description"],
+            createdAt: SQLiteCoding.date(row["created_at"] as Int64),
+            createdBy: row["created_by"]
+        )
+    }
+
+    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
+        try await pool.write { db in
+            var t = t
+            t.version =
+                (try Int.fetchOne(
+                    db,
+                    sql: "SELECT MAX(version) FROM message_templates WHERE tenant_id = ? AND name = ?",
+                    arguments: [t.tenantID, t.name]
+                )
+                    ?? 0) + 1
+            try db.run(
+                sql: """
+                    INSERT INTO message_templates (tenant_id, name, version, subject, body, description, created_at, created_by)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [t.tenantID, t.name, t.version, t.subject, t.body, t.description, SQLiteCoding.ms(t.createdAt), t.createdBy]
+            )
+            try Self.appendAudit(
+                db,
+                audit.map {
+                    var a = $0
+                    a.details = .object((a.details.objectValue ?? [:]).merging(["version": .number(Double(t.version))]) { $1 })
+                    return a
+                }
+            )
+            return t
+        }
+    }
+
+    public func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: version == nil
+                    ? "SELECT * FROM message_templates WHERE tenant_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
+                    : "SELECT * FROM message_templates WHERE tenant_id = ? AND name = ? AND version = ?",
+                arguments: version == nil ? [tenantID, name] : [tenantID, name, version]
+            ).map(Self.template)
+        }
+    }
+
+    public func templateList(tenantID: String) async throws -> [MessageTemplate] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.* FROM message_templates t
+                    WHERE t.tenant_id = ? AND t.version = (SELECT MAX(version) FROM message_templates u WHERE u.tenant_id = t.tenant_id AND u.name = t.name)
+                    ORDER BY t.name
+                    """,
+                arguments: [tenantID]
+            ).map(Self.template)
+        }
+    }
+}

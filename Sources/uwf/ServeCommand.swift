@@ -97,6 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookTimeoutSeconds: Double = 15
     @Option(help: "Hours dispatched events are kept for live streams to resume from (Last-Event-ID).")
     var eventRetentionHours: Double = 24
+    @Option(help: "The SMTP relay notify steps send email through (host; no TLS: a relay on the node's network).")
+    var smtpHost: String?
+    @Option(help: "Its port.") var smtpPort = 25
+    @Option(help: "The sender address of notify emails.") var smtpFrom = "uwf@localhost"
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits {
@@ -137,6 +141,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard EventRelay.Configuration.parseSchedule(webhookRetrySchedule) != nil else {
             throw ValidationError("--webhook-retry-schedule must be 1 to 20 waits such as 5s,5m,30m,2h (each at most a week)")
+        }
+        guard (1...65_535).contains(smtpPort) else { throw ValidationError("--smtp-port must be from 1 to 65535") }
+        guard NotifyConfig.isAddress(smtpFrom) || smtpFrom.hasSuffix("@localhost") else {
+            throw ValidationError("--smtp-from must be a mail address")
         }
         guard (1...300).contains(webhookTimeoutSeconds) else { throw ValidationError("--webhook-timeout-seconds must be from 1 to 300") }
         guard (0.01...8760).contains(eventRetentionHours) else { throw ValidationError("--event-retention-hours must be from 0.01 to 8760") }
@@ -242,11 +250,19 @@ struct ServeCommand: AsyncParsableCommand {
             ownPorts: ownPorts,
             deny: egressDeny.compactMap(EgressRule.init)
         )
+        let httpExecutor = HTTPRequestStepExecutor(client: http, egress: egressPolicy)
         let engine = WorkflowEngine(
             configuration: engineConfiguration,
             store: store,
             registry: registry,
-            executors: .builtin(http: HTTPRequestStepExecutor(client: http, egress: egressPolicy)),
+            executors: .builtin(
+                http: httpExecutor,
+                notify: NotifyStepExecutor(
+                    store: store,
+                    http: httpExecutor,
+                    smtp: smtpHost.map { SMTPConfiguration(host: $0, port: smtpPort, from: smtpFrom) }
+                )
+            ),
             logger: logger
         )
         let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))

@@ -45,6 +45,8 @@ struct APITestEnvironment: Sendable {
     /// The PostgreSQL store (its client talks to the test's schema), on the PostgreSQL driver.
     let postgres: PostgresStore?
     let masterKeys: MasterKeyring
+    /// A local SMTP server for `notify` steps' email, when the test runs one.
+    var smtpPort: Int? = nil
 }
 
 /// `withAPI` with the environment, and secrets enabled (a master key made for the test).
@@ -54,6 +56,7 @@ func withAPIEnvironment<T: Sendable>(
     limits: CallerLimits = CallerLimits(),
     tokens: JWTAuthenticator? = nil,
     egress: EgressPolicy = EgressPolicy(),
+    smtpPort: Int? = nil,
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
     let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
@@ -63,11 +66,11 @@ func withAPIEnvironment<T: Sendable>(
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("uwf.sqlite").path
         let store = try SQLiteStore(configuration: .init(path: path))
-        let environment = APITestEnvironment(store: store, sqlitePath: path, postgres: nil, masterKeys: keys)
+        let environment = APITestEnvironment(store: store, sqlitePath: path, postgres: nil, masterKeys: keys, smtpPort: smtpPort)
         return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
         return try await withPostgresStore { store in
-            let environment = APITestEnvironment(store: store, sqlitePath: nil, postgres: store, masterKeys: keys)
+            let environment = APITestEnvironment(store: store, sqlitePath: nil, postgres: store, masterKeys: keys, smtpPort: smtpPort)
             return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
     }
@@ -94,7 +97,14 @@ private func withAPI<T: Sendable>(
         configuration: configuration,
         store: store,
         registry: registry,
-        executors: .builtin(http: HTTPRequestStepExecutor(client: http, egress: egress)),
+        executors: .builtin(
+            http: HTTPRequestStepExecutor(client: http, egress: egress),
+            notify: NotifyStepExecutor(
+                store: store,
+                http: HTTPRequestStepExecutor(client: http, egress: egress),
+                smtp: environment.smtpPort.map { SMTPConfiguration(host: "127.0.0.1", port: $0, from: "uwf@bank.example") }
+            )
+        ),
         logger: logger
     )
     _ = try await store.apiKeyInsert(

@@ -47,7 +47,8 @@ import WorkflowTestSupport
         (.post, "/api/v1/webhooks/nope/rotate-secret", "admin"), (.get, "/api/v1/webhooks/nope/deliveries", "admin"),
         (.get, "/api/v1/webhook-deliveries", "admin"), (.get, "/api/v1/webhook-deliveries/nope", "admin"),
         (.post, "/api/v1/webhook-deliveries/redeliver", "admin"), (.get, "/api/v1/events", "read"),
-        (.get, "/api/v1/executions/nope/events", "read"),
+        (.get, "/api/v1/executions/nope/events", "read"), (.put, "/api/v1/templates/nope", "write"),
+        (.get, "/api/v1/templates", "read"), (.get, "/api/v1/templates/nope", "read"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.

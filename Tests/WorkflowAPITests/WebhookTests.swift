@@ -17,16 +17,21 @@ final class WebhookReceiver: @unchecked Sendable {
 
     /// Starts a receiver; the blocking part (starting the process, reading its first line) on a thread of its own.
     static func start(secrets: [String]) async throws -> WebhookReceiver {
-        try await offThePool { try WebhookReceiver(secrets: secrets) }
+        try await offThePool { try WebhookReceiver(script: "webhook_receiver.py", arguments: secrets) }
     }
 
-    private init(secrets: [String]) throws {
+    /// A local SMTP server (aiosmtpd) that logs each message it accepts.
+    static func smtpSink() async throws -> WebhookReceiver {
+        try await offThePool { try WebhookReceiver(script: "smtp_sink.py", arguments: []) }
+    }
+
+    private init(script name: String, arguments: [String]) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-webhooks-\(UUID().uuidString).jsonl")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let script = UWFProcess.packageRoot.appendingPathComponent("Tests/Reference/webhook_receiver.py")
+        let script = UWFProcess.packageRoot.appendingPathComponent("Tests/Reference/\(name)")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, log.path] + secrets
+        process.arguments = ["python3", script.path, log.path] + arguments
         let out = Pipe()
         process.standardOutput = out
         try process.run()
@@ -353,4 +358,64 @@ final class Collected: @unchecked Sendable {
     func add(_ e: WorkflowClient.StreamEvent) { lock.withLock { events.append(e) } }
     var count: Int { lock.withLock { events.count } }
     var all: [WorkflowClient.StreamEvent] { lock.withLock { events } }
+}
+
+/// The `notify` step: versioned templates rendered with Mustache, sent by email (to a real SMTP server) and by webhook.
+@Suite struct NotifyTests {
+    @Test(arguments: APIDriver.all) func notifyRendersTemplatesAndSendsEmailAndWebhooks(_ driver: APIDriver) async throws {
+        let smtp = try await WebhookReceiver.smtpSink()
+        defer { smtp.stop() }
+        let hooks = try await WebhookReceiver.start(secrets: [])
+        defer { hooks.stop() }
+        try await withAPIEnvironment(driver, smtpPort: smtp.port) { api, _ in
+            let v1 = try await api.call(.put, "/api/v1/templates/released", #"{"subject": "Released {{amount}} {{currency}}", "body": "old"}"#)
+            #expect(v1.status == .created && v1.json["version"] == 1)
+            let v2 = try await api.call(
+                .put,
+                "/api/v1/templates/released",
+                #"{"subject": "Released {{amount}} {{currency}}", "body": "Payment {{run_id}} to {{payee}} <{{note}}> was released.\nÜberweisung ok."}"#
+            )
+            #expect(v2.json["version"] == 2)
+            #expect(try await api.call(.get, "/api/v1/templates/released?version=1").json["body"] == "old")
+            #expect(try await api.call(.put, "/api/v1/templates/broken", #"{"body": "{{#open}}"}"#).status == .unprocessableContent)
+            #expect(try await api.call(.put, "/api/v1/templates/x", #"{"subject": "no body"}"#).status == .unprocessableContent)
+            let workflow = """
+                {"name": "tell", "version": "1.0.0", "definition": {"steps": [
+                  {"id": "mail", "type": "notify", "config": {"channel": "email", "to": ["ops@bank.example", "${input.cc}"],
+                    "template": "released", "data": {"amount": "${input.amount}", "currency": "EUR", "payee": "ACME", "note": "a&b"}}},
+                  {"id": "hook", "type": "notify", "config": {"channel": "webhook", "url": "\(hooks.url("/ok"))",
+                    "subject": "{{count}} released", "body": "see {{run_id}}", "data": {"count": 2}}}
+                ]}}
+                """
+            #expect(try await api.call(.post, "/api/v1/workflows", workflow).status == .created)
+            let bad =
+                #"{"name": "bad", "version": "1.0.0", "definition": {"steps": [{"id": "m", "type": "notify", "config": {"channel": "email", "body": "x"}}]}}"#
+            let refused = try await api.call(.post, "/api/v1/workflows", bad)
+            #expect(refused.status == .unprocessableContent && refused.json.canonicalString().contains("/steps/0/config/to"), "\(refused.json)")
+            let started = try await api.call(.post, "/api/v1/workflows/tell/execute", #"{"input": {"amount": 250000, "cc": "audit@bank.example"}}"#)
+            let id = try #require(started.json["run_id"]?.stringValue)
+            let done = try await api.waitForRun(id)
+            #expect(done["status"] == "COMPLETED", "\(done)")
+            let mails = try await smtp.waitFor { $0.count >= 1 }
+            let mail = try #require(mails.first)
+            #expect(mail["to"] == ["ops@bank.example", "audit@bank.example"] && mail["from"] == "uwf@bank.example")
+            #expect(mail["subject"] == "Released 250000 EUR", "\(mail)")
+            #expect(
+                mail["body"]?.stringValue == "Payment \(id) to ACME <a&b> was released.\nÜberweisung ok.",
+                "plain text, not HTML-escaped: \(mail)"
+            )
+            #expect(mail["message_id"]?.stringValue?.contains(id) == true, "the step's idempotency key names the message")
+            let posted = try await hooks.waitFor { $0.count >= 1 }
+            #expect(posted.first?["event"]?["subject"] == "2 released" && posted.first?["event"]?["body"]?.stringValue == "see \(id)")
+            let steps = try await api.call(.get, "/api/v1/executions/\(id)").json["steps"]?.arrayValue ?? []
+            #expect(steps.first { $0["id"] == "mail" }?["output"]?["template"] == "released@2")
+
+            // No template by that name: the step fails for good, with a code that says so.
+            let missing =
+                #"{"name": "lost", "version": "1.0.0", "definition": {"steps": [{"id": "m", "type": "notify", "config": {"channel": "email", "to": ["a@b.example"], "template": "nope"}}]}}"#
+            #expect(try await api.call(.post, "/api/v1/workflows", missing).status == .created)
+            let lost = try await api.waitForRun(try await WebhookTests.start(api, "lost"))
+            #expect(lost["status"] == "FAILED" && lost.canonicalString().contains("template_not_found"), "\(lost)")
+        }
+    }
 }
