@@ -122,8 +122,10 @@ public final class EventRelay: Service, Sendable {
         let now = clock.now()
         var deliveries: [WebhookDelivery] = []
         for event in events {
+            let matching = subscriptions.filter { $0.tenantID == event.tenantID && $0.wants(event.type) }
+            guard !matching.isEmpty else { continue }
             let body = event.json.canonicalString()
-            for s in subscriptions where s.tenantID == event.tenantID && s.wants(event.type) {
+            for s in matching {
                 deliveries.append(
                     WebhookDelivery(
                         id: RecordID.make(now: now),

@@ -95,7 +95,8 @@ extension PostgresStore {
             try await client.query(
                 """
                 WITH gone AS (
-                    DELETE FROM outbox WHERE seq IS NOT NULL AND at < \(before) AND seq < (SELECT MAX(seq) FROM outbox) RETURNING 1
+                    DELETE FROM outbox WHERE id < \(RecordID.make(now: before)) AND seq IS NOT NULL AND seq < (SELECT MAX(seq) FROM outbox)
+                    RETURNING 1
                 ) SELECT COUNT(*)::BIGINT FROM gone
                 """,
                 logger: logger

@@ -266,7 +266,6 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     CREATE INDEX outbox_pending ON outbox (id) WHERE seq IS NULL;
                     CREATE INDEX outbox_stream ON outbox (tenant_id, seq) WHERE seq IS NOT NULL;
-                    CREATE INDEX outbox_age ON outbox (at) WHERE seq IS NOT NULL;
                     CREATE TABLE webhook_subscriptions (
                         tenant_id TEXT NOT NULL,
                         id TEXT NOT NULL,

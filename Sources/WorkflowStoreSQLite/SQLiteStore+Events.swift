@@ -73,10 +73,11 @@ extension SQLiteStore {
 
     public func outboxPurge(before: Date) async throws -> Int {
         try await pool.write { db in
-            // The newest event stays: it holds the stream's number.
+            // Ids are time-ordered, so the primary key finds the old ones (no index of its own to keep up on every
+            // write). The newest event stays: it holds the stream's number.
             try db.run(
-                sql: "DELETE FROM outbox WHERE seq IS NOT NULL AND at < ? AND seq < (SELECT MAX(seq) FROM outbox)",
-                arguments: [SQLiteCoding.ms(before)]
+                sql: "DELETE FROM outbox WHERE id < ? AND seq IS NOT NULL AND seq < (SELECT MAX(seq) FROM outbox)",
+                arguments: [RecordID.make(now: before)]
             )
             return db.changesCount
         }
