@@ -4,13 +4,31 @@
     smtp_sink.py LOGFILE        prints "listening on PORT" once ready
 """
 import json
+import os
+import signal
 import socket
 import sys
+import threading
 import time
 from email import message_from_bytes
 from email.header import decode_header, make_header
 
 from aiosmtpd.controller import Controller
+
+
+# Children of the test process inherit SIGTERM ignored (the ServiceGroup's signal handling): restore it, and end
+# when the test process is gone (a crashed test must not leave this running, holding ports and pipes).
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+_parent = os.getppid()
+
+
+def _watch_parent():
+    while os.getppid() == _parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=_watch_parent, daemon=True).start()
 
 log_path = sys.argv[1]
 

@@ -13,6 +13,8 @@ each given secret verifies the signature, and the answer given. Paths choose the
   /slow      waits 3 s, then 200
 """
 import json
+import os
+import signal
 import sys
 import threading
 import time
@@ -20,6 +22,21 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+# Children of the test process inherit SIGTERM ignored (the ServiceGroup's signal handling): restore it, and end
+# when the test process is gone (a crashed test must not leave this running, holding ports and pipes).
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+_parent = os.getppid()
+
+
+def _watch_parent():
+    while os.getppid() == _parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=_watch_parent, daemon=True).start()
 
 log_path = sys.argv[1]
 verifiers = [Webhook(secret) for secret in sys.argv[2:]]

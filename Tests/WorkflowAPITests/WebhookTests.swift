@@ -34,6 +34,8 @@ final class WebhookReceiver: @unchecked Sendable {
         process.arguments = ["python3", script.path, log.path] + arguments
         let out = Pipe()
         process.standardOutput = out
+        // Not the test's own stderr: a helper outliving a crashed test must not hold `swift test`'s pipe open.
+        process.standardError = FileHandle.nullDevice
         try process.run()
         var line = Data()
         while !line.contains(0x0A) {
@@ -66,9 +68,10 @@ final class WebhookReceiver: @unchecked Sendable {
         }
     }
 
-    /// Stops the receiver without waiting for it (a `defer` cannot await; SIGTERM ends it at once).
+    /// Stops the receiver without waiting for it (a `defer` cannot await). SIGKILL: children of a process that runs
+    /// a ServiceGroup inherit SIGTERM ignored.
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         try? FileManager.default.removeItem(at: log)
     }
 }

@@ -89,7 +89,7 @@ import WorkflowPrimitive
                 ValidationIssue(
                     pointerText: "/definition/steps/0/type",
                     message:
-                        "unknown step type 'teleport'; known types: echo, noop, transform, delay, http_request, fail, switch, foreach, sub_workflow, wait_for_signal, approval"
+                        "unknown step type 'teleport'; known types: echo, noop, transform, delay, http_request, fail, switch, foreach, sub_workflow, wait_for_signal, approval, notify"
                 )
             ]
         )
