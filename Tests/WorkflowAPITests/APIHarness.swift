@@ -32,9 +32,12 @@ func withAPI<T: Sendable>(
     maxBodyBytes: Int = 1 << 20,
     limits: CallerLimits = CallerLimits(),
     tokens: JWTAuthenticator? = nil,
+    leaderServices: Bool = false,
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    try await withAPIEnvironment(driver, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens) { client, _ in try await body(client) }
+    try await withAPIEnvironment(driver, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, leaderServices: leaderServices) { client, _ in
+        try await body(client)
+    }
 }
 
 /// What a test may reach besides the HTTP API: the store, and the database itself (to tamper with it).
@@ -47,6 +50,9 @@ struct APITestEnvironment: Sendable {
     let masterKeys: MasterKeyring
     /// A local SMTP server for `notify` steps' email, when the test runs one.
     var smtpPort: Int? = nil
+    /// Whether this node also fires schedules and relays events (the leader's services). Off unless a test needs
+    /// them: dozens of harnesses polling at once loaded the two-core machine enough to slow unrelated tests.
+    var leaderServices: Bool = false
 }
 
 /// `withAPI` with the environment, and secrets enabled (a master key made for the test).
@@ -57,6 +63,7 @@ func withAPIEnvironment<T: Sendable>(
     tokens: JWTAuthenticator? = nil,
     egress: EgressPolicy = EgressPolicy(),
     smtpPort: Int? = nil,
+    leaderServices: Bool = false,
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
     let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
@@ -66,11 +73,25 @@ func withAPIEnvironment<T: Sendable>(
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("uwf.sqlite").path
         let store = try SQLiteStore(configuration: .init(path: path))
-        let environment = APITestEnvironment(store: store, sqlitePath: path, postgres: nil, masterKeys: keys, smtpPort: smtpPort)
+        let environment = APITestEnvironment(
+            store: store,
+            sqlitePath: path,
+            postgres: nil,
+            masterKeys: keys,
+            smtpPort: smtpPort,
+            leaderServices: leaderServices
+        )
         return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
         return try await withPostgresStore { store in
-            let environment = APITestEnvironment(store: store, sqlitePath: nil, postgres: store, masterKeys: keys, smtpPort: smtpPort)
+            let environment = APITestEnvironment(
+                store: store,
+                sqlitePath: nil,
+                postgres: store,
+                masterKeys: keys,
+                smtpPort: smtpPort,
+                leaderServices: leaderServices
+            )
             return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
     }
@@ -146,7 +167,11 @@ private func withAPI<T: Sendable>(
         configuration: .init(pollInterval: .milliseconds(50), retrySchedule: [.milliseconds(200), .milliseconds(200)], attemptTimeout: .seconds(5)),
         logger: logger
     )
-    let app = Application(router: api.makeRouter(), services: [engine, scheduler, relay], logger: logger)
+    let app = Application(
+        router: api.makeRouter(),
+        services: environment.leaderServices ? [engine, scheduler, relay] : [engine],
+        logger: logger
+    )
     do {
         let result = try await app.test(.live) { client in try await body(client, environment) }
         try await http.shutdown()

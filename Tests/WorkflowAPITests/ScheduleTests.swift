@@ -32,7 +32,7 @@ import WorkflowPrimitive
     }
 
     @Test(arguments: APIDriver.all) func schedulesAreCreatedReadChangedAndDeleted(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             // Invalid: every problem at its pointer.
             let bad = try await api.call(.post, "/api/v1/schedules", #"{"id": "x", "workflow": "tick", "cron": "61 * * * *", "overlap": "often"}"#)
@@ -113,7 +113,7 @@ import WorkflowPrimitive
     }
 
     @Test(arguments: APIDriver.all) func firesStartOneRunPerFireTimeOnTime(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             let created = try await api.call(
                 .post,
@@ -158,7 +158,7 @@ import WorkflowPrimitive
     }
 
     @Test(arguments: APIDriver.all) func overlapPolicies(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.waiter).status == .created)
             for policy in ["skip", "buffer_one", "cancel_other", "allow_all"] {
                 let id = policy.replacingOccurrences(of: "_", with: "-")
@@ -195,7 +195,7 @@ import WorkflowPrimitive
     }
 
     @Test(arguments: APIDriver.all) func missedFiresRunByPolicyOnResume(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             for policy in ["skip", "run_once", "run_all"] {
                 let id = policy.replacingOccurrences(of: "_", with: "-")

@@ -89,7 +89,7 @@ final class WebhookReceiver: @unchecked Sendable {
     @Test(arguments: APIDriver.all) func deliveriesAreSignedAsTheStandardSaysAndLogged(_ driver: APIDriver) async throws {
         let receiver = try await WebhookReceiver.start(secrets: [Self.secret])
         defer { receiver.stop() }
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             let body =
                 #"{"id": "ops", "url": "\#(receiver.url("/ok"))", "event_types": ["run.started", "run.completed"], "secret": "\#(Self.secret)"}"#
@@ -150,7 +150,7 @@ final class WebhookReceiver: @unchecked Sendable {
     @Test(arguments: APIDriver.all) func retriesHonourRetryAfterAndGoneDisables(_ driver: APIDriver) async throws {
         let receiver = try await WebhookReceiver.start(secrets: [Self.secret])
         defer { receiver.stop() }
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             for (id, path) in [("flaky", "/flaky/2"), ("gone", "/gone"), ("moved", "/redirect")] {
                 let body = #"{"id": "\#(id)", "url": "\#(receiver.url(path))", "event_types": ["run.completed"], "secret": "\#(Self.secret)"}"#
@@ -197,7 +197,7 @@ final class WebhookReceiver: @unchecked Sendable {
     }
 
     @Test(arguments: APIDriver.all) func theEventsCoverRunsStepsApprovalsDefinitionsAndSchedules(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             let head = try await api.call(.get, "/api/v1/events").json["head"]?.numberValue ?? 0
             #expect(try await api.call(.post, "/api/v1/workflows", Self.tick).status == .created)
             #expect(try await api.call(.post, "/api/v1/workflows", Self.failing).status == .created)
@@ -249,7 +249,7 @@ final class WebhookReceiver: @unchecked Sendable {
 /// Live events over Server-Sent Events, and webhooks across a `kill -9`.
 @Suite struct LiveEventTests {
     @Test(arguments: APIDriver.all) func aRunsEventsStreamAndResumeAfterLastEventID(_ driver: APIDriver) async throws {
-        try await withAPI(driver) { api in
+        try await withAPI(driver, leaderServices: true) { api in
             #expect(try await api.call(.post, "/api/v1/workflows", WebhookTests.tick).status == .created)
             let run = try await WebhookTests.start(api, "tick")
             _ = try await api.waitForRun(run)
@@ -370,7 +370,7 @@ final class Collected: @unchecked Sendable {
         defer { smtp.stop() }
         let hooks = try await WebhookReceiver.start(secrets: [])
         defer { hooks.stop() }
-        try await withAPIEnvironment(driver, smtpPort: smtp.port) { api, _ in
+        try await withAPIEnvironment(driver, smtpPort: smtp.port, leaderServices: true) { api, _ in
             let v1 = try await api.call(.put, "/api/v1/templates/released", #"{"subject": "Released {{amount}} {{currency}}", "body": "old"}"#)
             #expect(v1.status == .created && v1.json["version"] == 1)
             let v2 = try await api.call(
