@@ -123,7 +123,13 @@ final class WebhookReceiver: @unchecked Sendable {
             )
             #expect(first["signature"]?.stringValue == ours)
 
-            let deliveries = try await api.call(.get, "/api/v1/webhooks/ops/deliveries").json["deliveries"]?.arrayValue ?? []
+            // The endpoint logs a request before it answers: the relay records the answer a moment later.
+            var deliveries: [JSONValue] = []
+            for _ in 0..<200 {
+                deliveries = try await api.call(.get, "/api/v1/webhooks/ops/deliveries").json["deliveries"]?.arrayValue ?? []
+                if deliveries.count == 6 && deliveries.allSatisfy({ $0["status"] == "succeeded" }) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(deliveries.count == 6 && deliveries.allSatisfy { $0["status"] == "succeeded" && $0["attempts"] == 1 })
             let one = try await api.call(.get, "/api/v1/webhook-deliveries/\(deliveries[0]["id"]?.stringValue ?? "")").json
             let attempt = one["attempt_log"]?.arrayValue?.first
