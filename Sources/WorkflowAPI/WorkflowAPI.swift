@@ -74,6 +74,7 @@ public struct WorkflowAPI: Sendable {
         addWebhookRoutes(to: v1)
         addEventRoutes(to: v1)
         addTemplateRoutes(to: v1)
+        addRetentionRoutes(to: v1)
         addLegacyRoutes(to: router.group("/api/workflows"))
         return router
     }

@@ -245,6 +245,13 @@ public struct WorkflowClient: Sendable {
         return try decode(TenantSettingsInfo.self, response)
     }
 
+    /// Purges the tenant's finished runs created more than `olderThanDays` ago; returns how many top-level runs.
+    public func purge(olderThanDays: Double) async throws -> Int {
+        let body: JSONValue = ["older_than_days": .number(olderThanDays)]
+        let (_, response) = try await send(.POST, "/api/v1/runs/purge", body: Data(body.canonicalString().utf8), contentType: "application/json")
+        return Int(try decode(JSONValue.self, response)["purged"]?.numberValue ?? 0)
+    }
+
     // MARK: webhooks and live events
 
     public func createWebhook(_ fields: JSONValue) async throws -> WebhookWithSecret {

@@ -21,17 +21,21 @@ public final class LeaderElector: Service, Sendable {
 
         /// Idempotency keys are freed this long after their run was created.
         public var idempotencyKeyRetention: Duration
+        /// Finished runs are purged this long after they were created (nil: kept for ever). A batch per check.
+        public var runRetention: Duration? = nil
 
         public init(
             ttl: Duration = .seconds(10),
             checkInterval: Duration = .seconds(2),
             nodeRetention: Duration = .seconds(3600),
-            idempotencyKeyRetention: Duration = .seconds(24 * 3600)
+            idempotencyKeyRetention: Duration = .seconds(24 * 3600),
+            runRetention: Duration? = nil
         ) {
             self.ttl = ttl
             self.checkInterval = checkInterval
             self.nodeRetention = nodeRetention
             self.idempotencyKeyRetention = idempotencyKeyRetention
+            self.runRetention = runRetention
         }
     }
 
@@ -97,5 +101,9 @@ public final class LeaderElector: Service, Sendable {
         if removed > 0 { logger.info("forgot nodes gone for long", metadata: ["count": "\(removed)"]) }
         let freed = try await store.idempotencyExpire(before: now.addingTimeInterval(-configuration.idempotencyKeyRetention.seconds))
         if freed > 0 { logger.info("freed expired idempotency keys", metadata: ["count": "\(freed)"]) }
+        if let retention = configuration.runRetention {
+            let purged = try await store.runPurge(createdBefore: now.addingTimeInterval(-retention.seconds), tenantID: nil, limit: 500)
+            if purged > 0 { logger.info("purged finished runs past their retention", metadata: ["runs": "\(purged)"]) }
+        }
     }
 }

@@ -83,6 +83,9 @@ public final class EncryptingStore: WorkflowStore {
     }
 
     public func idempotencyExpire(before: Date) async throws -> Int { try await base.idempotencyExpire(before: before) }
+    public func runPurge(createdBefore: Date, tenantID: String?, limit: Int) async throws -> Int {
+        try await base.runPurge(createdBefore: createdBefore, tenantID: tenantID, limit: limit)
+    }
     public func idempotencyRelease(tenantID: String, key: String, before: Date) async throws -> Bool {
         try await base.idempotencyRelease(tenantID: tenantID, key: key, before: before)
     }

@@ -65,6 +65,10 @@ public protocol RunStore: Sendable {
     /// Frees one tenant's idempotency key if its run was created before `before` (an expired key met on the request
     /// path; the leader frees the rest in bulk); false when the key is not held or still current.
     func idempotencyRelease(tenantID: String, key: String, before: Date) async throws -> Bool
+    /// Deletes up to `limit` finished top-level runs created before `createdBefore` (of one tenant, or all), with their
+    /// descendants, steps, history and tasks; runs on the dead-letter list and trees with an unfinished run stay.
+    /// Returns how many top-level runs were deleted (retention: a leader duty, and `uwf purge`).
+    func runPurge(createdBefore: Date, tenantID: String?, limit: Int) async throws -> Int
     /// Failed top-level runs neither retried nor dismissed, most recently failed first.
     func deadLetterList(tenantID: String, before: String?, limit: Int) async throws -> [RunRecord]
     /// Takes a run off the dead-letter list; false when it was not on it.

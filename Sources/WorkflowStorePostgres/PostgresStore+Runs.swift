@@ -403,3 +403,33 @@ extension PostgresStore {
         )
     }
 }
+
+/// Retention.
+extension PostgresStore {
+    public func runPurge(createdBefore: Date, tenantID: String?, limit: Int) async throws -> Int {
+        try await guarded { [self] in
+            try await client.withTransaction(logger: logger) { conn in
+                // Run ids are time-ordered: the primary key finds the old ones.
+                let roots = try await conn.query(
+                    """
+                    SELECT id FROM runs r WHERE id < \(RecordID.make(now: createdBefore)) AND parent_run_id IS NULL
+                        AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND NOT dead_letter
+                        AND (\(tenantID)::text IS NULL OR tenant_id = \(tenantID))
+                        AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.root_run_id = r.id AND c.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+                    ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    """,
+                    logger: logger
+                ).collect().map { try $0.decode(String.self) }
+                guard !roots.isEmpty else { return 0 }
+                let descendants = try await conn.query("SELECT id FROM runs WHERE root_run_id = ANY(\(roots)::text[])", logger: logger)
+                    .collect().map { try $0.decode(String.self) }
+                let all = descendants + roots
+                try await conn.query("DELETE FROM tasks WHERE run_id = ANY(\(all)::text[])", logger: logger)
+                try await conn.query("DELETE FROM run_events WHERE run_id = ANY(\(all)::text[])", logger: logger)
+                try await conn.query("DELETE FROM step_runs WHERE run_id = ANY(\(all)::text[])", logger: logger)
+                try await conn.query("DELETE FROM runs WHERE id = ANY(\(all)::text[])", logger: logger)
+                return roots.count
+            }
+        }
+    }
+}

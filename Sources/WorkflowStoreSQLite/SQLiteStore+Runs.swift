@@ -243,3 +243,46 @@ extension SQLiteStore {
         }
     }
 }
+
+/// Retention.
+extension SQLiteStore {
+    public func runPurge(createdBefore: Date, tenantID: String?, limit: Int) async throws -> Int {
+        try await pool.write { db in
+            // Run ids are time-ordered: the primary key finds the old ones.
+            var arguments: StatementArguments = [RecordID.make(now: createdBefore)]
+            var sql = """
+                SELECT id FROM runs r WHERE id < ? AND parent_run_id IS NULL AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+                    AND dead_letter = 0
+                """
+            if let tenantID {
+                sql += " AND tenant_id = ?"
+                arguments += [tenantID]
+            }
+            sql += """
+                 AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.root_run_id = r.id AND c.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+                ORDER BY id LIMIT ?
+                """
+            arguments += [limit]
+            let roots = try String.fetchAll(db, sql: sql, arguments: arguments)
+            guard !roots.isEmpty else { return 0 }
+            let marks = Array(repeating: "?", count: roots.count).joined(separator: ", ")
+            let descendants = try String.fetchAll(
+                db,
+                sql: "SELECT id FROM runs WHERE root_run_id IN (\(marks))",
+                arguments: StatementArguments(roots)
+            )
+            let all = descendants + roots
+            var index = 0
+            while index < all.count {
+                let chunk = Array(all[index..<min(all.count, index + 500)])
+                index += chunk.count
+                let list = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                for table in ["tasks", "run_events", "step_runs"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE run_id IN (\(list))", arguments: StatementArguments(chunk))
+                }
+                try db.execute(sql: "DELETE FROM runs WHERE id IN (\(list))", arguments: StatementArguments(chunk))
+            }
+            return roots.count
+        }
+    }
+}

@@ -122,3 +122,46 @@ extension StoreContract {
         try expect(try await store.templateList(tenantID: defaultTenantID).map(\.version) == [2], "the latest of each")
     }
 }
+
+extension StoreContract {
+    static func retention(_ store: any WorkflowStore) async throws {
+        let d = try await insertDefinition(store, definition())
+        func insert(_ p: RunInsertParams) async throws -> String {
+            var p = p
+            p.initial = RunMutation(
+                steps: [StepRunRecord(runID: p.run.id, stepID: "a", status: .success, attempt: 1, updatedAt: t0)],
+                events: [NewEvent("run_created")],
+                newTasks: [NewTask(stepID: "a", kind: .step, availableAt: t0.addingTimeInterval(3600))]
+            )
+            _ = try await store.runInsert([p], now: t0)
+            return p.run.id
+        }
+        let done = try await insert(plainRun(d, at: t0, status: .completed))
+        var childParams = plainRun(d, at: t0.addingTimeInterval(1), status: .completed, parent: done, step: "a", item: 0)
+        childParams.run.rootRunID = done
+        let child = try await insert(childParams)
+        let running = try await insert(plainRun(d, at: t0.addingTimeInterval(2), status: .running))
+        let dead = try await insert(plainRun(d, at: t0.addingTimeInterval(3), status: .failed, deadLetter: true))
+        let other = try await insert(plainRun(d, at: t0.addingTimeInterval(4), tenant: "acme", status: .cancelled))
+        let busy = try await insert(plainRun(d, at: t0.addingTimeInterval(5), status: .completed))
+        var busyChild = plainRun(d, at: t0.addingTimeInterval(6), status: .running, parent: busy, step: "a", item: 0)
+        busyChild.run.rootRunID = busy
+        _ = try await insert(busyChild)
+        let recent = try await insert(plainRun(d, at: t0.addingTimeInterval(100), status: .completed))
+
+        try expect(try await store.runPurge(createdBefore: t0.addingTimeInterval(50), tenantID: defaultTenantID, limit: 10) == 1, "one tree")
+        try expect(try await store.runGet(tenantID: defaultTenantID, id: done) == nil, "the finished run is gone")
+        try expect(try await store.runGet(tenantID: defaultTenantID, id: child) == nil, "with its child")
+        let leftSteps = try await store.stepList(runID: done)
+        let leftEvents = try await store.eventList(runID: done, afterSeq: 0, limit: 10)
+        try expect(leftSteps.isEmpty && leftEvents.isEmpty, "steps, history")
+        try expect(try await store.taskCount(runID: child) == 0, "and tasks")
+        for (id, why) in [(running, "unfinished"), (dead, "a dead letter"), (busy, "its tree is unfinished"), (recent, "too recent")] {
+            try expect(try await store.runGet(tenantID: defaultTenantID, id: id) != nil, "a run that is \(why) stays")
+        }
+        try expect(try await store.runGet(tenantID: "acme", id: other) != nil, "another tenant's stays when one tenant is purged")
+        try expect(try await store.runPurge(createdBefore: t0.addingTimeInterval(50), tenantID: nil, limit: 10) == 1, "all tenants")
+        try expect(try await store.runGet(tenantID: "acme", id: other) == nil, "now gone")
+        try expect(try await store.runPurge(createdBefore: t0.addingTimeInterval(50), tenantID: nil, limit: 10) == 0, "nothing left to purge")
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WorkflowClient
 import WorkflowStoreSQLite
 
 /// `uwf backup`: an online copy of the embedded SQLite database.
@@ -31,5 +32,20 @@ struct RestoreCommand: AsyncParsableCommand {
         let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("uwf.sqlite").path
         let runs = try await reportingErrors { try SQLiteBackup.restore(from: from, to: path) }
         print("restored \(from) to \(path) (\(runs) runs); start the server with the same master key")
+    }
+}
+
+/// `uwf purge`: retention by hand.
+struct PurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Delete the tenant's finished runs older than N days (dead letters and unfinished trees stay)."
+    )
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Age in days (by creation).") var olderThanDays: Double
+
+    func run() async throws {
+        let purged = try await reportingErrors { try await try options.client.purge(olderThanDays: olderThanDays) }
+        print("purged \(purged) runs (with their children, steps and history)")
     }
 }

@@ -97,6 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookTimeoutSeconds: Double = 15
     @Option(help: "Hours dispatched events are kept for live streams to resume from (Last-Event-ID).")
     var eventRetentionHours: Double = 24
+    @Option(help: "Days finished runs are kept; older ones are purged by the leader, in batches (0: kept for ever).")
+    var retentionDays: Double = 0
     @Option(help: "The SMTP relay notify steps send email through (host; no TLS: a relay on the node's network).")
     var smtpHost: String?
     @Option(help: "Its port.") var smtpPort = 25
@@ -146,6 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard NotifyConfig.isAddress(smtpFrom) || smtpFrom.hasSuffix("@localhost") else {
             throw ValidationError("--smtp-from must be a mail address")
         }
+        guard (0...36_500).contains(retentionDays) else { throw ValidationError("--retention-days must be from 0 (off) to 36500") }
         guard (1...300).contains(webhookTimeoutSeconds) else { throw ValidationError("--webhook-timeout-seconds must be from 1 to 300") }
         guard (0.01...8760).contains(eventRetentionHours) else { throw ValidationError("--event-retention-hours must be from 0.01 to 8760") }
         guard (1...86_400).contains(scheduleLatenessSeconds) else { throw ValidationError("--schedule-lateness-seconds must be from 1 to 86400") }
@@ -272,7 +275,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 ttl: ttl,
                 checkInterval: min(.seconds(2), ttl / 3),
-                idempotencyKeyRetention: engineConfiguration.idempotencyKeyRetention
+                idempotencyKeyRetention: engineConfiguration.idempotencyKeyRetention,
+                runRetention: retentionDays > 0 ? .seconds(Int64(retentionDays * 86_400)) : nil
             ),
             logger: logger
         )

@@ -48,7 +48,7 @@ import WorkflowTestSupport
         (.get, "/api/v1/webhook-deliveries", "admin"), (.get, "/api/v1/webhook-deliveries/nope", "admin"),
         (.post, "/api/v1/webhook-deliveries/redeliver", "admin"), (.get, "/api/v1/events", "read"),
         (.get, "/api/v1/executions/nope/events", "read"), (.put, "/api/v1/templates/nope", "write"),
-        (.get, "/api/v1/templates", "read"), (.get, "/api/v1/templates/nope", "read"),
+        (.get, "/api/v1/templates", "read"), (.get, "/api/v1/templates/nope", "read"), (.post, "/api/v1/runs/purge", "admin"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.

@@ -72,6 +72,14 @@ import WorkflowTestSupport
         // And the restored server runs work as before.
         let fresh = try await restoredClient.start(workflow: "tick")
         #expect(try await restoredClient.wait(for: fresh.runId, timeout: .seconds(30)).status == RunStatus.completed)
+        // Retention by hand: every finished run goes (dead letters and unfinished trees would stay), audited.
+        let purge = try await UWFProcess.cli(["purge", "--older-than-days", "0"], server: second.baseURL)
+        #expect(purge.status == 0 && purge.stdout.contains("purged"), "\(purge.stdout) \(purge.stderr)")
+        let count = Int(purge.stdout.split(separator: " ").dropFirst().first ?? "") ?? 0
+        #expect(count >= committed.count, "\(purge.stdout)")
+        await #expect(throws: WorkflowError.self) { _ = try await restoredClient.run(committed[0]) }
+        let audit = try await restoredClient.audit(filters: ["action": "runs.purge"])
+        #expect(audit.items.count == 1)
         let broken = root.appendingPathComponent("broken.sqlite").path
         try Data("not a database".utf8).write(to: URL(fileURLWithPath: broken))
         let refused = try await UWFProcess.cli(
