@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Mustache
 import WorkflowEngine
 import WorkflowPrimitive
 import WorkflowStore
@@ -15,6 +14,10 @@ extension WorkflowAPI {
             let fields = try await jsonObject(request, allowEmpty: false)
             let input = try WebhookInput(fields, creating: true)
             let keys = try masterKeys()
+            // Every event fans out to every subscription: a bound keeps one event from becoming thousands of requests.
+            guard try await store.webhookList(tenantID: principal.tenantID).count < WebhookInput.maxPerTenant else {
+                throw WorkflowError(.invalidRequest, "a tenant has at most \(WebhookInput.maxPerTenant) webhooks; delete one first")
+            }
             let now = clock.now()
             let id = input.id ?? "wh_" + RecordID.make(now: now).replacingOccurrences(of: "-", with: "").suffix(20)
             let secret = input.secret ?? EventRelay.makeSecret()
@@ -236,6 +239,7 @@ extension WorkflowAPI {
 
 /// The fields of a webhook create or update request, validated with every problem at its pointer.
 struct WebhookInput {
+    static let maxPerTenant = 25
     var id: String?
     var url: String?
     var eventTypes: [String]?
@@ -298,137 +302,5 @@ struct WebhookInput {
             if case .bool(let b) = value { enabled = b } else { issue("enabled", "must be a boolean") }
         }
         guard issues.isEmpty else { throw WorkflowError(.invalidRequest, "the webhook is invalid", issues: issues) }
-    }
-}
-
-extension WorkflowAPI {
-    /// Message templates of `notify` steps: versioned per tenant; written by authors (`workflow:write`).
-    func addTemplateRoutes(to v1: RouterGroup<APIRequestContext>) {
-        v1.put("/templates/:name") { request, context in
-            let principal = try context.authorize(.workflowWrite)
-            _ = try queryParameters(request, allowed: [])
-            let name = try templateName(context)
-            var subject: String?
-            var body = ""
-            var description: String?
-            _ = try await commentedBody(request, allowEmpty: false, extra: ["subject", "body", "description"]) { fields, issues in
-                func text(_ key: String, required: Bool) -> String? {
-                    guard let value = fields[key], !value.isNull else {
-                        if required { issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "is required")) }
-                        return nil
-                    }
-                    guard let s = value.stringValue, s.utf8.count <= NotifyConfig.maxTemplateBytes else {
-                        issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "must be a string of at most 65536 bytes"))
-                        return nil
-                    }
-                    return s
-                }
-                subject = text("subject", required: false)
-                body = text("body", required: true) ?? ""
-                description = text("description", required: false)
-                for (key, value) in [("subject", subject), ("body", body as String?)] {
-                    guard let value else { continue }
-                    do {
-                        _ = try MustacheTemplate(string: value)
-                    } catch {
-                        issues.append(ValidationIssue(pointer: JSONPointer.root.appending(key), message: "is not a Mustache template: \(error)"))
-                    }
-                }
-            }
-            let now = clock.now()
-            let template = try await store.templateAdd(
-                MessageTemplate(
-                    tenantID: principal.tenantID,
-                    name: name,
-                    version: 0,
-                    subject: subject,
-                    body: body,
-                    description: description,
-                    createdAt: now,
-                    createdBy: principal.subject
-                ),
-                audit: [
-                    AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "template.put", target: "template:\(name)")
-                ]
-            )
-            return try respond(Self.templateJSON(template), status: .created, location: "/api/v1/templates/\(name)?version=\(template.version)")
-        }
-        v1.get("/templates") { request, context in
-            let principal = try context.authorize(.workflowRead)
-            _ = try queryParameters(request, allowed: [])
-            let items = try await store.templateList(tenantID: principal.tenantID).map(Self.templateJSON)
-            return try respond(["templates": JSONValue.array(items), "next_cursor": .null] as JSONValue)
-        }
-        v1.get("/templates/:name") { request, context in
-            let principal = try context.authorize(.workflowRead)
-            let query = try queryParameters(request, allowed: ["version"])
-            let name = try templateName(context)
-            var version: Int?
-            if let text = query.get("version") {
-                guard let n = Int(text), n > 0 else { throw WorkflowError(.invalidRequest, "version must be a positive integer") }
-                version = n
-            }
-            guard let template = try await store.templateGet(tenantID: principal.tenantID, name: name, version: version) else {
-                throw WorkflowError(.notFound, "no template \(name)\(version.map { "@\($0)" } ?? "")")
-            }
-            return try respond(Self.templateJSON(template))
-        }
-    }
-
-    func templateName(_ context: APIRequestContext) throws -> String {
-        let name = try context.parameters.require("name")
-        guard !name.isEmpty, name.utf8.count <= 100, !name.contains("@"),
-            name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) })
-        else {
-            throw WorkflowError(.invalidRequest, "a template name is 1-100 letters, digits, '-', '_' or '.'")
-        }
-        return name
-    }
-
-    static func templateJSON(_ t: MessageTemplate) -> JSONValue {
-        [
-            "name": .string(t.name), "version": .number(Double(t.version)), "subject": t.subject.map(JSONValue.string) ?? .null,
-            "body": .string(t.body), "description": t.description.map(JSONValue.string) ?? .null,
-            "created_at": .string(WireCoding.time(t.createdAt)), "created_by": t.createdBy.map(JSONValue.string) ?? .null,
-        ]
-    }
-}
-
-extension WorkflowAPI {
-    /// Retention by hand: `POST /api/v1/runs/purge {"older_than_days"}` (admins of the tenant; their tenant only).
-    func addRetentionRoutes(to v1: RouterGroup<APIRequestContext>) {
-        v1.post("/runs/purge") { request, context in
-            let principal = try context.authorize(.admin)
-            _ = try queryParameters(request, allowed: [])
-            var days = 0.0
-            _ = try await commentedBody(request, allowEmpty: false, extra: ["older_than_days"]) { fields, issues in
-                if let n = fields["older_than_days"]?.numberValue, n >= 0, n <= 36_500 {
-                    days = n
-                } else {
-                    issues.append(
-                        ValidationIssue(pointer: JSONPointer.root.appending("older_than_days"), message: "must be a number of days from 0 to 36500")
-                    )
-                }
-            }
-            let now = clock.now()
-            let cutoff = now.addingTimeInterval(-days * 86_400)
-            var purged = 0
-            // In batches (each its own transaction), so a large purge never holds the database for long.
-            for _ in 0..<200 {
-                let n = try await store.runPurge(createdBefore: cutoff, tenantID: principal.tenantID, limit: 500)
-                purged += n
-                if n < 500 { break }
-            }
-            let audit = AuditRecord(
-                tenantID: principal.tenantID,
-                at: now,
-                context: context.audit,
-                action: "runs.purge",
-                target: "tenant:\(principal.tenantID)",
-                details: ["older_than_days": .number(days), "purged": .number(Double(purged))]
-            )
-            try await store.auditAppend([audit])
-            return try respond(["purged": JSONValue.number(Double(purged))] as JSONValue)
-        }
     }
 }

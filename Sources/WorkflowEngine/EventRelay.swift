@@ -94,20 +94,11 @@ public final class EventRelay: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                var busy = false
-                if self.isLeader() {
-                    do {
-                        busy = try await self.dispatch()
-                        busy = try await self.deliverDue() || busy
-                        try await self.purge()
-                    } catch  where !Task.isCancelled {
-                        self.logger.warning("events could not be relayed; will retry", metadata: ["error": "\(error)"])
-                    } catch {}
-                }
-                if !busy { try? await Task.sleep(for: self.configuration.pollInterval) }
-            }
+        await whileLeading(isLeader, every: configuration.pollInterval, logger: logger, failure: "events could not be relayed; will retry") {
+            let dispatched = try await self.dispatch()
+            let delivered = try await self.deliverDue()
+            try await self.purge()
+            return dispatched || delivered
         }
     }
 

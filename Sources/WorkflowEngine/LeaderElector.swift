@@ -4,6 +4,31 @@ import ServiceLifecycle
 import Synchronization
 import WorkflowStore
 
+/// Runs `pass` while this node leads, every `interval`, or again at once when it says there is more to do; until
+/// graceful shutdown. A failed pass is logged and tried again at the next interval. The loop of the leader's
+/// services (`Scheduler`, `EventRelay`).
+func whileLeading(
+    _ isLeader: @escaping @Sendable () -> Bool,
+    every interval: Duration,
+    logger: Logger,
+    failure: String,
+    _ pass: @escaping @Sendable () async throws -> Bool
+) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            var more = false
+            if isLeader() {
+                do {
+                    more = try await pass()
+                } catch  where !Task.isCancelled {
+                    logger.warning("\(failure)", metadata: ["error": "\(error)"])
+                } catch {}
+            }
+            if !more { try? await Task.sleep(for: interval) }
+        }
+    }
+}
+
 /// Elects one node of the cluster to run singleton duties, through a lease row in the database.
 ///
 /// The leader renews its lease every `checkInterval`; when it dies, another node takes over once the lease has

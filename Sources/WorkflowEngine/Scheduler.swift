@@ -61,18 +61,8 @@ public final class Scheduler: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                var full = false
-                if self.isLeader() {
-                    do {
-                        full = try await self.tick()
-                    } catch  where !Task.isCancelled {
-                        self.logger.warning("schedules could not be fired; will retry", metadata: ["error": "\(error)"])
-                    } catch {}
-                }
-                if !full { try? await Task.sleep(for: self.configuration.pollInterval) }
-            }
+        await whileLeading(isLeader, every: configuration.pollInterval, logger: logger, failure: "schedules could not be fired; will retry") {
+            try await self.tick()
         }
     }
 
@@ -213,20 +203,7 @@ public final class Scheduler: Service, Sendable {
         var prepared: [String: PreparedStart] = [:]
         if !decision.fires.isEmpty {
             do {
-                let definition = try await registry.resolveStartable(spec.workflow, version: spec.version, tenantID: s.tenantID)
-                for t in decision.fires {
-                    let start = try engine.prepareStart(
-                        definition: definition,
-                        input: spec.input,
-                        tenantID: s.tenantID,
-                        createdBy: "schedule:\(s.id)",
-                        events: [
-                            NewEvent("schedule_fired", data: ["schedule_id": .string(s.id), "scheduled_at": .string(ScheduleTime.format(t))])
-                        ]
-                    )
-                    starts.append((t, start.params))
-                    prepared[start.params.run.id] = start
-                }
+                (starts, prepared) = try await prepareStarts(spec, scheduleID: s.id, tenantID: s.tenantID, times: decision.fires, backfill: false)
                 decision.record.state.lastRunID = starts.last?.run.run.id ?? decision.record.state.lastRunID
                 decision.record.state.fired += starts.count
                 decision.record.state.lastError = nil
@@ -261,6 +238,35 @@ public final class Scheduler: Service, Sendable {
             )
         }
         return (decision.record, runs)
+    }
+
+    /// The runs of `times`, not written yet: each records its schedule and fire time (`schedule_fired`).
+    func prepareStarts(
+        _ spec: ScheduleSpec,
+        scheduleID: String,
+        tenantID: String,
+        times: [Int64],
+        backfill: Bool
+    ) async throws
+        -> (starts: [(scheduledAt: Int64, run: RunInsertParams)], prepared: [String: PreparedStart])
+    {
+        let definition = try await registry.resolveStartable(spec.workflow, version: spec.version, tenantID: tenantID)
+        var starts: [(scheduledAt: Int64, run: RunInsertParams)] = []
+        var prepared: [String: PreparedStart] = [:]
+        for t in times {
+            var data: [String: JSONValue] = ["schedule_id": .string(scheduleID), "scheduled_at": .string(ScheduleTime.format(t))]
+            if backfill { data["backfill"] = true }
+            let start = try engine.prepareStart(
+                definition: definition,
+                input: spec.input,
+                tenantID: tenantID,
+                createdBy: "schedule:\(scheduleID)",
+                events: [NewEvent("schedule_fired", data: .object(data))]
+            )
+            starts.append((t, start.params))
+            prepared[start.params.run.id] = start
+        }
+        return (starts, prepared)
     }
 
     // MARK: commands
@@ -452,25 +458,7 @@ public final class Scheduler: Service, Sendable {
                 throw WorkflowError(.invalidRequest, "the range holds more than \(Self.maxBackfill) fire times; backfill it in parts")
             }
             let now = clock.now()
-            let definition = try await registry.resolveStartable(spec.workflow, version: spec.version, tenantID: tenantID)
-            var starts: [(scheduledAt: Int64, run: RunInsertParams)] = []
-            var prepared: [String: PreparedStart] = [:]
-            for t in times {
-                let start = try engine.prepareStart(
-                    definition: definition,
-                    input: spec.input,
-                    tenantID: tenantID,
-                    createdBy: "schedule:\(id)",
-                    events: [
-                        NewEvent(
-                            "schedule_fired",
-                            data: ["schedule_id": .string(id), "scheduled_at": .string(ScheduleTime.format(t)), "backfill": true]
-                        )
-                    ]
-                )
-                starts.append((t, start.params))
-                prepared[start.params.run.id] = start
-            }
+            let (starts, prepared) = try await prepareStarts(spec, scheduleID: id, tenantID: tenantID, times: times, backfill: true)
             var r = s
             r.revision += 1
             r.updatedAt = now

@@ -259,6 +259,9 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX outbox_pending ON outbox (id) WHERE seq IS NULL",
                 "CREATE INDEX outbox_stream ON outbox (tenant_id, seq) WHERE seq IS NOT NULL",
+                // The stream's last number: one row, so numbering a batch never scans the outbox for its maximum.
+                "CREATE TABLE outbox_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL)",
+                "INSERT INTO outbox_head (id, seq) VALUES (1, 0)",
                 """
                 CREATE TABLE webhook_subscriptions (
                     tenant_id TEXT NOT NULL,

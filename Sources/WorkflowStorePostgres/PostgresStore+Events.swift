@@ -40,15 +40,24 @@ extension PostgresStore {
                 // One dispatcher numbers the stream at a time (the leader; the lock covers a handover).
                 try await conn.query("SELECT pg_advisory_xact_lock(7150001)", logger: logger)
                 if !events.isEmpty {
-                    try await conn.query(
-                        """
-                        WITH base AS (SELECT COALESCE(MAX(seq), 0) AS s FROM outbox)
-                        UPDATE outbox o SET seq = base.s + e.n
-                        FROM base, UNNEST(\(events.map(\.id))::text[]) WITH ORDINALITY AS e(id, n)
-                        WHERE o.id = e.id AND o.seq IS NULL
-                        """,
-                        logger: logger
-                    )
+                    // Numbered after the stream's last number (one row, outbox_head): no scan of the outbox.
+                    let numbered =
+                        try await conn.query(
+                            """
+                            WITH base AS (SELECT seq AS s FROM outbox_head WHERE id = 1 FOR UPDATE),
+                            numbered AS (
+                                UPDATE outbox o SET seq = base.s + e.n
+                                FROM base, UNNEST(\(events.map(\.id))::text[]) WITH ORDINALITY AS e(id, n)
+                                WHERE o.id = e.id AND o.seq IS NULL
+                                RETURNING o.seq
+                            )
+                            SELECT COALESCE(MAX(seq), 0)::BIGINT FROM numbered
+                            """,
+                            logger: logger
+                        ).collect().first?.decode(Int64.self) ?? 0
+                    if numbered > 0 {
+                        try await conn.query("UPDATE outbox_head SET seq = GREATEST(seq, \(numbered)) WHERE id = 1", logger: logger)
+                    }
                 }
                 guard !d.isEmpty else { return }
                 try await conn.query(
@@ -95,8 +104,7 @@ extension PostgresStore {
             try await client.query(
                 """
                 WITH gone AS (
-                    DELETE FROM outbox WHERE id < \(RecordID.make(now: before)) AND seq IS NOT NULL AND seq < (SELECT MAX(seq) FROM outbox)
-                    RETURNING 1
+                    DELETE FROM outbox WHERE id < \(RecordID.make(now: before)) AND seq IS NOT NULL RETURNING 1
                 ) SELECT COUNT(*)::BIGINT FROM gone
                 """,
                 logger: logger

@@ -266,6 +266,8 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     CREATE INDEX outbox_pending ON outbox (id) WHERE seq IS NULL;
                     CREATE INDEX outbox_stream ON outbox (tenant_id, seq) WHERE seq IS NOT NULL;
+                    CREATE TABLE outbox_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+                    INSERT INTO outbox_head (id, seq) VALUES (1, 0);
                     CREATE TABLE webhook_subscriptions (
                         tenant_id TEXT NOT NULL,
                         id TEXT NOT NULL,

@@ -34,11 +34,13 @@ extension SQLiteStore {
 
     public func outboxDispatch(_ events: [OutboxEvent], deliveries: [WebhookDelivery]) async throws {
         try await pool.write { db in
-            var next = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM outbox") ?? 0) + 1
+            // The stream's last number is one row (outbox_head), not a scan of the outbox for its maximum.
+            var next = (try Int64.fetchOne(db, sql: "SELECT seq FROM outbox_head WHERE id = 1") ?? 0) + 1
             for e in events {
                 try db.run(sql: "UPDATE outbox SET seq = ? WHERE id = ? AND seq IS NULL", arguments: [next, e.id])
                 if db.changesCount > 0 { next += 1 }
             }
+            try db.run(sql: "UPDATE outbox_head SET seq = ? WHERE id = 1", arguments: [next - 1])
             for d in deliveries {
                 try db.run(
                     sql: """
@@ -74,11 +76,8 @@ extension SQLiteStore {
     public func outboxPurge(before: Date) async throws -> Int {
         try await pool.write { db in
             // Ids are time-ordered, so the primary key finds the old ones (no index of its own to keep up on every
-            // write). The newest event stays: it holds the stream's number.
-            try db.run(
-                sql: "DELETE FROM outbox WHERE id < ? AND seq IS NOT NULL AND seq < (SELECT MAX(seq) FROM outbox)",
-                arguments: [RecordID.make(now: before)]
-            )
+            // write); the stream's number lives in outbox_head, so every old event may go.
+            try db.run(sql: "DELETE FROM outbox WHERE id < ? AND seq IS NOT NULL", arguments: [RecordID.make(now: before)])
             return db.changesCount
         }
     }

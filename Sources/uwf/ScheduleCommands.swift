@@ -117,7 +117,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let page = try await reportingErrors { try await try options.client.schedules(limit: limit, cursor: cursor) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(page), as: UTF8.self))
+                try printJSON(page)
                 return
             }
             print(
@@ -187,7 +187,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let answer = try await reportingErrors { try await try options.client.triggerSchedule(id) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(answer), as: UTF8.self))
+                try printJSON(answer)
             } else if let run = answer.runID {
                 print("started run \(run)")
             } else {
@@ -206,7 +206,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let page = try await reportingErrors { try await try options.client.backfillSchedule(id, from: from, to: to) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(page), as: UTF8.self))
+                try printJSON(page)
                 return
             }
             print(
@@ -238,7 +238,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                 return try await try options.client.previewSchedule(spec: .object(fields), count: count, after: after)
             }
             if options.json {
-                print(String(decoding: try WireCoding.encode(preview), as: UTF8.self))
+                try printJSON(preview)
                 return
             }
             print(TableOutput.table(["UTC", "LOCAL (\(preview.timeZone))"], preview.fires.map { [$0.at, $0.local] }))
@@ -255,7 +255,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let page = try await reportingErrors { try await try options.client.scheduleRuns(id, limit: limit, cursor: cursor) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(page), as: UTF8.self))
+                try printJSON(page)
                 return
             }
             print(TableOutput.table(["SCHEDULED AT", "FIRED AT", "RUN"], page.items.map { [$0.scheduledAt, $0.firedAt ?? "", $0.runID] }))
@@ -289,7 +289,7 @@ struct WebhookCommand: AsyncParsableCommand {
             if let description { fields["description"] = .string(description) }
             let created = try await reportingErrors { try await try options.client.createWebhook(.object(fields)) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(created), as: UTF8.self))
+                try printJSON(created)
             } else {
                 print("webhook \(created.webhook.id) -> \(created.webhook.url) (\(created.webhook.eventTypes.joined(separator: ", ")))")
                 print("signing secret (shown once): \(created.secret)")
@@ -370,7 +370,7 @@ struct WebhookCommand: AsyncParsableCommand {
                 try await try options.client.webhookDeliveries(webhook: id, status: status, limit: limit, cursor: cursor)
             }
             if options.json {
-                print(String(decoding: try WireCoding.encode(page), as: UTF8.self))
+                try printJSON(page)
                 return
             }
             print(
@@ -396,7 +396,7 @@ struct WebhookCommand: AsyncParsableCommand {
         func run() async throws {
             let d = try await reportingErrors { try await try options.client.webhookDelivery(id) }
             if options.json {
-                print(String(decoding: try WireCoding.encode(d), as: UTF8.self))
+                try printJSON(d)
                 return
             }
             print("\(d.id): \(d.eventType) event \(d.eventID) to \(d.webhookID), \(d.status) after \(d.attempts) attempt(s)")
@@ -446,6 +446,11 @@ struct EventsCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Prints a wire value as the server's JSON (`--json`).
+func printJSON(_ value: some Encodable) throws {
+    print(String(decoding: try WireCoding.encode(value), as: UTF8.self))
 }
 
 /// Writes a line at once (a follower's output is read as it comes, often through a pipe).

@@ -193,6 +193,19 @@ final class WebhookReceiver: @unchecked Sendable {
         }
     }
 
+    @Test func subscriptionsAreBoundedPerTenant() async throws {
+        try await withAPI { api in
+            for i in 0..<25 {
+                let created = try await api.call(.post, "/api/v1/webhooks", #"{"id": "w\#(i)", "url": "http://127.0.0.1:9/x"}"#)
+                #expect(created.status == .created, "\(i): \(created.json)")
+            }
+            let refused = try await api.call(.post, "/api/v1/webhooks", #"{"id": "w25", "url": "http://127.0.0.1:9/x"}"#)
+            #expect(refused.status == .unprocessableContent && refused.json["detail"]?.stringValue?.contains("at most 25") == true)
+            #expect(try await api.call(.delete, "/api/v1/webhooks/w0").status == .noContent)
+            #expect(try await api.call(.post, "/api/v1/webhooks", #"{"id": "w25", "url": "http://127.0.0.1:9/x"}"#).status == .created)
+        }
+    }
+
     static func waitForDelivery(_ api: any TestClientProtocol, _ webhook: String, _ check: (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
