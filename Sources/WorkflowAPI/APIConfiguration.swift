@@ -18,6 +18,9 @@ public struct APIConfiguration: Sendable {
     public var requestTimeout: Duration
     /// The keys that seal secrets; without them the secret routes answer 409 `master_key_missing`.
     public var masterKeys: MasterKeyring?
+    /// Live streams (Server-Sent Events) this node serves at once; more are refused with 429 (each one polls the
+    /// database while it is open).
+    public var maxStreams: Int = 256
 
     public init(
         maxBodyBytes: Int = 1 << 20,

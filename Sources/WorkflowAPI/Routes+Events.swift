@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import WorkflowPrimitive
 import WorkflowStore
 import WorkflowWire
@@ -26,7 +27,7 @@ extension WorkflowAPI {
             let start = try resumePoint(request, query)
             let store = store
             let tenantID = principal.tenantID
-            return Self.eventStream { writer in
+            return try eventStream { writer in
                 var after = Int(start)
                 var finished = false
                 try await Self.pump(writer: &writer) {
@@ -75,7 +76,7 @@ extension WorkflowAPI {
             var after = try resumePoint(request, query, default: -1)
             if after < 0 { after = try await store.eventsHead(tenantID: tenantID) }
             let start = after
-            return Self.eventStream { writer in
+            return try eventStream { writer in
                 var after = start
                 try await Self.pump(writer: &writer) {
                     let events = try await store.eventsAfter(tenantID: tenantID, afterSeq: after, limit: 500)
@@ -107,11 +108,17 @@ extension WorkflowAPI {
         return value
     }
 
-    static func eventStream(_ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
-        Response(
+    /// A streaming response, counted against `maxStreams` from now until its body ends.
+    func eventStream(_ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) throws -> Response {
+        let gate = streams
+        guard gate.enter(limit: configuration.maxStreams) else {
+            throw WorkflowError(.rateLimited, "this node serves at most \(configuration.maxStreams) live streams at once; try again shortly")
+        }
+        return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: ResponseBody { writer in
+                defer { gate.leave() }
                 try await body(&writer)
                 try await writer.finish(nil)
             }
@@ -161,4 +168,20 @@ struct EventPage: Encodable {
         case nextCursor = "next_cursor"
         case head
     }
+}
+
+/// How many live streams a node is serving.
+final class StreamGate: Sendable {
+    private let open = Mutex(0)
+
+    func enter(limit: Int) -> Bool {
+        open.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() { open.withLock { $0 -= 1 } }
+    var count: Int { open.withLock { $0 } }
 }

@@ -26,6 +26,8 @@ public struct WorkflowAPI: Sendable {
     let auditWriter: AuditWriter
     /// Carries out schedule commands on this node (the leader's own `Scheduler` fires them).
     let scheduler: Scheduler
+    /// Live streams open on this node (bounded by `configuration.maxStreams`).
+    let streams = StreamGate()
 
     public init(
         store: any WorkflowStore,

@@ -53,6 +53,8 @@ struct APITestEnvironment: Sendable {
     /// Whether this node also fires schedules and relays events (the leader's services). Off unless a test needs
     /// them: dozens of harnesses polling at once loaded the two-core machine enough to slow unrelated tests.
     var leaderServices: Bool = false
+    /// Live streams the node serves at once.
+    var maxStreams: Int = 256
 }
 
 /// `withAPI` with the environment, and secrets enabled (a master key made for the test).
@@ -64,6 +66,7 @@ func withAPIEnvironment<T: Sendable>(
     egress: EgressPolicy = EgressPolicy(),
     smtpPort: Int? = nil,
     leaderServices: Bool = false,
+    maxStreams: Int = 256,
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
     let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
@@ -79,7 +82,8 @@ func withAPIEnvironment<T: Sendable>(
             postgres: nil,
             masterKeys: keys,
             smtpPort: smtpPort,
-            leaderServices: leaderServices
+            leaderServices: leaderServices,
+            maxStreams: maxStreams
         )
         return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
@@ -90,7 +94,8 @@ func withAPIEnvironment<T: Sendable>(
                 postgres: store,
                 masterKeys: keys,
                 smtpPort: smtpPort,
-                leaderServices: leaderServices
+                leaderServices: leaderServices,
+                maxStreams: maxStreams
             )
             return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
@@ -144,7 +149,11 @@ private func withAPI<T: Sendable>(
         store: store,
         registry: registry,
         engine: engine,
-        configuration: .init(maxBodyBytes: maxBodyBytes, masterKeys: environment.masterKeys),
+        configuration: {
+            var configuration = APIConfiguration(maxBodyBytes: maxBodyBytes, masterKeys: environment.masterKeys)
+            configuration.maxStreams = environment.maxStreams
+            return configuration
+        }(),
         authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),
         limits: limits
     )

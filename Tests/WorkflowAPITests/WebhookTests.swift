@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -327,6 +328,29 @@ final class WebhookReceiver: @unchecked Sendable {
             #expect(runIDs == started, "in order: \(runIDs) vs \(started)")
             let seqs = events.compactMap { $0.id.flatMap(Int.init) }
             #expect(seqs == seqs.sorted() && Set(seqs).count == 3)
+        }
+    }
+
+    /// Each open stream polls the database: a node serves a bounded number at once.
+    @Test func liveStreamsAreBoundedPerNode() async throws {
+        try await withAPIEnvironment(maxStreams: 2) { api, _ in
+            let port = try #require(api.port)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/v1/events")
+            request.headers.add(name: "Accept", value: "text/event-stream")
+            request.headers.add(name: "Authorization", value: "Bearer \(testAdminKey)")
+            // The answer's head arrives at once; its body (the stream) stays open and is never read here.
+            var statuses: [UInt] = []
+            var open: [HTTPClientResponse] = []
+            for _ in 0..<3 {
+                let response = try await http.execute(request, timeout: .seconds(10))
+                statuses.append(response.status.code)
+                open.append(response)
+            }
+            #expect(statuses == [200, 200, 429], "\(statuses)")
+            #expect(try await api.call(.get, "/api/v1/events").status == .ok, "JSON pages are not streams")
+            open.removeAll()
+            try await http.shutdown()
         }
     }
 
