@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import WorkflowPrimitive
 import WorkflowStore
 
@@ -16,6 +17,7 @@ import Darwin
 public final class SQLiteStore: WorkflowStore {
     let pool: DatabasePool
     let lockDescriptor: Int32
+    private let lockHeld = Mutex(true)
     let inputs = RunInputCache()
     public let configuration: SQLiteStoreConfiguration
 
@@ -30,7 +32,7 @@ public final class SQLiteStore: WorkflowStore {
         let fd = open(configuration.path + ".lock", O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else { throw SQLiteStoreError("cannot open lock file \(configuration.path).lock") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+            closeDescriptor(fd)
             throw SQLiteStoreError("database \(configuration.path) is in use by another uwf process")
         }
         lockDescriptor = fd
@@ -49,20 +51,40 @@ public final class SQLiteStore: WorkflowStore {
             pool = try DatabasePool(path: configuration.path, configuration: config)
             try SQLiteSchema.migrator().migrate(pool)
         } catch {
-            close(fd)
+            closeDescriptor(fd)
             throw error
         }
     }
 
     deinit {
-        try? pool.close()
-        close(lockDescriptor)
+        releaseLock()
+    }
+
+    /// Closes the database and releases the data directory's lock at once, rather than whenever the last
+    /// reference goes (an async call may still hold one for a moment): a restore or a test that reopens the
+    /// same file must not depend on when `deinit` runs. Calling it twice, or using the store after it, is safe
+    /// but every later query fails.
+    public func close() throws {
+        try pool.close()
+        releaseLock()
+    }
+
+    private func releaseLock() {
+        lockHeld.withLock { held in
+            guard held else { return }
+            held = false
+            try? pool.close()
+            closeDescriptor(lockDescriptor)
+        }
     }
 
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 }
+
+/// `close(2)`, named apart from `SQLiteStore.close()`.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
 
 /// A failure of the SQLite driver itself (not of a query), such as a database already in use.
 public struct SQLiteStoreError: Error, CustomStringConvertible {

@@ -34,6 +34,7 @@ func withSQLiteStore<T>(_ body: (SQLiteStore) async throws -> T) async throws ->
             let record = StoreContract.definition()
             _ = try await store.definitionInsert(DefinitionInsertParams(record: record))
             id = record.id
+            try store.close()
         }
         let reopened = try SQLiteStore(configuration: configuration)
         #expect(try await reopened.definitionGet(tenantID: defaultTenantID, id: id)?.name == "wf")
