@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -61,6 +63,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "WorkflowObservability",
+            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WorkflowStoreTesting",
             dependencies: ["WorkflowStore"],
             swiftSettings: swiftSettings
@@ -85,7 +92,7 @@ let package = Package(
         .target(
             name: "WorkflowEngine",
             dependencies: [
-                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry",
+                "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowObservability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,6 +108,7 @@ let package = Package(
             name: "WorkflowAPI",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowEngine", "WorkflowWire", "WorkflowIdentity",
+                "WorkflowObservability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -144,8 +152,10 @@ let package = Package(
             name: "uwf",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowStorePostgres", "WorkflowRegistry",
-                "WorkflowEngine", "WorkflowAPI", "WorkflowClient", "WorkflowBench", "WorkflowIdentity",
+                "WorkflowEngine", "WorkflowAPI", "WorkflowClient", "WorkflowBench", "WorkflowIdentity", "WorkflowObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -205,6 +215,7 @@ let package = Package(
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowStoreSQLite", "WorkflowRegistry", "WorkflowEngine",
                 "WorkflowAPI", "WorkflowClient", "WorkflowTestSupport", "WorkflowIdentity", "WorkflowStorePostgres",
+                "WorkflowObservability",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

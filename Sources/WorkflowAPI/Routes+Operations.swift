@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowStore
 import WorkflowWire
@@ -17,6 +19,19 @@ extension WorkflowAPI {
             } catch {
                 throw WorkflowError(.unavailable, "the database does not answer")
             }
+        }
+        // The node's figures span every tenant (workflow names are labels): only a key of the default tenant with
+        // metrics:read (the monitor role, or admin) scrapes them.
+        router.get("/metrics") { _, context in
+            guard try context.authorize(.metricsRead).tenantID == Principal.platformTenant else {
+                throw WorkflowError(.forbidden, "metrics span every tenant: only a key of the default tenant may read them")
+            }
+            guard let metrics = engine.metrics else { throw WorkflowError(.notFound, "this node does not collect metrics") }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: await metrics.render()))
+            )
         }
         let v1 = router.group("/api/v1")
         v1.get("/dead-letters") { request, context in

@@ -56,12 +56,29 @@ public struct WorkflowAPI: Sendable {
             logger: Logger(label: "uwf.schedules")
         )
         self.queries = QueryService(store: store, registry: registry, clock: clock, nodeTimeout: configuration.nodeTimeout)
+        if let metrics = engine.metrics {
+            // Read at each scrape: the shared queue's backlog, this node's executions and open streams.
+            metrics.onScrape { [store, engine, streams, clock] in
+                let now = clock.now()
+                if let stats = try? await store.queueStats(now: now, limit: 100_000) {
+                    metrics.queue(
+                        ready: stats.ready,
+                        oldestAge: stats.oldestAvailableAt.map { .milliseconds(Int64(now.timeIntervalSince($0) * 1000)) }
+                    )
+                } else {
+                    metrics.databaseErrors("reading")
+                }
+                metrics.executions(active: engine.activeExecutions, capacity: engine.capacity)
+                metrics.liveStreams(streams.count)
+            }
+        }
     }
 
     /// A router with every route, the problem+json error middleware and authentication.
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
+        if let metrics = engine.metrics { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
         router.add(middleware: ProblemMiddleware())
         let clock = clock
         router.add(middleware: AuthenticationMiddleware(authentication: authentication, limits: limits, clock: { clock.now() }, audit: auditWriter))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WorkflowStore
 
 /// Claims ready tasks for this node while it has room, and listens for other nodes' work where the store can notify.
@@ -19,15 +20,23 @@ struct Claimer: Sendable {
                 do {
                     let now = node.clock.now()
                     let owner = configuration.nodeID
+                    // What the claims did (runs started, tasks taken over), counted once the transaction commits.
+                    let claims = Collected<(RunMutation, RunRecord)>()
+                    let observing = node.metrics != nil
                     let result = try await node.store.taskClaim(
                         TaskClaimParams(
                             owner: owner,
                             limit: limit,
                             leaseExpiresAt: now.addingTimeInterval(configuration.leaseDuration.seconds),
                             now: now,
-                            onClaim: { snapshot, task in RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now) }
+                            onClaim: { snapshot, task in
+                                let mutation = RunStateMachine.claim(snapshot: snapshot, task: task, owner: owner, now: now)
+                                if observing { claims.append((mutation, snapshot.run)) }
+                                return mutation
+                            }
                         )
                     )
+                    for (mutation, run) in claims.items { node.observe(mutation, run: run) }
                     node.enqueue(
                         result.claimed.compactMap { c in c.task.kind == .step ? c.step.map { Work(task: c.task, run: c.run, step: $0) } : nil }
                     )
@@ -61,4 +70,11 @@ struct Claimer: Sendable {
             try? await Task.sleep(for: .seconds(1))
         }
     }
+}
+
+/// Values gathered from a `@Sendable` closure (which cannot capture a `Mutex` directly).
+final class Collected<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+    func append(_ value: Value) { values.withLock { $0.append(value) } }
+    var items: [Value] { values.withLock { $0 } }
 }

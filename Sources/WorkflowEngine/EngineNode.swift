@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -38,6 +39,8 @@ final class EngineNode: Sendable {
     let clock: any WorkflowClock
     let logger: Logger
     let startedAt: Date
+    /// What this node measures (nil: nothing is measured).
+    let metrics: WorkflowMetrics?
 
     /// Claimed step attempts, waiting for a worker.
     let ready = WorkQueue<Work>()
@@ -55,8 +58,16 @@ final class EngineNode: Sendable {
     /// Tenants' settings as last read, with when.
     let tenantSettingsCache = Mutex<[String: (settings: TenantSettings, at: ContinuousClock.Instant)]>([:])
 
-    init(configuration: EngineConfiguration, store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock, logger: Logger) {
+    init(
+        configuration: EngineConfiguration,
+        store: any WorkflowStore,
+        registry: WorkflowRegistry,
+        clock: any WorkflowClock,
+        metrics: WorkflowMetrics? = nil,
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -84,9 +95,44 @@ final class EngineNode: Sendable {
     /// Records that a loop could not reach the store; logs the first failure of an outage as an error, the rest at debug
     /// level, so that a database down for minutes does not flood the log.
     func storeFailed(_ what: String, _ error: any Error) {
+        metrics?.databaseErrors(Self.operation(what))
         let now = clock.now()
         let first = books.withLock { $0.storeFailed(at: now) }
         logger.log(level: first ? .error : .debug, "\(what) failed", metadata: ["error": "\(error)"])
+    }
+
+    /// The metric label of a failed store call, from the phrase that logs it (a fixed few values).
+    static func operation(_ what: String) -> String {
+        switch what {
+        case _ where what.hasPrefix("claiming"): "claiming"
+        case _ where what.hasPrefix("recording") || what.hasPrefix("committing"): "committing"
+        case _ where what.hasPrefix("starting"): "starting"
+        case _ where what.contains("heartbeat") || what.contains("lease"): "heartbeat"
+        default: "reading"
+        }
+    }
+
+    /// Counts what committed transitions did: runs started and finished, and tasks taken over from a dead node.
+    func observe(_ mutation: RunMutation, run fallback: RunRecord) {
+        guard let metrics else { return }
+        let run = mutation.run ?? fallback
+        for event in mutation.events {
+            switch event.type {
+            case "run_started":
+                metrics.runStarted(workflow: run.workflowName)
+            case "run_completed", "run_failed", "run_cancelled", "run_timed_out":
+                let began = run.startedAt ?? run.createdAt
+                let ended = run.completedAt ?? clock.now()
+                metrics.runFinished(
+                    workflow: run.workflowName,
+                    status: String(event.type.dropFirst(4)),
+                    duration: .milliseconds(Int64(max(0, ended.timeIntervalSince(began)) * 1000))
+                )
+            case "step_started" where event.data["taken_over_from"] != nil:
+                metrics.leaseTakeovers(1)
+            default: break
+            }
+        }
     }
 
     // MARK: plans
@@ -120,6 +166,7 @@ final class EngineNode: Sendable {
 
     /// Runs the steps a transition leased to this node, and wakes the claimer for those it queued for any node.
     func dispatch(_ tasks: [TaskRecord], of run: RunRecord, steps: [StepRunRecord], mutation: RunMutation? = nil) {
+        if let mutation { observe(mutation, run: run) }
         var mine: [Work] = []
         var control: [ClaimedTask] = []
         var queued = !(mutation?.releaseRuns.isEmpty ?? true)

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowStore
 
@@ -73,6 +74,9 @@ public final class EventRelay: Service, Sendable {
     private let lastPurge = Mutex(Date.distantPast)
 
     /// `http` must not follow redirects (`HTTPRequestStepExecutor.makeClient()`).
+    /// Counts attempts by outcome (nil: not measured).
+    let metrics: WorkflowMetrics?
+
     public init(
         store: any WorkflowStore,
         http: HTTPClient,
@@ -81,8 +85,10 @@ public final class EventRelay: Service, Sendable {
         isLeader: @escaping @Sendable () -> Bool,
         clock: any WorkflowClock = SystemClock(),
         configuration: Configuration = .init(),
+        metrics: WorkflowMetrics? = nil,
         logger: Logger
     ) {
+        self.metrics = metrics
         self.store = store
         self.http = http
         self.egress = egress
@@ -296,6 +302,13 @@ public final class EventRelay: Service, Sendable {
                 next.nextAttemptAt = now.addingTimeInterval(wait.seconds)
             }
         }
+        let outcome =
+            switch next.status {
+            case .succeeded: "succeeded"
+            case .failed: "failed"
+            default: "retrying"
+            }
+        metrics?.webhookAttempt(outcome: outcome, duration: ContinuousClock.now - started)
         try await store.deliveryRecord(
             WebhookAttempt(
                 deliveryID: d.id,

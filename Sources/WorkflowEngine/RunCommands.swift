@@ -112,6 +112,7 @@ struct RunCommands: Sendable {
 
     /// Runs on this node what a start written elsewhere queued for it.
     func started(_ prepared: PreparedStart, tasks: [TaskRecord]) {
+        node.observe(prepared.params.initial, run: prepared.run)
         node.dispatch(tasks, of: prepared.run, steps: prepared.steps)
     }
 

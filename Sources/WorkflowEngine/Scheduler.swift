@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -222,10 +223,13 @@ public final class Scheduler: Service, Sendable {
         )
         guard case .applied(let started, let existing) = outcome else { return nil }
         var runs: [(scheduledAt: Int64, runID: String, created: Bool)] = []
+        let timing = spec.timing(anchor: Self.ms(s.createdAt))
         for fire in started {
             if let start = prepared[fire.runID] { engine.started(start, tasks: fire.tasks) }
             runs.append((fire.scheduledAt, fire.runID, true))
-            let lag = Self.ms(now) - fire.scheduledAt
+            let lag = Self.ms(now) - fire.scheduledAt - timing.jitter(of: fire.scheduledAt)
+            // Fires asked for (trigger now) have no lateness to measure.
+            if !extra.contains(fire.scheduledAt) { engine.metrics?.scheduleFired(lag: .milliseconds(lag)) }
             logger.debug("schedule fired", metadata: ["schedule": "\(s.id)", "run": "\(fire.runID)", "lag_ms": "\(lag)"])
         }
         runs += existing.map { ($0.scheduledAt, $0.runID, false) }

@@ -12,7 +12,9 @@ struct StepRunner: Sendable {
     /// One worker: runs queued attempts one at a time until the queue closes.
     func work() async {
         while let batch = await node.ready.next(max: 1), let work = batch.first {
-            guard let result = await execute(work) else {
+            let began = ContinuousClock.now
+            var type = "unknown"
+            guard let result = await execute(work, type: &type) else {
                 node.releaseCapacity([work.task.id])
                 await node.handBack([work.task.id])
                 continue
@@ -22,9 +24,11 @@ struct StepRunner: Sendable {
             case .abandoned:
                 node.releaseCapacity([])  // the books freed its room: wake the claimer if it waits for room
             case .timedOut(let timeout):
+                node.metrics?.stepAttempt(type: type, outcome: "timed_out", duration: ContinuousClock.now - began)
                 let failure = StepFailure(code: "timeout", message: "step did not finish within \(timeout.milliseconds) ms", retriable: true)
                 node.completions.push(Completion(work: work, result: .failure(failure)))
             case .finished:
+                node.metrics?.stepAttempt(type: type, outcome: result.outcome, duration: ContinuousClock.now - began)
                 node.completions.push(Completion(work: work, result: result))
             }
         }
@@ -49,7 +53,7 @@ struct StepRunner: Sendable {
 
     /// Runs one step attempt; nil when it could not begin because the store did not answer (the task is handed back
     /// rather than charged a failed attempt).
-    private func execute(_ work: Work) async -> StepResult? {
+    private func execute(_ work: Work, type: inout String) async -> StepResult? {
         let loaded: WorkflowPlan?
         do {
             loaded = try await node.plan(for: work.run)
@@ -60,6 +64,7 @@ struct StepRunner: Sendable {
         guard let plan = loaded, let planned = plan.step(for: work.step.stepID) else {
             return .failure(StepFailure(code: "definition_missing", message: "the run's definition cannot be loaded", retriable: true))
         }
+        type = planned.type.rawValue
         if planned.type.isEngineManaged { return await managed.execute(planned, work) }
         guard let executor = executors[planned.type] else {
             return .failure(StepFailure(code: "no_executor", message: "no executor for \(planned.type.rawValue)", retriable: false))
@@ -108,5 +113,17 @@ struct StepRunner: Sendable {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         node.books.withLock { $0.began(task: work.task.id, runID: work.run.id, execution: handle, deadline: deadline, timeout: timeout) }
         return await handle.value.masking(revealed)
+    }
+}
+
+extension StepResult {
+    /// The outcome label of an attempt in the metrics.
+    var outcome: String {
+        switch self {
+        case .success: "succeeded"
+        case .failure: "failed"
+        case .suspend: "suspended"
+        case .startChild: "child_started"
+        }
     }
 }

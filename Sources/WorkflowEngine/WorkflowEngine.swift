@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -30,9 +31,17 @@ public final class WorkflowEngine: Service, Sendable {
         registry: WorkflowRegistry,
         executors: StepExecutors,
         clock: any WorkflowClock = SystemClock(),
+        metrics: WorkflowMetrics? = nil,
         logger: Logger
     ) {
-        let node = EngineNode(configuration: configuration, store: store, registry: registry, clock: clock, logger: logger)
+        let node = EngineNode(
+            configuration: configuration,
+            store: store,
+            registry: registry,
+            clock: clock,
+            metrics: metrics,
+            logger: logger
+        )
         self.configuration = configuration
         self.node = node
         self.commands = RunCommands(node: node)
@@ -45,6 +54,12 @@ public final class WorkflowEngine: Service, Sendable {
 
     /// Step attempts executing on this node right now.
     public var activeExecutions: Int { node.books.withLock { $0.running.count } }
+
+    /// What this node measures, if anything.
+    public var metrics: WorkflowMetrics? { node.metrics }
+
+    /// Step attempts this node executes at once at most.
+    public var capacity: Int { node.capacity }
 
     /// Why this node should not get traffic now (shutting down, or its store failing), or nil when it is ready.
     public var notReadyReason: String? { node.books.withLock { $0.notReadyReason } }

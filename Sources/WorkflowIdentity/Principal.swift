@@ -15,6 +15,8 @@ public enum Permission: String, Sendable, CaseIterable, Hashable {
     case approvalDecide = "approval:decide"
     /// Read the audit log.
     case auditRead = "audit:read"
+    /// Scrape `/metrics` (the whole node's figures: a key of the default tenant).
+    case metricsRead = "metrics:read"
     /// Manage the tenant's API keys (and, in the default tenant, tenants and the cluster view).
     case admin = "admin:*"
 }
@@ -28,6 +30,8 @@ public enum Role: String, Sendable, CaseIterable, Hashable, Codable {
     case author
     case approver
     case auditor
+    /// Scrapes `/metrics` and nothing else: the key a Prometheus server holds.
+    case monitor
     /// Everything, including keys; an admin of the `default` tenant also manages tenants.
     case admin
 
@@ -38,6 +42,7 @@ public enum Role: String, Sendable, CaseIterable, Hashable, Codable {
         case .author: [.workflowRead, .workflowWrite, .workflowDelete]
         case .approver: [.workflowRead, .approvalDecide]
         case .auditor: [.workflowRead, .auditRead]
+        case .monitor: [.metricsRead]
         case .admin: Set(Permission.allCases)
         }
     }

@@ -153,6 +153,7 @@ public final class EncryptingStore: WorkflowStore {
     public func leaseRelease(owner: String, taskIDs: [Int64]) async throws { try await base.leaseRelease(owner: owner, taskIDs: taskIDs) }
     public func leaseExpireOthers(owner: String, now: Date) async throws -> Int { try await base.leaseExpireOthers(owner: owner, now: now) }
     public func taskCount(runID: String?) async throws -> Int { try await base.taskCount(runID: runID) }
+    public func queueStats(now: Date, limit: Int) async throws -> QueueStats { try await base.queueStats(now: now, limit: limit) }
 
     // MARK: cluster, identity, audit, governance (no payloads)
 

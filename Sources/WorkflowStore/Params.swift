@@ -117,6 +117,19 @@ public struct ClaimedTask: Sendable {
     }
 }
 
+/// The queue's backlog (`TaskStore.queueStats`).
+public struct QueueStats: Sendable, Equatable {
+    /// Due tasks without a current lease, up to the limit asked for.
+    public var ready: Int
+    /// When the oldest of them fell due; nil when none waits.
+    public var oldestAvailableAt: Date?
+
+    public init(ready: Int, oldestAvailableAt: Date?) {
+        self.ready = ready
+        self.oldestAvailableAt = oldestAvailableAt
+    }
+}
+
 /// The result of a claim: what was claimed, and when the next unclaimed task becomes available.
 public struct TaskClaimResult: Sendable {
     public var claimed: [ClaimedTask]

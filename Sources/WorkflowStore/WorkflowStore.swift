@@ -100,6 +100,9 @@ public protocol QueueStore: Sendable {
     func leaseExpireOthers(owner: String, now: Date) async throws -> Int
     /// Counts tasks by state, for health and tests.
     func taskCount(runID: String?) async throws -> Int
+    /// The queue's backlog for the metrics: tasks due at `now` that no current lease holds (counted up to `limit`), and
+    /// when the oldest of them fell due.
+    func queueStats(now: Date, limit: Int) async throws -> QueueStats
 }
 
 /// The nodes of a cluster: heartbeats, notifications of new work, and leader election for singleton duties.

@@ -120,6 +120,28 @@ extension PostgresStore {
         }
     }
 
+    public func queueStats(now: Date, limit: Int) async throws -> QueueStats {
+        try await guarded { [self] in
+            let rows = try await client.query(
+                """
+                SELECT (SELECT COUNT(*) FROM (
+                            SELECT 1 FROM tasks WHERE lease_owner IS NULL AND available_at <= \(now)
+                            UNION ALL
+                            SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < \(now) AND available_at <= \(now)
+                            LIMIT \(limit)) AS due)::bigint,
+                       LEAST(
+                           (SELECT MIN(available_at) FROM tasks WHERE lease_owner IS NULL AND available_at <= \(now)),
+                           (SELECT MIN(available_at) FROM tasks
+                            WHERE lease_owner IS NOT NULL AND lease_expires_at < \(now) AND available_at <= \(now)))
+                """,
+                logger: logger
+            ).collect()
+            guard let row = rows.first else { return QueueStats(ready: 0, oldestAvailableAt: nil) }
+            let (ready, oldest) = try row.decode((Int64, Date?).self)
+            return QueueStats(ready: Int(ready), oldestAvailableAt: oldest)
+        }
+    }
+
     public func taskCount(runID: String?) async throws -> Int {
         try await guarded { [self] in
             let rows = try await client.query(

@@ -102,6 +102,35 @@ extension SQLiteStore {
         }
     }
 
+    public func queueStats(now: Date, limit: Int) async throws -> QueueStats {
+        let now = SQLiteCoding.ms(now)
+        return try await pool.read { db in
+            // Both halves use a partial index (tasks_available, tasks_leased); the count stops at `limit`.
+            let ready = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM (
+                        SELECT 1 FROM tasks WHERE lease_owner IS NULL AND available_at <= ?1
+                        UNION ALL
+                        SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ?1 AND available_at <= ?1
+                        LIMIT ?2)
+                    """,
+                arguments: [now, limit]
+            )
+            let oldest = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(available_at) FROM (
+                        SELECT MIN(available_at) AS available_at FROM tasks WHERE lease_owner IS NULL AND available_at <= ?1
+                        UNION ALL
+                        SELECT MIN(available_at) FROM tasks WHERE lease_owner IS NOT NULL AND lease_expires_at < ?1 AND available_at <= ?1)
+                    """,
+                arguments: [now]
+            )
+            return QueueStats(ready: ready ?? 0, oldestAvailableAt: oldest.map(SQLiteCoding.date))
+        }
+    }
+
     public func taskCount(runID: String?) async throws -> Int {
         try await pool.read { db in
             if let runID {

@@ -22,7 +22,17 @@ extension StoreContract {
         )
 
         let now = t0.addingTimeInterval(10)
+        // The backlog the metrics report: due and unleased, counted up to a limit, and the oldest one's due time.
+        let backlog = try await store.queueStats(now: now, limit: 100)
+        try expect(backlog.ready == 3, "three tasks are due, the timer is not: \(backlog)")
+        try expect(backlog.oldestAvailableAt.map { abs($0.timeIntervalSince(t0)) < 0.002 } ?? false, "the oldest fell due at t0: \(backlog)")
+        try expect(try await store.queueStats(now: now, limit: 2).ready == 2, "the count stops at its limit")
+        try expect(
+            try await store.queueStats(now: t0.addingTimeInterval(-5), limit: 100) == QueueStats(ready: 0, oldestAvailableAt: nil),
+            "nothing due yet"
+        )
         let first = try await claim(store, owner: "n1", now: now, limit: 2)
+        try expect(try await store.queueStats(now: now, limit: 100).ready == 1, "claimed tasks are not waiting")
         try expect(first.claimed.map(\.run.id) == [high.id, low.id], "priority first, then oldest: \(first.claimed.map(\.run.id))")
         try expect(first.claimed.allSatisfy { $0.step?.status == .executing && $0.step?.attempt == 1 }, "claimed steps come back as claimed")
         let second = try await claim(store, owner: "n2", now: now, limit: 10)
@@ -35,6 +45,8 @@ extension StoreContract {
 
         // After n1's lease expires, another node takes its tasks over, with a new token.
         let expired = now.addingTimeInterval(31)
+        let lapsed = try await store.queueStats(now: expired, limit: 100)
+        try expect(lapsed.ready == 3, "tasks whose leases ran out wait again (n1's two, n2's one): \(lapsed)")
         let takeover = try await claim(store, owner: "n3", now: expired, limit: 10)
         let taken = Set(takeover.claimed.map(\.run.id))
         try expect(taken.isSuperset(of: [high.id, low.id]), "expired leases are claimable: \(taken)")

@@ -15,7 +15,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key; its secret is printed once.")
         @OptionGroup var options: ClientOptions
         @Option(help: "A name that says who uses the key.") var name: String
-        @Option(help: "Comma-separated roles: viewer, operator, author, approver, auditor, admin.") var roles: String
+        @Option(help: "Comma-separated roles: viewer, operator, author, approver, auditor, monitor, admin.") var roles: String
         @Option(help: "When the key stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).") var expiresAt: String?
         @Option(help: "Create it in this tenant (admins of the default tenant only).") var tenant: String?
         @Option(help: "Requests a minute this key may make on each node (default: the server's --rate-limit-per-minute).")

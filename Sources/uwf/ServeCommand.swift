@@ -5,11 +5,14 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Metrics
 import NIOSSL
+import Prometheus
 import ServiceLifecycle
 import WorkflowAPI
 import WorkflowEngine
 import WorkflowIdentity
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -204,6 +207,7 @@ struct ServeCommand: AsyncParsableCommand {
                 store: store,
                 description: store.configuration.redacted,
                 engine: engineConfiguration,
+                poolSize: store.configuration.maximumConnections,
                 logger: logger,
                 first: [store],
                 prepare: {
@@ -225,6 +229,7 @@ struct ServeCommand: AsyncParsableCommand {
                 store: store,
                 description: path,
                 engine: engineConfiguration,
+                poolSize: store.configuration.maximumReaderCount + 1,
                 logger: logger,
                 prepare: {
                     if secure { try await Bootstrap.adminKey(store: store, dataDirectory: dataDirectory, logger: logger) }
@@ -238,6 +243,7 @@ struct ServeCommand: AsyncParsableCommand {
         store: any WorkflowStore,
         description: String,
         engine engineConfiguration: EngineConfiguration,
+        poolSize: Int,
         logger: Logger,
         first: [any Service] = [],
         prepare: @escaping @Sendable () async throws -> Void = {}
@@ -246,6 +252,9 @@ struct ServeCommand: AsyncParsableCommand {
         // plaintext through this wrapper.
         let store: any WorkflowStore = engineConfiguration.masterKeys.map { EncryptingStore(base: store, sealer: PayloadSealer(keys: $0)) } ?? store
         let registry = WorkflowRegistry(store: store, limits: limits)
+        // One registry for the node: ours, and whatever a library reports through swift-metrics.
+        let metrics = WorkflowMetrics(version: uwfVersion)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let http = HTTPRequestStepExecutor.makeClient()
         let ownPorts = OwnPorts(port == 0 ? [] : [port])
         let egressPolicy = EgressPolicy(
@@ -266,6 +275,7 @@ struct ServeCommand: AsyncParsableCommand {
                     smtp: smtpHost.map { SMTPConfiguration(host: $0, port: smtpPort, from: smtpFrom) }
                 )
             ),
+            metrics: metrics,
             logger: logger
         )
         let ttl = Duration.milliseconds(Int64(leaderTtlSeconds * 1000))
@@ -280,6 +290,10 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
+        metrics.onScrape {
+            metrics.leader(leader.isLeader)
+            metrics.databasePool(size: poolSize, inUse: nil)
+        }
         let authentication: Authentication
         var extraServices: [any Service] = []
         if insecureNoAuth {
@@ -379,6 +393,7 @@ struct ServeCommand: AsyncParsableCommand {
                         attemptTimeout: .milliseconds(Int64(webhookTimeoutSeconds * 1000)),
                         retention: .milliseconds(Int64(eventRetentionHours * 3_600_000))
                     ),
+                    metrics: metrics,
                     logger: logger
                 ),
                 AuditCheckpointer(store: store, interval: .seconds(auditCheckpointSeconds), file: auditCheckpointFile, logger: logger),

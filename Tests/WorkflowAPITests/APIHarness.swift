@@ -9,6 +9,7 @@ import Testing
 import WorkflowAPI
 import WorkflowEngine
 import WorkflowIdentity
+import WorkflowObservability
 import WorkflowPrimitive
 import WorkflowRegistry
 import WorkflowStore
@@ -131,6 +132,7 @@ private func withAPI<T: Sendable>(
                 smtp: environment.smtpPort.map { SMTPConfiguration(host: "127.0.0.1", port: $0, from: "uwf@bank.example") }
             )
         ),
+        metrics: WorkflowMetrics(version: "test"),
         logger: logger
     )
     _ = try await store.apiKeyInsert(

@@ -49,12 +49,14 @@ import WorkflowTestSupport
         (.post, "/api/v1/webhook-deliveries/redeliver", "admin"), (.get, "/api/v1/events", "read"),
         (.get, "/api/v1/executions/nope/events", "read"), (.put, "/api/v1/templates/nope", "write"),
         (.get, "/api/v1/templates", "read"), (.get, "/api/v1/templates/nope", "read"), (.post, "/api/v1/runs/purge", "admin"),
+        (.get, "/metrics", "metrics"),
     ]
 
     /// What each role may do, as the issue and docs/security.md state it.
     static let allowed: [String: Set<String>] = [
         "viewer": ["read"], "operator": ["read", "execute"], "author": ["read", "write", "delete"], "approver": ["read", "decide"],
-        "auditor": ["read", "audit"], "admin": ["read", "write", "delete", "execute", "admin", "platform", "decide", "audit"],
+        "auditor": ["read", "audit"], "monitor": ["metrics"],
+        "admin": ["read", "write", "delete", "execute", "admin", "platform", "decide", "audit", "metrics"],
     ]
 
     /// Creates a key with `roles` (in `tenant`) as the test admin; returns its secret and id.
