@@ -64,7 +64,10 @@ let package = Package(
         ),
         .target(
             name: "WorkflowObservability",
-            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -29,8 +29,10 @@ public struct APIConfiguration: Sendable {
         nodeTimeout: Duration = .seconds(30),
         limits: WorkflowLimits = .default,
         requestTimeout: Duration = .seconds(30),
-        masterKeys: MasterKeyring? = nil
+        masterKeys: MasterKeyring? = nil,
+        maxStreams: Int = 256
     ) {
+        self.maxStreams = maxStreams
         self.masterKeys = masterKeys
         self.limits = limits
         self.requestTimeout = requestTimeout

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import WorkflowEngine
 import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowStore
@@ -33,6 +34,7 @@ struct RequestIDMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         context.requestID = Self.valid(request.headers[Self.header]) ?? RecordID.make(now: Date()).lowercased()
+        context.logger[metadataKey: LogKey.requestID] = .string(context.requestID)
         var response = try await next(request, context)
         response.headers[Self.header] = context.requestID
         return response

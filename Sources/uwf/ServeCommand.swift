@@ -26,6 +26,11 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the server: REST API and engine, on embedded SQLite or on a shared PostgreSQL (a cluster)."
     )
 
+    @Option(
+        help:
+            "A YAML configuration file (default $UWF_CONFIG): sections api, database, executor, limits, auth, audit, schedules, webhooks, retention, smtp, logging, metrics. Flags override the environment (UWF_*), which overrides the file."
+    )
+    var config: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database.") var dataDirectory = "./data"
@@ -46,6 +51,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Node identity in leases and history (default: host-pid-random).") var nodeId: String?
     @Option(help: "Hours an Idempotency-Key keeps answering with its run.") var idempotencyRetentionHours = 24.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Log format: text (one line per entry) or json (one JSON object per line).") var logFormat = "text"
+    @Flag(inversion: .prefixedNo, help: "Serve /metrics (Prometheus text format, to keys with the monitor or admin role).")
+    var metrics = true
+    @Option(help: "Live event streams this node serves at once (more are refused with 429).") var maxStreams = 256
     @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
     var idleTimeoutSeconds = 60.0
     @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
@@ -120,7 +129,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical, not '\(logLevel.prefix(40))'")
+        }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard (1...100_000).contains(maxStreams) else { throw ValidationError("--max-streams must be from 1 to 100000") }
         guard SQLiteStoreConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) != nil else {
             throw ValidationError("--sqlite-synchronous must be full or normal")
         }
@@ -180,10 +193,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        if logFormat == "json" {
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        } else {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "uwf")
 
@@ -253,8 +270,8 @@ struct ServeCommand: AsyncParsableCommand {
         let store: any WorkflowStore = engineConfiguration.masterKeys.map { EncryptingStore(base: store, sealer: PayloadSealer(keys: $0)) } ?? store
         let registry = WorkflowRegistry(store: store, limits: limits)
         // One registry for the node: ours, and whatever a library reports through swift-metrics.
-        let metrics = WorkflowMetrics(version: uwfVersion)
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let metrics: WorkflowMetrics? = self.metrics ? WorkflowMetrics(version: uwfVersion) : nil
+        if let metrics { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry)) }
         let http = HTTPRequestStepExecutor.makeClient()
         let ownPorts = OwnPorts(port == 0 ? [] : [port])
         let egressPolicy = EgressPolicy(
@@ -290,9 +307,9 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        metrics.onScrape {
-            metrics.leader(leader.isLeader)
-            metrics.databasePool(size: poolSize, inUse: nil)
+        metrics?.onScrape {
+            metrics?.leader(leader.isLeader)
+            metrics?.databasePool(size: poolSize, inUse: nil)
         }
         let authentication: Authentication
         var extraServices: [any Service] = []
@@ -342,7 +359,8 @@ struct ServeCommand: AsyncParsableCommand {
                 nodeTimeout: engineConfiguration.leaseDuration,
                 limits: limits,
                 requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)),
-                masterKeys: engineConfiguration.masterKeys
+                masterKeys: engineConfiguration.masterKeys,
+                maxStreams: maxStreams
             ),
             authentication: authentication,
             limits: CallerLimits(

@@ -17,9 +17,25 @@ struct UWF: AsyncParsableCommand {
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
             DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self, ApproveCommand.self, RejectCommand.self, ApprovalsCommand.self,
             AuditCommand.self, SecretCommand.self, ScheduleCommand.self, WebhookCommand.self, EventsCommand.self,
-            BackupCommand.self, RestoreCommand.self, PurgeCommand.self,
+            BackupCommand.self, RestoreCommand.self, PurgeCommand.self, ConfigCommand.self,
         ]
     )
+
+    /// `uwf serve` reads its configuration file and `UWF_*` variables before its flags are parsed (see
+    /// `ServeSettings`): they become flags placed ahead of the typed ones, which win.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "serve" {
+            do {
+                arguments =
+                    ["serve"] + (try ServeSettings.resolve(Array(arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)).arguments
+            } catch {
+                FileHandle.standardError.write(Data("uwf serve: \(error)\n".utf8))
+                Foundation.exit(64)  // EX_USAGE
+            }
+        }
+        await Self.main(arguments)
+    }
 }
 
 /// The version `uwf --version` prints.
