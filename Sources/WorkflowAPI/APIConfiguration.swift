@@ -21,6 +21,8 @@ public struct APIConfiguration: Sendable {
     /// Live streams (Server-Sent Events) this node serves at once; more are refused with 429 (each one polls the
     /// database while it is open).
     public var maxStreams: Int = 256
+    /// Web origins allowed to call the API from a browser (`*` for any); none by default.
+    public var corsOrigins: [String] = []
 
     public init(
         maxBodyBytes: Int = 1 << 20,
@@ -30,9 +32,11 @@ public struct APIConfiguration: Sendable {
         limits: WorkflowLimits = .default,
         requestTimeout: Duration = .seconds(30),
         masterKeys: MasterKeyring? = nil,
-        maxStreams: Int = 256
+        maxStreams: Int = 256,
+        corsOrigins: [String] = []
     ) {
         self.maxStreams = maxStreams
+        self.corsOrigins = corsOrigins
         self.masterKeys = masterKeys
         self.limits = limits
         self.requestTimeout = requestTimeout

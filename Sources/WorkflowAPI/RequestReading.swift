@@ -119,3 +119,15 @@ extension WorkflowAPI {
         return (comment, fields)
     }
 }
+
+extension APIRequestContext {
+    /// The `:id` of a workflow route: a definition id, or a name (URL-encoded: names may hold spaces and other
+    /// printable characters), percent-decoded here because the router matches the raw path.
+    func workflowReference() throws -> String {
+        let raw = try parameters.require("id")
+        guard let decoded = raw.removingPercentEncoding, !decoded.isEmpty else {
+            throw WorkflowError(.invalidRequest, "the workflow in the path is not valid percent-encoding")
+        }
+        return decoded
+    }
+}

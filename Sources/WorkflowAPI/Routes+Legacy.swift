@@ -7,7 +7,7 @@ extension WorkflowAPI {
     func addLegacyRoutes(to legacy: RouterGroup<APIRequestContext>) {
         legacy.post("/run") { request, context in try await execute(request, context, context.authorize(.workflowExecute), reference: nil) }
         legacy.post("/run/:id") { request, context in
-            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
+            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.workflowReference())
         }
         legacy.get("/status/:run_id") { _, context in
             let principal = try context.authorize(.workflowRead)
@@ -25,7 +25,7 @@ extension WorkflowAPI {
         }
         legacy.get("/definition/:id") { _, context in
             let principal = try context.authorize(.workflowRead)
-            let reference = try context.parameters.require("id")
+            let reference = try context.workflowReference()
             return try respond(Wire.workflow(try visible(try await registry.resolve(reference, tenantID: principal.tenantID), to: principal).record))
         }
     }

@@ -13,7 +13,7 @@ extension WorkflowAPI {
         v1.get("/workflows/:id") { request, context in
             let principal = try context.authorize(.workflowRead)
             _ = try queryParameters(request, allowed: ["version"])
-            let reference = try context.parameters.require("id")
+            let reference = try context.workflowReference()
             let version = request.uri.queryParameters.get("version")
             let definition = try await registry.resolve(reference, version: version, tenantID: principal.tenantID)
             return try respond(Wire.workflow(try visible(definition, to: principal).record))
@@ -21,13 +21,13 @@ extension WorkflowAPI {
         for action in WorkflowRegistry.LifecycleAction.allCases {
             v1.post("/workflows/:id/\(action.rawValue)") { request, context in
                 let principal = try context.authorize(action == .approve || action == .reject ? .approvalDecide : .workflowWrite)
-                return try await lifecycle(request, context, principal, reference: try context.parameters.require("id"), action: action)
+                return try await lifecycle(request, context, principal, reference: try context.workflowReference(), action: action)
             }
         }
         v1.get("/workflows/:id/versions/:from/diff/:to") { request, context in
             let principal = try context.authorize(.workflowRead)
             _ = try queryParameters(request, allowed: [])
-            let name = try context.parameters.require("id")
+            let name = try context.workflowReference()
             let from = try visible(
                 try await registry.resolve(name, version: try context.parameters.require("from"), tenantID: principal.tenantID),
                 to: principal
@@ -49,7 +49,7 @@ extension WorkflowAPI {
         }
         v1.delete("/workflows/:id") { request, context in
             let principal = try context.authorize(.workflowDelete)
-            let definition = try await versionReference(request, principal, try context.parameters.require("id"))
+            let definition = try await versionReference(request, principal, try context.workflowReference())
             let audit = AuditRecord(
                 tenantID: principal.tenantID,
                 at: clock.now(),
@@ -62,13 +62,13 @@ extension WorkflowAPI {
         }
         v1.get("/workflows/:id/history") { request, context in
             let principal = try context.authorize(.workflowRead)
-            let ids = try await queries.definitionIDs(matching: try context.parameters.require("id"), tenantID: principal.tenantID) {
+            let ids = try await queries.definitionIDs(matching: try context.workflowReference(), tenantID: principal.tenantID) {
                 principal.sees(workflow: $0)
             }
             return try await listRuns(request, principal, definitionIDs: ids)
         }
         v1.post("/workflows/:id/execute") { request, context in
-            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.parameters.require("id"))
+            try await execute(request, context, context.authorize(.workflowExecute), reference: try context.workflowReference())
         }
     }
 

@@ -79,6 +79,8 @@ public struct WorkflowAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         if let metrics = engine.metrics { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
+        router.add(middleware: CompressionMiddleware())
+        if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
         router.add(middleware: ProblemMiddleware())
         let clock = clock
         router.add(middleware: AuthenticationMiddleware(authentication: authentication, limits: limits, clock: { clock.now() }, audit: auditWriter))

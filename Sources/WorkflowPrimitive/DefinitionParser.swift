@@ -27,7 +27,7 @@ struct DefinitionParser {
 
         let name = requiredString(fields, "name", at: root)
         if let name, !Self.isValidName(name) {
-            issue(root.appending("name"), "must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
+            issue(root.appending("name"), "must be 1-128 printable characters, without '/' or '\\' and not starting or ending with a space")
         }
         var version: SemanticVersion?
         if let text = requiredString(fields, "version", at: root) {
@@ -347,11 +347,19 @@ struct DefinitionParser {
 
     // MARK: helpers
 
-    static func isValidName(_ s: String) -> Bool {
-        guard (1...128).contains(s.count), let first = s.unicodeScalars.first,
-            first.isASCIIAlnum
+    /// A workflow's name: 1-128 printable characters (spaces and any script included, as the original plan's
+    /// "Test Workflow"), without `/` or `\` (proxies and ingresses decode `%2F` in paths, so such a name could not be
+    /// addressed reliably) and without spaces at either end (they would vanish in forms and command lines).
+    public static func isValidName(_ s: String) -> Bool {
+        guard (1...128).contains(s.count), s.utf8.count <= 512, let first = s.unicodeScalars.first, let last = s.unicodeScalars.last,
+            !first.properties.isWhitespace, !last.properties.isWhitespace
         else { return false }
-        return s.unicodeScalars.allSatisfy { $0.isASCIIAlnum || $0 == "." || $0 == "_" || $0 == "-" }
+        return s.unicodeScalars.allSatisfy { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: false
+            default: scalar != "/" && scalar != "\\"
+            }
+        }
     }
 
     static func isValidStepID(_ s: String) -> Bool {

@@ -55,6 +55,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve /metrics (Prometheus text format, to keys with the monitor or admin role).")
     var metrics = true
     @Option(help: "Live event streams this node serves at once (more are refused with 429).") var maxStreams = 256
+    @Option(help: "A web origin allowed to call the API from a browser (CORS; repeatable; * for any). None by default.")
+    var corsOrigin: [String] = []
     @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
     var idleTimeoutSeconds = 60.0
     @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
@@ -134,6 +136,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard (1...100_000).contains(maxStreams) else { throw ValidationError("--max-streams must be from 1 to 100000") }
+        for origin in corsOrigin where origin != "*" {
+            guard let url = URL(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.path.isEmpty, url.query == nil
+            else { throw ValidationError("--cors-origin '\(origin.prefix(60))' must be * or an origin such as https://console.bank.example") }
+        }
         guard SQLiteStoreConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) != nil else {
             throw ValidationError("--sqlite-synchronous must be full or normal")
         }
@@ -360,7 +366,8 @@ struct ServeCommand: AsyncParsableCommand {
                 limits: limits,
                 requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)),
                 masterKeys: engineConfiguration.masterKeys,
-                maxStreams: maxStreams
+                maxStreams: maxStreams,
+                corsOrigins: corsOrigin
             ),
             authentication: authentication,
             limits: CallerLimits(

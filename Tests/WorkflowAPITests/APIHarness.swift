@@ -214,6 +214,20 @@ extension TestClientProtocol {
         return (response.status, json, response.headers)
     }
 
+    /// Sends a request as the test admin and returns the raw answer (headers and bytes, undecoded).
+    func raw(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        headers extra: [String: String]
+    ) async throws -> (
+        status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8]
+    ) {
+        var headers: HTTPFields = [.authorization: "Bearer \(testAdminKey)"]
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+        let response = try await execute(uri: uri, method: method, headers: headers, body: nil)
+        return (response.status, response.headers, Array(response.body.readableBytesView))
+    }
+
     /// Polls a run until it has finished.
     func waitForRun(_ id: String, timeout: Duration = .seconds(20)) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
