@@ -496,6 +496,11 @@ public struct WorkflowClient: Sendable {
         try decode(HealthStatus.self, try await get("/health")).status == "ok"
     }
 
+    /// Whether the node is ready for traffic (`/health/ready`: not shutting down, its database answering).
+    public func ready() async throws -> Bool {
+        try decode(HealthStatus.self, try await get("/health/ready")).status == "ready"
+    }
+
     // MARK: transport
 
     private func escape(_ segment: String) -> String {

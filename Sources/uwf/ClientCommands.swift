@@ -410,3 +410,31 @@ func readFile(_ path: String) throws -> Data {
     guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
     return data
 }
+
+/// `uwf health`: a probe for containers and scripts (no credentials needed); exit 0 when the node answers.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Exit 0 when the server is alive (or, with --ready, ready for traffic); 1 otherwise. For container health checks."
+    )
+    @Option(name: .long, help: "Base URL of the uwf server (default: $UWF_SERVER or http://127.0.0.1:8080).") var server: String?
+    @Flag(help: "Ask /health/ready (the database answers, not shutting down) instead of /health.") var ready = false
+    @Option(name: .customLong("ca-cert"), help: "PEM certificate(s) to trust for an https server.") var caCert: String?
+    @Option(help: "Seconds to wait for the answer.") var timeoutSeconds: Double = 3
+
+    func validate() throws {
+        guard timeoutSeconds > 0, timeoutSeconds <= 60 else { throw ValidationError("--timeout-seconds must be more than 0 and at most 60") }
+    }
+
+    func run() async throws {
+        let base = server ?? ProcessInfo.processInfo.environment["UWF_SERVER"] ?? "http://127.0.0.1:8080"
+        // A probe answers quickly: a refused connection is otherwise retried until the request's deadline.
+        let timeout = Duration.milliseconds(Int64(timeoutSeconds * 1000))
+        let client =
+            try caCert.map { WorkflowClient(baseURL: base, apiKey: nil, httpClient: try TrustedClients.client(trusting: $0), timeout: timeout) }
+            ?? WorkflowClient(baseURL: base, apiKey: nil, timeout: timeout)
+        let ok = (try? await (ready ? client.ready() : client.health())) ?? false
+        print(ok ? (ready ? "ready" : "ok") : "unhealthy")
+        if !ok { throw ExitCode(1) }
+    }
+}

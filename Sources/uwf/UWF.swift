@@ -17,7 +17,7 @@ struct UWF: AsyncParsableCommand {
             CancelCommand.self, HistoryCommand.self, SignalCommand.self, RetryCommand.self, RerunCommand.self,
             DeadLettersCommand.self, APIKeyCommand.self, TenantCommand.self, ApproveCommand.self, RejectCommand.self, ApprovalsCommand.self,
             AuditCommand.self, SecretCommand.self, ScheduleCommand.self, WebhookCommand.self, EventsCommand.self,
-            BackupCommand.self, RestoreCommand.self, PurgeCommand.self, ConfigCommand.self,
+            BackupCommand.self, RestoreCommand.self, PurgeCommand.self, ConfigCommand.self, HealthCommand.self,
         ]
     )
 
