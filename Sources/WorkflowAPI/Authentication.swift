@@ -62,7 +62,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let clock: @Sendable () -> Date
     let audit: AuditWriter
 
-    static let publicPaths: Set<String> = ["/health", "/health/ready"]
+    static let publicPaths: Set<String> = ["/health", "/health/ready", "/openapi.json", "/api-docs"]
     static let apiKeyHeader = HTTPField.Name("X-API-Key")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -13,6 +13,11 @@ extension WorkflowAPI {
             let expected = allowed.isEmpty ? "none" : allowed.sorted().joined(separator: ", ")
             throw WorkflowError(.invalidRequest, "unknown query parameter \(unknown.map { "'\($0)'" }.joined(separator: ", ")); expected \(expected)")
         }
+        // Each parameter takes one value: `?limit=5&limit=500` is ambiguous, and refusing it beats guessing.
+        var seen: Set<Substring> = []
+        for (key, _) in query where !seen.insert(key).inserted {
+            throw WorkflowError(.invalidRequest, "query parameter '\(key)' is given more than once")
+        }
         return query
     }
 
@@ -22,6 +27,15 @@ extension WorkflowAPI {
             throw WorkflowError(.invalidRequest, "limit must be an integer from 1 to \(configuration.maxPageSize)")
         }
         return n
+    }
+
+    /// For commands that take no input: the body must be empty or an empty JSON object.
+    func noInput(_ request: Request) async throws {
+        let data = try await body(request)
+        guard !Self.isBlank(data) else { return }
+        guard let value = try? JSONValue.parse(data), value.objectValue?.isEmpty == true else {
+            throw WorkflowError(.invalidRequest, "this command takes no input: send no body, or {}")
+        }
     }
 
     static func isBlank(_ data: Data) -> Bool { data.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } }

@@ -21,8 +21,18 @@ extension WorkflowAPI {
         v1.get("/executions/:run_id/history") { request, context in
             let principal = try context.authorize(.workflowRead)
             let query = try queryParameters(request, allowed: ["after", "limit"])
-            let after = query.get("after").flatMap { Int($0) } ?? 0
-            let limit = query.get("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
+            let after =
+                try query.get("after").map { text in
+                    guard let n = Int(text), n >= 0 else { throw WorkflowError(.invalidRequest, "after must be a non-negative integer") }
+                    return n
+                } ?? 0
+            let limit =
+                try query.get("limit").map { text in
+                    guard let n = Int(text), (1...10_000).contains(n) else {
+                        throw WorkflowError(.invalidRequest, "limit must be an integer from 1 to 10000")
+                    }
+                    return n
+                } ?? 1000
             let runID = try context.parameters.require("run_id")
             try await checkRun(runID, visibleTo: principal)
             return try respond(try await queries.history(runID, after: after, limit: limit, tenantID: principal.tenantID))

@@ -38,9 +38,10 @@ extension WorkflowAPI {
                 outcome = parsed
             }
             let limit = try pageSize(request)
+            let after = try number("after")  // checked whatever the order: a bad value is an error, not ignored
             let params = AuditListParams(
                 tenantID: tenantID,
-                afterSeq: chainOrder ? (try number("after") ?? number("cursor") ?? 0) : 0,
+                afterSeq: chainOrder ? (try after ?? number("cursor") ?? 0) : 0,
                 limit: limit,
                 action: query.get("action"),
                 actor: query.get("actor"),
@@ -148,6 +149,7 @@ extension WorkflowAPI {
             let principal = try context.authorize(.admin)
             guard principal.isPlatformAdmin else { throw WorkflowError(.forbidden, "only an admin of the default tenant re-wraps secrets") }
             _ = try queryParameters(request, allowed: [])
+            try await noInput(request)
             let keys = try masterKeys()
             var rewrapped = 0
             var skipped = 0

@@ -20,6 +20,21 @@ extension WorkflowAPI {
                 throw WorkflowError(.unavailable, "the database does not answer")
             }
         }
+        // The description of the API is public, like the probes: it holds no data.
+        router.get("/openapi.json") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.json))
+            )
+        }
+        router.get("/api-docs") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: APIDocsPage.contentSecurityPolicy],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: APIDocsPage.html))
+            )
+        }
         // The node's figures span every tenant (workflow names are labels): only a key of the default tenant with
         // metrics:read (the monitor role, or admin) scrapes them.
         router.get("/metrics") { _, context in

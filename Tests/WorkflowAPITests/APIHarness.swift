@@ -56,6 +56,8 @@ struct APITestEnvironment: Sendable {
     var leaderServices: Bool = false
     /// Live streams the node serves at once.
     var maxStreams: Int = 256
+    /// Every route of the router, as "METHOD /path/{param}".
+    var routes: [String] = []
 }
 
 /// `withAPI` with the environment, and secrets enabled (a master key made for the test).
@@ -178,8 +180,14 @@ private func withAPI<T: Sendable>(
         configuration: .init(pollInterval: .milliseconds(50), retrySchedule: [.milliseconds(200), .milliseconds(200)], attemptTimeout: .seconds(5)),
         logger: logger
     )
+    let router = api.makeRouter()
+    let environment = {
+        var environment = environment
+        environment.routes = router.routes.map { "\($0.method) \($0.path)" }
+        return environment
+    }()
     let app = Application(
-        router: api.makeRouter(),
+        router: router,
         services: environment.leaderServices ? [engine, scheduler, relay] : [engine],
         logger: logger
     )

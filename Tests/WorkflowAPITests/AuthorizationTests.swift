@@ -99,6 +99,9 @@ import WorkflowTestSupport
             // The health probes need no credentials.
             #expect(try await api.call(.get, "/health", headers: ["Authorization": ""]).status == .ok)
             #expect(try await api.call(.get, "/health/ready", headers: ["Authorization": ""]).status == .ok)
+            // Nor does the API's description (it holds no data).
+            #expect(try await api.call(.get, "/openapi.json", headers: ["Authorization": ""]).status == .ok)
+            #expect(try await api.call(.get, "/api-docs", headers: ["Authorization": ""]).status == .ok)
         }
     }
 

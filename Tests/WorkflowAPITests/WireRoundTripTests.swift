@@ -112,6 +112,19 @@ import WorkflowTestSupport
             #expect(misspelt.json["detail"]?.stringValue?.contains("'workflow'") == true)
             #expect(try await api.call(.get, "/api/v1/executions?workflow_id=greet").status == .notFound, "the right name is read")
             #expect(try await api.call(.get, "/api/v1/workflows?limit=5&cursor=x&name=greet").status == .ok)
+            // Found by schemathesis: a parameter given twice, or a malformed one a route used to ignore, is refused.
+            let twice = try await api.call(.get, "/api/v1/workflows?limit=5&limit=500")
+            #expect(twice.status == .unprocessableContent && twice.json["detail"]?.stringValue?.contains("more than once") == true)
+            #expect(try await api.call(.get, "/api/v1/audit?after=AAA").status == .unprocessableContent)
+            let run = try await api.call(.post, "/api/v1/workflows", sequenceWorkflow)
+            #expect(run.status == .created)
+            let started = try await api.call(.post, "/api/v1/execute", #"{"workflow_name": "greet", "input": {"name": "x"}}"#)
+            let id = try #require(started.json["run_id"]?.stringValue)
+            #expect(try await api.call(.get, "/api/v1/executions/\(id)/history?limit=AAA").status == .unprocessableContent)
+            #expect(try await api.call(.get, "/api/v1/executions/\(id)/history?after=-1").status == .unprocessableContent)
+            #expect(try await api.call(.get, "/api/v1/executions/\(id)/history?limit=10000").status == .ok)
+            #expect(try await api.call(.post, "/api/v1/secrets/rotate-master-key", "[null, null]").status == .unprocessableContent)
+            #expect(try await api.call(.post, "/api/v1/secrets/rotate-master-key", "{}").status == .ok)
         }
     }
 }
