@@ -10,6 +10,13 @@ let package = Package(
         .executable(name: "uwf", targets: ["uwf"]),
         .library(name: "WorkflowClient", targets: ["WorkflowClient"]),
     ],
+    traits: [
+        // On by default. swift-otel (OTLP/HTTP only, no gRPC) and swift-protobuf cost about 45 s of a two-core build
+        // (measured on a warm tree); `swift build --disable-default-traits` leaves them out: then spans go nowhere
+        // and --otlp-endpoint is refused.
+        .trait(name: "OTel", description: "Export traces over OTLP/HTTP with swift-otel (uwf serve --otlp-endpoint)."),
+        .default(enabledTraits: ["OTel"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -27,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .target(
@@ -97,6 +106,7 @@ let package = Package(
             name: "WorkflowEngine",
             dependencies: [
                 "WorkflowPrimitive", "WorkflowStore", "WorkflowRegistry", "WorkflowObservability",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -161,6 +171,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

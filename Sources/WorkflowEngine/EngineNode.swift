@@ -114,6 +114,12 @@ final class EngineNode: Sendable {
 
     /// Counts what committed transitions did: runs started and finished, and tasks taken over from a dead node.
     func observe(_ mutation: RunMutation, run fallback: RunRecord) {
+        if fallback.traceParent != nil || mutation.run?.traceParent != nil {
+            let run = mutation.run ?? fallback
+            for event in mutation.events where ["run_completed", "run_failed", "run_cancelled", "run_timed_out"].contains(event.type) {
+                RunTracing.finished(run, status: String(event.type.dropFirst(4)))
+            }
+        }
         guard let metrics else { return }
         let run = mutation.run ?? fallback
         for event in mutation.events {

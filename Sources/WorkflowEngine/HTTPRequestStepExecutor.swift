@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Tracing
 import WorkflowPrimitive
 
 /// `http_request`: calls a remote system.
@@ -50,6 +51,10 @@ public struct HTTPRequestStepExecutor: StepExecutor {
         request.method = HTTPMethod(rawValue: (config["method"]?.stringValue ?? "GET").uppercased())
         for (name, value) in config["headers"]?.objectValue ?? [:] {
             if let text = value.stringValue { request.headers.add(name: name, value: text) }
+        }
+        // W3C trace context: the remote system's spans join the step attempt's (when the run is traced).
+        if !request.headers.contains(name: "traceparent"), let context = ServiceContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &request.headers, using: HTTPHeadersInjector())
         }
         if !request.headers.contains(name: "Idempotency-Key") {
             request.headers.add(name: "Idempotency-Key", value: execution.idempotencyKey)
@@ -181,4 +186,9 @@ public struct HTTPRequestStepExecutor: StepExecutor {
         }
         return ["status": .number(Double(response.status.code)), "headers": .object(headers), "body": body]
     }
+}
+
+/// Writes trace context into an outgoing request's headers.
+struct HTTPHeadersInjector: Injector {
+    func inject(_ value: String, forKey key: String, into headers: inout HTTPHeaders) { headers.replaceOrAdd(name: key, value: value) }
 }

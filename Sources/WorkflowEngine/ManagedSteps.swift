@@ -79,7 +79,7 @@ struct ManagedSteps: Sendable {
             return .failure(StepFailure(code: "registry_unavailable", message: "\(error)", retriable: true))
         }
         let now = node.clock.now()
-        let run = RunRecord(
+        var run = RunRecord(
             id: RecordID.make(now: now),
             tenantID: work.run.tenantID,
             definitionID: child.record.id,
@@ -95,6 +95,7 @@ struct ManagedSteps: Sendable {
             createdAt: now,
             updatedAt: now
         )
+        run.traceParent = work.run.traceParent  // one trace for the whole tree
         return .startChild(ChildRun(run: run, plan: child.plan))
     }
 

@@ -75,7 +75,7 @@ struct RunCommands: Sendable {
         }
         let now = node.clock.now()
         let record = definition.record
-        let run = RunRecord(
+        var run = RunRecord(
             id: RecordID.make(now: now),
             tenantID: tenantID,
             definitionID: record.id,
@@ -91,6 +91,7 @@ struct RunCommands: Sendable {
             createdAt: now,
             updatedAt: now
         )
+        RunTracing.started(&run)
         var initial = RunStateMachine.start(run: run, plan: definition.plan, now: now, dispatch: node.dispatchTarget(now: now))
         let inserted = initial.run ?? run
         initial.run = nil

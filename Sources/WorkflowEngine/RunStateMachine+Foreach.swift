@@ -71,7 +71,7 @@ extension RunStateMachine {
         }
         let bodyPath = (run.bodyPath.map { $0 + "/" } ?? "") + planned.id
         for (index, item) in items.enumerated() {
-            let child = RunRecord(
+            var child = RunRecord(
                 id: RecordID.item(base: base, index: index),
                 tenantID: run.tenantID,
                 definitionID: run.definitionID,
@@ -92,6 +92,7 @@ extension RunStateMachine {
                 createdAt: now,
                 updatedAt: now
             )
+            child.traceParent = run.traceParent
             var initial = RunStateMachine.start(
                 run: child,
                 plan: body,

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import WorkflowPrimitive
 import WorkflowStore
 
@@ -107,12 +108,31 @@ struct StepRunner: Sendable {
         )
         let configured = node.configuration.defaultStepTimeout
         let timeout: Duration? = planned.timeoutMs.map { .milliseconds($0) } ?? (configured > .zero ? configured : nil)
+        // A span per attempt, in the run's trace (only when a tracer gave the run one).
+        let span = work.run.traceParent.map { parent in
+            let span = startSpan("step \(planned.type.rawValue)", context: RunTracing.context(traceParent: parent), ofKind: .internal)
+            span.attributes["uwf.run_id"] = work.run.id
+            span.attributes["uwf.step_id"] = planned.id
+            span.attributes["uwf.step_type"] = planned.type.rawValue
+            span.attributes["uwf.attempt"] = work.step.attempt
+            return span
+        }
+        let spanContext = span?.context
         // An unstructured task only so that cancellation, lost leases and the timeout watcher can stop this execution;
         // it is awaited here.
-        let handle = Task { await executor.execute(execution) }
+        let handle = Task {
+            guard let spanContext else { return await executor.execute(execution) }
+            return await ServiceContext.withValue(spanContext) { await executor.execute(execution) }
+        }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         node.books.withLock { $0.began(task: work.task.id, runID: work.run.id, execution: handle, deadline: deadline, timeout: timeout) }
-        return await handle.value.masking(revealed)
+        let result = await handle.value.masking(revealed)
+        if let span {
+            if case .failure(let failure) = result { span.setStatus(SpanStatus(code: .error, message: failure.code)) }
+            span.attributes["uwf.outcome"] = result.outcome
+            span.end()
+        }
+        return result
     }
 }
 

@@ -92,6 +92,9 @@ public struct RunRecord: Sendable, Hashable {
     public var keyGenerations: [String: Int]
     /// Who started the run (`key:<id>` or a token subject), nil for runs the engine started (children, items).
     public var createdBy: String?
+    /// The W3C `traceparent` of the run's trace (its start span), when a tracer was installed: every step attempt's
+    /// span joins that trace, on whichever node it runs. Children carry their parent's.
+    public var traceParent: String?
     public var priority: Int
     public var createdAt: Date
     public var startedAt: Date?

@@ -119,13 +119,13 @@ struct PostgresBatchWriter {
                 """
                 INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
                     idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, priority, created_at,
-                    started_at, completed_at, updated_at, root_run_id, created_by, next_event_seq)
+                    started_at, completed_at, updated_at, root_run_id, created_by, trace_parent, next_event_seq)
                 SELECT u.id, u.tenant, u.definition, u.name, u.version, u.status, u.input::jsonb, NULLIF(u.output, '')::jsonb,
                     NULLIF(u.error, '')::jsonb, NULLIF(u.ikey, ''), NULLIF(u.hash, ''), NULLIF(u.parent, ''), NULLIF(u.pstep, ''),
                     CASE WHEN u.item < 0 THEN NULL ELSE u.item END, NULLIF(u.body, ''), u.priority, to_timestamp(u.created),
                     CASE WHEN u.started < 0 THEN NULL ELSE to_timestamp(u.started) END,
                     CASE WHEN u.completed < 0 THEN NULL ELSE to_timestamp(u.completed) END, to_timestamp(u.updated),
-                    NULLIF(u.root, ''), NULLIF(u.creator, ''), 1
+                    NULLIF(u.root, ''), NULLIF(u.creator, ''), NULLIF(u.trace, ''), 1
                 FROM UNNEST(\(rs.map(\.id))::text[], \(rs.map(\.tenantID))::text[], \(rs.map(\.definitionID))::text[],
                             \(rs.map(\.workflowName))::text[], \(rs.map(\.workflowVersion))::text[], \(rs.map(\.status.rawValue))::text[],
                             \(rs.map { text($0.input) })::text[], \(rs.map { text($0.output) })::text[], \(rs.map { text($0.error) })::text[],
@@ -135,9 +135,10 @@ struct PostgresBatchWriter {
                             \(rs.map(\.priority))::int8[],
                             \(rs.map { time($0.createdAt) })::float8[], \(rs.map { time($0.startedAt) })::float8[],
                             \(rs.map { time($0.completedAt) })::float8[], \(rs.map { time($0.updatedAt) })::float8[],
-                            \(rs.map { $0.rootRunID ?? "" })::text[], \(rs.map { $0.createdBy ?? "" })::text[])
+                            \(rs.map { $0.rootRunID ?? "" })::text[], \(rs.map { $0.createdBy ?? "" })::text[],
+                            \(rs.map { $0.traceParent ?? "" })::text[])
                     AS u(id, tenant, definition, name, version, status, input, output, error, ikey, hash, parent, pstep, item, body,
-                         priority, created, started, completed, updated, root, creator)
+                         priority, created, started, completed, updated, root, creator, trace)
                 """,
                 logger: logger
             )

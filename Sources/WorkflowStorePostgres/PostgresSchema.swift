@@ -328,5 +328,6 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (10, "trace_parent", ["ALTER TABLE runs ADD COLUMN trace_parent TEXT"]),
     ]
 }

@@ -63,6 +63,7 @@ extension PostgresStore {
             updatedAt: try r["updated_at"].decode(Date.self)
         )
         run.createdBy = try r["created_by"].decode(String?.self)
+        run.traceParent = try r["trace_parent"].decode(String?.self)
         return run
     }
 

@@ -10,7 +10,7 @@ extension PostgresStore {
         id, tenant_id, definition_id, workflow_name, workflow_version, status, input::text AS input, output::text AS output,
         error::text AS error, idempotency_key, parent_run_id, priority, created_at, started_at, completed_at, updated_at, next_event_seq,
         request_hash, parent_step_id, item_index, body_path, compensated, signals::text AS signals, dead_letter,
-        root_run_id, key_generations::text AS key_generations, created_by
+        root_run_id, key_generations::text AS key_generations, created_by, trace_parent
         """
 
     static let stepColumns = """

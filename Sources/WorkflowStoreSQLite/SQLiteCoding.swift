@@ -51,7 +51,7 @@ enum SQLiteCoding {
     static let runColumns = """
         id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error, idempotency_key, \
         request_hash, parent_run_id, parent_step_id, item_index, body_path, compensated, signals, dead_letter, root_run_id, \
-        key_generations, priority, created_at, started_at, completed_at, updated_at, next_event_seq, created_by
+        key_generations, priority, created_at, started_at, completed_at, updated_at, next_event_seq, created_by, trace_parent
         """
     /// The position of `next_event_seq` in `runColumns`.
     static let runNextEventSeq = 25
@@ -65,7 +65,7 @@ enum SQLiteCoding {
         } else {
             input = try json(row[6]) ?? .null
         }
-        return RunRecord(
+        var run = RunRecord(
             id: id,
             tenantID: row[1],
             definitionID: row[2],
@@ -93,6 +93,8 @@ enum SQLiteCoding {
             completedAt: date(row[23] as Int64?),
             updatedAt: date(row[24] as Int64)
         )
+        run.traceParent = row[27]
+        return run
     }
 
     static let stepColumns = "run_id, step_id, status, attempt, input, output, error, state, started_at, completed_at, updated_at"

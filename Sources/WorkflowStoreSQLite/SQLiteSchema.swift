@@ -327,6 +327,9 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("010_trace_parent") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN trace_parent TEXT")
+        }
         return migrator
     }
 }

@@ -50,8 +50,9 @@ extension SQLiteStore {
             sql: """
                 INSERT INTO runs (id, tenant_id, definition_id, workflow_name, workflow_version, status, input, output, error,
                     idempotency_key, request_hash, parent_run_id, parent_step_id, item_index, body_path, compensated, signals,
-                    dead_letter, priority, created_at, started_at, completed_at, updated_at, root_run_id, created_by, next_event_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    dead_letter, priority, created_at, started_at, completed_at, updated_at, root_run_id, created_by, trace_parent,
+                    next_event_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                 """,
             arguments: [
                 r.id, r.tenantID, r.definitionID, r.workflowName, r.workflowVersion, r.status.rawValue,
@@ -59,7 +60,7 @@ extension SQLiteStore {
                 r.requestHash, r.parentRunID, r.parentStepID, r.itemIndex, r.bodyPath, r.compensated.map { $0 ? 1 : 0 },
                 SQLiteCoding.text(PendingSignal.encode(r.pendingSignals)), r.deadLetter ? 1 : 0,
                 r.priority, SQLiteCoding.ms(r.createdAt), SQLiteCoding.ms(r.startedAt),
-                SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.rootRunID, r.createdBy,
+                SQLiteCoding.ms(r.completedAt), SQLiteCoding.ms(r.updatedAt), r.rootRunID, r.createdBy, r.traceParent,
             ]
         )
     }

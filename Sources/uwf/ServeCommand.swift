@@ -19,6 +19,10 @@ import WorkflowStore
 import WorkflowStorePostgres
 import WorkflowStoreSQLite
 
+#if OTel
+import OTel
+#endif
+
 /// `uwf serve`: the API, the engine and the database in one process.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,6 +59,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve /metrics (Prometheus text format, to keys with the monitor or admin role).")
     var metrics = true
     @Option(help: "Live event streams this node serves at once (more are refused with 429).") var maxStreams = 256
+    @Option(
+        help:
+            "Export traces over OTLP/HTTP to this collector (http://otel-collector:4318 posts to /v1/traces; a URL with a path is used as is); OTEL_* variables apply too. Needs the OTel trait (on by default)."
+    )
+    var otlpEndpoint: String?
+    @Option(help: "The OTLP encoding: http/protobuf or http/json.") var otlpProtocol = "http/protobuf"
+    @Option(help: "The service name traces are reported under.") var otelServiceName = "uwf"
     @Option(help: "A web origin allowed to call the API from a browser (CORS; repeatable; * for any). None by default.")
     var corsOrigin: [String] = []
     @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
@@ -135,6 +146,17 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical, not '\(logLevel.prefix(40))'")
         }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard ["http/protobuf", "http/json"].contains(otlpProtocol) else {
+            throw ValidationError("--otlp-protocol must be http/protobuf or http/json")
+        }
+        if let otlpEndpoint {
+            guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("--otlp-endpoint must be an http(s) URL such as http://otel-collector:4318")
+            }
+            #if !OTel
+            throw ValidationError("--otlp-endpoint needs a uwf built with the OTel trait (on unless --disable-default-traits)")
+            #endif
+        }
         guard (1...100_000).contains(maxStreams) else { throw ValidationError("--max-streams must be from 1 to 100000") }
         for origin in corsOrigin where origin != "*" {
             guard let url = URL(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.path.isEmpty, url.query == nil
@@ -356,6 +378,26 @@ struct ServeCommand: AsyncParsableCommand {
             authentication = .credentials(keys, tokens: tokens)
             extraServices.append(KeyUsageRecorder(keys: keys))
         }
+        #if OTel
+        if let otlpEndpoint {
+            // Traces only: logs and metrics have their own outputs (stderr, /metrics).
+            var otel = OTel.Configuration.default
+            otel.serviceName = otelServiceName
+            otel.resourceAttributes["service.instance.id"] = engineConfiguration.nodeID
+            otel.resourceAttributes["service.version"] = uwfVersion
+            otel.logs.enabled = false
+            otel.metrics.enabled = false
+            // As OTEL_EXPORTER_OTLP_ENDPOINT: a collector's base URL gets the traces path; a URL with a path is used as is.
+            let path = URL(string: otlpEndpoint)?.path ?? ""
+            otel.traces.otlpExporter.endpoint =
+                path.isEmpty || path == "/" ? otlpEndpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/traces" : otlpEndpoint
+            otel.traces.otlpExporter.protocol = otlpProtocol == "http/json" ? .httpJSON : .httpProtobuf
+            otel.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
+            otel.diagnosticLogLevel = .warning
+            extraServices.append(try OTel.bootstrap(configuration: otel))
+            logger.notice("exporting traces over OTLP", metadata: ["endpoint": "\(otlpEndpoint)", "protocol": "\(otlpProtocol)"])
+        }
+        #endif
         let api = WorkflowAPI(
             store: store,
             registry: registry,

@@ -91,6 +91,9 @@ struct ServeSettings {
         Option(key: "logging.level", flag: "log-level", kind: .string) { $0.logLevel },
         Option(key: "logging.format", flag: "log-format", kind: .string) { $0.logFormat },
         Option(key: "metrics.enabled", flag: "metrics", kind: .toggle) { "\($0.metrics)" },
+        Option(key: "tracing.otlp_endpoint", flag: "otlp-endpoint", kind: .string) { $0.otlpEndpoint },
+        Option(key: "tracing.otlp_protocol", flag: "otlp-protocol", kind: .string) { $0.otlpProtocol },
+        Option(key: "tracing.service_name", flag: "otel-service-name", kind: .string) { $0.otelServiceName },
     ]
 
     /// A configuration that cannot be used, with the file's key or the variable in the message.
