@@ -23,6 +23,8 @@ public struct APIConfiguration: Sendable {
     public var maxStreams: Int = 256
     /// Web origins allowed to call the API from a browser (`*` for any); none by default.
     public var corsOrigins: [String] = []
+    /// Whether answers over 1 KiB are gzip-compressed for clients that ask.
+    public var compression: Bool = true
 
     public init(
         maxBodyBytes: Int = 1 << 20,
@@ -33,8 +35,10 @@ public struct APIConfiguration: Sendable {
         requestTimeout: Duration = .seconds(30),
         masterKeys: MasterKeyring? = nil,
         maxStreams: Int = 256,
-        corsOrigins: [String] = []
+        corsOrigins: [String] = [],
+        compression: Bool = true
     ) {
+        self.compression = compression
         self.maxStreams = maxStreams
         self.corsOrigins = corsOrigins
         self.masterKeys = masterKeys

@@ -81,7 +81,7 @@ public struct WorkflowAPI: Sendable {
         // A server span per request, continuing the caller's W3C trace (`traceparent`); runs started here join it.
         router.add(middleware: TracingMiddleware<APIRequestContext>())
         if let metrics = engine.metrics { router.add(middleware: MetricsMiddleware(metrics: metrics)) }
-        router.add(middleware: CompressionMiddleware())
+        if configuration.compression { router.add(middleware: CompressionMiddleware()) }
         if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
         router.add(middleware: ProblemMiddleware())
         let clock = clock

@@ -17,12 +17,21 @@ public struct WorkflowClient: Sendable {
     /// - Parameters:
     ///   - baseURL: e.g. `http://127.0.0.1:8080`.
     ///   - apiKey: sent as `Authorization: Bearer <key>`.
-    public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
+    public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = WorkflowClient.defaultHTTPClient, timeout: Duration = .seconds(30)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
         self.http = httpClient
         self.timeout = .milliseconds(timeout.components.seconds * 1000)
     }
+
+    /// The HTTP client used unless one is given: `HTTPClient.shared` but for decompression, which there refuses answers
+    /// compressed more than 25 times, and a page of similar runs compresses better than that. Bounded by size instead
+    /// (every body is collected with a limit as well). Lives as long as the process; it is never shut down.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.decompression = .enabled(limit: .size(256 << 20))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     // MARK: workflows
 

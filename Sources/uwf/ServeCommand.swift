@@ -59,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve /metrics (Prometheus text format, to keys with the monitor or admin role).")
     var metrics = true
     @Option(help: "Live event streams this node serves at once (more are refused with 429).") var maxStreams = 256
+    @Flag(inversion: .prefixedNo, help: "Compress answers over 1 KiB with gzip for clients that send Accept-Encoding: gzip.")
+    var compression = true
     @Option(
         help:
             "Export traces over OTLP/HTTP to this collector (http://otel-collector:4318 posts to /v1/traces; a URL with a path is used as is); OTEL_* variables apply too. Needs the OTel trait (on by default)."
@@ -409,7 +411,8 @@ struct ServeCommand: AsyncParsableCommand {
                 requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)),
                 masterKeys: engineConfiguration.masterKeys,
                 maxStreams: maxStreams,
-                corsOrigins: corsOrigin
+                corsOrigins: corsOrigin,
+                compression: compression
             ),
             authentication: authentication,
             limits: CallerLimits(

@@ -181,7 +181,10 @@ import WorkflowTestSupport
                 )
                 let run = try await h.engine.start(definition: definition, input: [:])
                 let deadline = ContinuousClock.now + .seconds(10)
-                while remote.requests(path: "/hold").isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                // The remote may see the call a moment before the node has booked the execution (the task starts first).
+                while remote.requests(path: "/hold").isEmpty || h.engine.activeExecutions == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 #expect(h.engine.activeExecutions == 1)
 
                 let cancelled = try await h.engine.cancel(runID: run.id)

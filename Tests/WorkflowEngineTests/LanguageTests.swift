@@ -456,7 +456,8 @@ import WorkflowTestSupport
             // The step failure comes well before the timeout (15 s: the full suite on two loaded cores once took over 6 s
             // to get there); the compensation outlasts it.
             try await waitUntil("compensating") { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating }
-            let done = try await h.waitForRun(run.id)
+            // The compensation alone takes 17.5 s: 20 s of waiting was too tight for a loaded CI machine.
+            let done = try await h.waitForRun(run.id, timeout: .seconds(60))
             #expect(done.status == .failed)
             #expect(done.error?["step_id"] == "credit", "the first failure stays the run's error")
             #expect(done.compensated == true, "the timeout did not cut the compensation short")

@@ -32,7 +32,7 @@ struct PostgresStoreTests {
             let versions = try await first.client.query("SELECT version FROM uwf_migrations ORDER BY version").collect().map {
                 try $0.decode(Int.self)
             }
-            #expect(versions == Array(1...9))
+            #expect(versions == Array(1...10))
         }
     }
 
