@@ -37,7 +37,8 @@ curl -sf "${auth[@]}" -X POST "$url/api/v1/workflows" \
 curl -sf "${auth[@]}" -X POST "$url/api/v1/execute" -d '{"workflow_name": "fuzzed", "input": {}}' >/dev/null
 
 echo "schemathesis: $url/openapi.json for ${seconds}s"
-# Live streams never end by design: they are left out (LiveEventTests covers them).
+# Live streams never end by design: they are left out (LiveEventTests covers them). One worker: with two, hypothesis
+# (under CPython 3.11) once failed inside ast.parse from two threads at once, an error of the tool, not of the API.
 schemathesis run "$url/openapi.json" \
     --url "$url" \
     --header "Authorization: Bearer $key" \
@@ -47,5 +48,5 @@ schemathesis run "$url/openapi.json" \
     --max-examples 25 \
     --max-time "$seconds" \
     --request-timeout 10 \
-    --workers 2 \
+    --workers 1 \
     --no-color
