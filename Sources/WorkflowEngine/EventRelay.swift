@@ -299,7 +299,9 @@ public final class EventRelay: Service, Sendable {
             } else {
                 var wait = configuration.retrySchedule[next.attempts - 1]
                 if let retryAfter { wait = max(wait, min(retryAfter, .seconds(86_400))) }
-                next.nextAttemptAt = now.addingTimeInterval(wait.seconds)
+                // Counted from the end of this attempt, as Retry-After is (from the answer, not from the request):
+                // counted from its start, a slow attempt shortened the wait the endpoint asked for.
+                next.nextAttemptAt = clock.now().addingTimeInterval(wait.seconds)
             }
         }
         let outcome =
