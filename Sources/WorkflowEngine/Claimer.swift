@@ -51,7 +51,7 @@ struct Claimer: Sendable {
                 } catch is CancellationError {
                     break  // shutdown stopped a claim that waited on the database
                 } catch {
-                    node.storeFailed("claiming tasks", error)
+                    node.storeFailed("claiming tasks", operation: "claiming", error)
                 }
             }
             if sleep > .zero { await node.wake.wait(timeout: sleep) }

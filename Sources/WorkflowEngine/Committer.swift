@@ -23,7 +23,7 @@ struct Committer: Sendable {
                 for (pending, inserted) in zip(batch, tasks) { pending.continuation.resume(returning: inserted) }
             } catch let error as WorkflowError where error.code == .unavailable {
                 // The database is away: every start of the batch would wait for it in turn.
-                node.storeFailed("starting runs", error)
+                node.storeFailed("starting runs", operation: "starting", error)
                 for pending in batch { pending.continuation.resume(throwing: error) }
             } catch {
                 // One bad run must not fail its neighbours: retry them one by one to isolate it.
@@ -140,7 +140,7 @@ struct Committer: Sendable {
             } catch {
                 let unavailable = (error as? WorkflowError)?.code == .unavailable
                 if unavailable {
-                    node.storeFailed("recording step results", error)
+                    node.storeFailed("recording step results", operation: "committing", error)
                 } else {
                     node.logger.error("recording step results failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 }

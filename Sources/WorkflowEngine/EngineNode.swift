@@ -94,22 +94,12 @@ final class EngineNode: Sendable {
 
     /// Records that a loop could not reach the store; logs the first failure of an outage as an error, the rest at debug
     /// level, so that a database down for minutes does not flood the log.
-    func storeFailed(_ what: String, _ error: any Error) {
-        metrics?.databaseErrors(Self.operation(what))
+    /// `operation` is the metric's label: one of a fixed few (claiming, committing, starting, heartbeat, reading).
+    func storeFailed(_ what: String, operation: String, _ error: any Error) {
+        metrics?.databaseErrors(operation)
         let now = clock.now()
         let first = books.withLock { $0.storeFailed(at: now) }
         logger.log(level: first ? .error : .debug, "\(what) failed", metadata: ["error": "\(error)"])
-    }
-
-    /// The metric label of a failed store call, from the phrase that logs it (a fixed few values).
-    static func operation(_ what: String) -> String {
-        switch what {
-        case _ where what.hasPrefix("claiming"): "claiming"
-        case _ where what.hasPrefix("recording") || what.hasPrefix("committing"): "committing"
-        case _ where what.hasPrefix("starting"): "starting"
-        case _ where what.contains("heartbeat") || what.contains("lease"): "heartbeat"
-        default: "reading"
-        }
     }
 
     /// Counts what committed transitions did: runs started and finished, and tasks taken over from a dead node.

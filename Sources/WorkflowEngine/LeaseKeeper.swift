@@ -41,7 +41,7 @@ struct LeaseKeeper: Sendable {
             }
             node.storeAnswered()
         } catch {
-            node.storeFailed("renewing leases", error)
+            node.storeFailed("renewing leases", operation: "heartbeat", error)
         }
     }
 }

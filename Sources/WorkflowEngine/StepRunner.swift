@@ -59,7 +59,7 @@ struct StepRunner: Sendable {
         do {
             loaded = try await node.plan(for: work.run)
         } catch {
-            node.storeFailed("loading a run's definition", error)
+            node.storeFailed("loading a run's definition", operation: "reading", error)
             return nil
         }
         guard let plan = loaded, let planned = plan.step(for: work.step.stepID) else {
