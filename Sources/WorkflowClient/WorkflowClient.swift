@@ -10,9 +10,9 @@ import WorkflowPrimitive
 /// Errors the server reports come back as ``WorkflowError`` with the server's stable code and field issues.
 public struct WorkflowClient: Sendable {
     public var baseURL: String
-    private let http: HTTPClient
-    private let timeout: TimeAmount
-    private let apiKey: String?
+    let http: HTTPClient
+    let timeout: TimeAmount
+    let apiKey: String?
 
     /// - Parameters:
     ///   - baseURL: e.g. `http://127.0.0.1:8080`.
@@ -155,328 +155,6 @@ public struct WorkflowClient: Sendable {
         try decode(Page<TenantInfo>.self, try await get("/api/v1/tenants"))
     }
 
-    // MARK: governance
-
-    /// Moves a definition version through its lifecycle: `submit`, `approve`, `reject`, `deprecate`, `retire`, `activate`.
-    public func lifecycle(_ action: String, workflow: String, version: String?, comment: String? = nil) async throws -> Workflow {
-        let query = version.map { "?version=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } ?? ""
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/workflows/\(escape(workflow))/\(escape(action))\(query)",
-            body: try WireCoding.encode(CommentRequest(comment: comment)),
-            contentType: "application/json"
-        )
-        return try decode(Workflow.self, response)
-    }
-
-    public func diff(workflow: String, from: String, to: String) async throws -> DefinitionDiff {
-        try decode(DefinitionDiff.self, try await get("/api/v1/workflows/\(escape(workflow))/versions/\(escape(from))/diff/\(escape(to))"))
-    }
-
-    /// Decides an `approval` step of a run.
-    public func decide(runID: String, stepID: String, approve: Bool, comment: String? = nil) async throws -> RunDetail {
-        let body = ApprovalDecisionRequest(decision: approve ? "approve" : "reject", comment: comment)
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/executions/\(escape(runID))/approvals/\(escape(stepID))",
-            body: try WireCoding.encode(body),
-            contentType: "application/json"
-        )
-        return try decode(RunDetail.self, response)
-    }
-
-    /// The caller's inbox: approval steps they may decide.
-    public func pendingApprovals(limit: Int? = nil, cursor: String? = nil) async throws -> Page<PendingApproval> {
-        try decode(
-            Page<PendingApproval>.self,
-            try await get("/api/v1/approvals", query: ["status": "pending", "limit": limit.map(String.init), "cursor": cursor])
-        )
-    }
-
-    /// A page of the audit log: newest first, or in chain order after `after` (for export).
-    public func audit(
-        chainOrder: Bool = false,
-        after: Int64? = nil,
-        cursor: String? = nil,
-        limit: Int? = nil,
-        filters: [String: String] = [:]
-    )
-        async throws -> Page<AuditEntryInfo>
-    {
-        var query: [String: String?] = ["limit": limit.map(String.init), "cursor": cursor]
-        if chainOrder {
-            query["order"] = "chain"
-            query["after"] = after.map(String.init)
-        }
-        for (key, value) in filters { query[key] = value }
-        return try decode(Page<AuditEntryInfo>.self, try await get("/api/v1/audit", query: query))
-    }
-
-    public func verifyAudit(tenant: String? = nil, checkpoint: (seq: Int64, hash: String)? = nil) async throws -> AuditVerification {
-        var query: [String: String?] = ["tenant": tenant]
-        if let checkpoint {
-            query["checkpoint_seq"] = String(checkpoint.seq)
-            query["checkpoint_hash"] = checkpoint.hash
-        }
-        return try decode(AuditVerification.self, try await get("/api/v1/audit/verify", query: query))
-    }
-
-    public func setSecret(_ name: String, value: String) async throws -> SecretInfo {
-        let (_, response) = try await send(
-            .PUT,
-            "/api/v1/secrets/\(escape(name))",
-            body: try WireCoding.encode(SetSecretRequest(value: value)),
-            contentType: "application/json"
-        )
-        return try decode(SecretInfo.self, response)
-    }
-
-    public func secrets() async throws -> Page<SecretInfo> {
-        try decode(Page<SecretInfo>.self, try await get("/api/v1/secrets"))
-    }
-
-    public func deleteSecret(_ name: String) async throws {
-        _ = try await send(.DELETE, "/api/v1/secrets/\(escape(name))", body: nil, contentType: nil)
-    }
-
-    /// Re-wraps every secret under the server's newest master key; returns how many were re-wrapped.
-    public func rotateMasterKey() async throws -> JSONValue {
-        let (_, response) = try await send(.POST, "/api/v1/secrets/rotate-master-key", body: nil, contentType: nil)
-        return try decode(JSONValue.self, response)
-    }
-
-    public func tenantSettings() async throws -> TenantSettingsInfo {
-        try decode(TenantSettingsInfo.self, try await get("/api/v1/tenant/settings"))
-    }
-
-    public func setTenantSettings(_ settings: TenantSettingsInfo) async throws -> TenantSettingsInfo {
-        let (_, response) = try await send(.PUT, "/api/v1/tenant/settings", body: try WireCoding.encode(settings), contentType: "application/json")
-        return try decode(TenantSettingsInfo.self, response)
-    }
-
-    /// Purges the tenant's finished runs created more than `olderThanDays` ago; returns how many top-level runs.
-    public func purge(olderThanDays: Double) async throws -> Int {
-        let body: JSONValue = ["older_than_days": .number(olderThanDays)]
-        let (_, response) = try await send(.POST, "/api/v1/runs/purge", body: Data(body.canonicalString().utf8), contentType: "application/json")
-        return Int(try decode(JSONValue.self, response)["purged"]?.numberValue ?? 0)
-    }
-
-    // MARK: webhooks and live events
-
-    public func createWebhook(_ fields: JSONValue) async throws -> WebhookWithSecret {
-        let (_, response) = try await send(.POST, "/api/v1/webhooks", body: Data(fields.canonicalString().utf8), contentType: "application/json")
-        return try decode(WebhookWithSecret.self, response)
-    }
-
-    public func updateWebhook(_ id: String, _ fields: JSONValue) async throws -> WebhookInfo {
-        let (_, response) = try await send(
-            .PUT,
-            "/api/v1/webhooks/\(escape(id))",
-            body: Data(fields.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(WebhookInfo.self, response)
-    }
-
-    public func webhooks() async throws -> Page<WebhookInfo> { try decode(Page<WebhookInfo>.self, try await get("/api/v1/webhooks")) }
-
-    public func webhook(_ id: String) async throws -> WebhookInfo { try decode(WebhookInfo.self, try await get("/api/v1/webhooks/\(escape(id))")) }
-
-    public func deleteWebhook(_ id: String) async throws {
-        _ = try await send(.DELETE, "/api/v1/webhooks/\(escape(id))", body: nil, contentType: nil)
-    }
-
-    public func rotateWebhookSecret(_ id: String, graceSeconds: Int?) async throws -> WebhookWithSecret {
-        let body: JSONValue = graceSeconds.map { ["grace_seconds": .number(Double($0))] } ?? .object([:])
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/webhooks/\(escape(id))/rotate-secret",
-            body: Data(body.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(WebhookWithSecret.self, response)
-    }
-
-    /// Deliveries, newest first: of one webhook, or of all.
-    public func webhookDeliveries(
-        webhook: String? = nil,
-        status: String? = nil,
-        limit: Int? = nil,
-        cursor: String? = nil
-    ) async throws
-        -> Page<WebhookDeliveryInfo>
-    {
-        let path = webhook.map { "/api/v1/webhooks/\(escape($0))/deliveries" } ?? "/api/v1/webhook-deliveries"
-        return try decode(
-            Page<WebhookDeliveryInfo>.self,
-            try await get(path, query: ["status": status, "limit": limit.map(String.init), "cursor": cursor])
-        )
-    }
-
-    public func webhookDelivery(_ id: String) async throws -> WebhookDeliveryInfo {
-        try decode(WebhookDeliveryInfo.self, try await get("/api/v1/webhook-deliveries/\(escape(id))"))
-    }
-
-    /// Redelivers deliveries by id, or every one of a webhook in `status` (default failed); returns how many.
-    public func redeliver(ids: [String], webhook: String?, status: String?) async throws -> Int {
-        var body: [String: JSONValue] = [:]
-        if !ids.isEmpty { body["ids"] = .array(ids.map(JSONValue.string)) }
-        if let webhook { body["webhook_id"] = .string(webhook) }
-        if let status { body["status"] = .string(status) }
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/webhook-deliveries/redeliver",
-            body: Data(JSONValue.object(body).canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return Int(try decode(JSONValue.self, response)["redelivered"]?.numberValue ?? 0)
-    }
-
-    /// One Server-Sent Event.
-    public struct StreamEvent: Sendable {
-        public var id: String?
-        public var type: String?
-        public var data: String
-    }
-
-    /// Follows a Server-Sent Events stream (`/api/v1/events`, `/api/v1/executions/{id}/events`), reconnecting after
-    /// the last event seen when the server ends the stream, until `handle` returns false or, with
-    /// `endWhenClosed`, the server closes a stream that has ended for good (a finished run's).
-    public func follow(
-        _ path: String,
-        after: String? = nil,
-        endWhenClosed: Bool = false,
-        _ handle: @Sendable (StreamEvent) async throws -> Bool
-    ) async throws {
-        var lastID = after
-        while !Task.isCancelled {
-            var request = HTTPClientRequest(url: baseURL + path)
-            request.headers.add(name: "Accept", value: "text/event-stream")
-            if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-            if let lastID { request.headers.add(name: "Last-Event-ID", value: lastID) }
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, timeout: .hours(24))
-            } catch {
-                throw WorkflowError(.unavailable, "cannot reach the uwf server at \(baseURL): \(error)")
-            }
-            guard response.status == .ok else {
-                let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
-                if let problem = try? WireCoding.decode(Problem.self, from: data) { throw problem.workflowError }
-                throw WorkflowError(WorkflowError.Code(rawValue: "http_\(response.status.code)"), "HTTP \(response.status.code)")
-            }
-            var buffer = ""
-            var current = StreamEvent(id: nil, type: nil, data: "")
-            for try await chunk in response.body {
-                buffer += String(buffer: chunk)
-                while let newline = buffer.firstIndex(of: "\n") {
-                    let line = String(buffer[..<newline])
-                    buffer = String(buffer[buffer.index(after: newline)...])
-                    if line.isEmpty {
-                        if !current.data.isEmpty {
-                            if let id = current.id { lastID = id }
-                            guard try await handle(current) else { return }
-                        }
-                        current = StreamEvent(id: nil, type: nil, data: "")
-                    } else if line.hasPrefix("id: ") {
-                        current.id = String(line.dropFirst(4))
-                    } else if line.hasPrefix("event: ") {
-                        current.type = String(line.dropFirst(7))
-                    } else if line.hasPrefix("data: ") {
-                        current.data += String(line.dropFirst(6))
-                    }
-                }
-            }
-            if endWhenClosed { return }
-        }
-    }
-
-    // MARK: schedules
-
-    /// Creates a schedule from its JSON form (`paused` and `note` may ride along).
-    public func createSchedule(_ spec: JSONValue) async throws -> ScheduleInfo {
-        let (_, response) = try await send(.POST, "/api/v1/schedules", body: Data(spec.canonicalString().utf8), contentType: "application/json")
-        return try decode(ScheduleInfo.self, response)
-    }
-
-    public func replaceSchedule(_ id: String, _ spec: JSONValue) async throws -> ScheduleInfo {
-        let (_, response) = try await send(
-            .PUT,
-            "/api/v1/schedules/\(escape(id))",
-            body: Data(spec.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(ScheduleInfo.self, response)
-    }
-
-    public func schedules(limit: Int? = nil, cursor: String? = nil) async throws -> Page<ScheduleInfo> {
-        try decode(Page<ScheduleInfo>.self, try await get("/api/v1/schedules", query: ["limit": limit.map(String.init), "cursor": cursor]))
-    }
-
-    public func schedule(_ id: String) async throws -> ScheduleInfo {
-        try decode(ScheduleInfo.self, try await get("/api/v1/schedules/\(escape(id))"))
-    }
-
-    public func deleteSchedule(_ id: String) async throws {
-        _ = try await send(.DELETE, "/api/v1/schedules/\(escape(id))", body: nil, contentType: nil)
-    }
-
-    /// `action` is `pause` or `resume`.
-    public func setSchedulePaused(_ id: String, _ action: String, note: String?) async throws -> ScheduleInfo {
-        let body: JSONValue = note.map { ["note": .string($0)] } ?? .object([:])
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/schedules/\(escape(id))/\(action)",
-            body: Data(body.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(ScheduleInfo.self, response)
-    }
-
-    public func triggerSchedule(_ id: String) async throws -> ScheduleTriggered {
-        let (_, response) = try await send(.POST, "/api/v1/schedules/\(escape(id))/trigger", body: nil, contentType: nil)
-        return try decode(ScheduleTriggered.self, response)
-    }
-
-    public func backfillSchedule(_ id: String, from: String, to: String) async throws -> Page<ScheduleFireInfo> {
-        let body: JSONValue = ["from": .string(from), "to": .string(to)]
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/schedules/\(escape(id))/backfill",
-            body: Data(body.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(Page<ScheduleFireInfo>.self, response)
-    }
-
-    public func previewSchedule(_ id: String, count: Int? = nil, after: String? = nil) async throws -> SchedulePreview {
-        try decode(
-            SchedulePreview.self,
-            try await get("/api/v1/schedules/\(escape(id))/preview", query: ["count": count.map(String.init), "after": after])
-        )
-    }
-
-    /// Fire times of a schedule not created yet.
-    public func previewSchedule(spec: JSONValue, count: Int? = nil, after: String? = nil) async throws -> SchedulePreview {
-        var query: [String] = []
-        if let count { query.append("count=\(count)") }
-        if let after { query.append("after=\(after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after)") }
-        let (_, response) = try await send(
-            .POST,
-            "/api/v1/schedules/preview" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")),
-            body: Data(spec.canonicalString().utf8),
-            contentType: "application/json"
-        )
-        return try decode(SchedulePreview.self, response)
-    }
-
-    public func scheduleRuns(_ id: String, limit: Int? = nil, cursor: String? = nil) async throws -> Page<ScheduleFireInfo> {
-        try decode(
-            Page<ScheduleFireInfo>.self,
-            try await get("/api/v1/schedules/\(escape(id))/runs", query: ["limit": limit.map(String.init), "cursor": cursor])
-        )
-    }
-
     public func cluster() async throws -> ClusterStatus {
         try decode(ClusterStatus.self, try await get("/api/v1/cluster/nodes"))
     }
@@ -512,18 +190,18 @@ public struct WorkflowClient: Sendable {
 
     // MARK: transport
 
-    private func escape(_ segment: String) -> String {
+    func escape(_ segment: String) -> String {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 
-    private func get(_ path: String, query: [String: String?] = [:]) async throws -> Data {
+    func get(_ path: String, query: [String: String?] = [:]) async throws -> Data {
         let items = query.compactMap { key, value in value.map { "\(key)=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" }
         }
         let (_, body) = try await send(.GET, items.isEmpty ? path : path + "?" + items.sorted().joined(separator: "&"), body: nil, contentType: nil)
         return body
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> (Int, Data) {
+    func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -563,7 +241,7 @@ public struct WorkflowClient: Sendable {
         return (Int(response.status.code), data)
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
         do {
             return try WireCoding.decode(T.self, from: data)
         } catch {
