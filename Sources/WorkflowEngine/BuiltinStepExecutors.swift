@@ -35,23 +35,27 @@ public struct FailStepExecutor: StepExecutor {
 
 /// `delay`: a durable timer. The first execution suspends the step until its wake-up time, which is stored with the
 /// task, so the wait survives restarts and holds no worker while it lasts.
+///
+/// The wake-up time is a whole millisecond, and "reached" is judged in whole milliseconds, as the SQLite driver stores
+/// a task's due time: a task the store finds due is never suspended again for the fraction of a millisecond left
+/// (which on a clock that stands still, a test's, would repeat for ever).
 public struct DelayStepExecutor: StepExecutor {
     public init() {}
     public func execute(_ execution: StepExecution) async -> StepResult {
+        let nowMs = (execution.now.timeIntervalSince1970 * 1000).rounded()
         if let wakeMs = execution.state?["wake_at_ms"]?.numberValue {
-            let wake = Date(timeIntervalSince1970: wakeMs / 1000)
-            if execution.now >= wake {
+            if nowMs >= wakeMs {
                 return .success(["delayed_ms": execution.input["duration_ms"] ?? 0])
             }
-            return .suspend(until: wake, state: execution.state!)
+            return .suspend(until: Date(timeIntervalSince1970: wakeMs / 1000), state: ["wake_at_ms": .number(wakeMs)])
         }
         // Checked against the configured maximum when the config was rendered; this bound only keeps the date sane.
         guard let duration = execution.input["duration_ms"]?.integer(in: 0...(1 << 42)) else {
             return .failure(StepFailure(code: "invalid_config", message: "duration_ms must be a non-negative integer", retriable: false))
         }
         if duration == 0 { return .success(["delayed_ms": 0]) }
-        let wake = execution.now.addingTimeInterval(Double(duration) / 1000)
-        return .suspend(until: wake, state: ["wake_at_ms": .number((wake.timeIntervalSince1970 * 1000).rounded())])
+        let wakeMs = nowMs + Double(duration)
+        return .suspend(until: Date(timeIntervalSince1970: wakeMs / 1000), state: ["wake_at_ms": .number(wakeMs)])
     }
 }
 

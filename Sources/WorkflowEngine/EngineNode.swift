@@ -75,6 +75,8 @@ final class EngineNode: Sendable {
         logger[metadataKey: LogKey.node] = .string(configuration.nodeID)
         self.logger = logger
         self.startedAt = clock.now()
+        // A test clock's jump may have made tasks due: the claimer looks again instead of sleeping out its wait.
+        clock.onAdvance { [wake] in wake.signal() }
     }
 
     var capacity: Int { Books.capacity(maxConcurrentSteps: configuration.maxConcurrentSteps) }

@@ -328,6 +328,9 @@ struct DefinitionParser {
         }
         if let n = optionalInt(fields, "max_interval_ms", at: pointer, minimum: 0, maximum: limits.maxRetryIntervalMs) {
             policy.maxIntervalMs = n
+        } else if fields["max_interval_ms"] == nil {
+            // The default cap never shortens the interval the author asked for: an hour's initial wait is an hour.
+            policy.maxIntervalMs = max(policy.maxIntervalMs, policy.initialIntervalMs)
         }
         if fields["max_interval_ms"] != nil, policy.maxIntervalMs < policy.initialIntervalMs {
             issue(pointer.appending("max_interval_ms"), "must not be less than initial_interval_ms")

@@ -113,6 +113,49 @@ import WorkflowTestSupport
         }
     }
 
+    /// Long waits are instants on the engine's clock: a day-long delay and an hour-long backoff end when the clock
+    /// passes them, and not a moment before. The test moves time itself instead of sleeping.
+    @Test(arguments: TestDriver.all) func aDayLongDelayAndAnHourLongBackoffEndWhenTheClockPassesThem(_ driver: TestDriver) async throws {
+        try await LocalHTTPServer.with(remoteRoutes) { remote in
+            let clock = ManualClock()
+            try await withEngine(driver, clock: clock) { h in
+                let definition = try await h.register(
+                    """
+                    {"name": "patient", "version": "1.0.0", "definition": {"steps": [
+                      {"id": "wait", "type": "delay", "config": {"duration_ms": 86400000}},
+                      {"id": "call", "type": "http_request", "depends_on": ["wait"],
+                       "config": {"url": "\(remote.baseURL)/flaky?failures=1", "method": "POST"},
+                       "retry": {"max_attempts": 2, "backoff": "fixed", "initial_interval_ms": 3600000}}
+                    ]}}
+                    """
+                )
+                let run = try await h.engine.start(definition: definition, input: [:])
+                let stillWaiting = { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .running }
+                try await waitUntil("the delay is suspended") {
+                    try await h.events(run.id).contains { $0.type == "step_suspended" && $0.stepID == "wait" }
+                }
+                clock.advance(by: 86_399)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await stillWaiting(), "a second before the day is over")
+                #expect(remote.requests(path: "/flaky").isEmpty)
+                clock.advance(by: 1)
+                try await waitUntil("the first attempt failed") {
+                    try await h.events(run.id).contains { $0.type == "step_retrying" }
+                }
+                clock.advance(by: 3_599)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(remote.requests(path: "/flaky").count == 1, "no second attempt before the hour is over")
+                clock.advance(by: 1)
+                let done = try await h.waitForRun(run.id)
+                #expect(done.status == .completed)
+                #expect(remote.requests(path: "/flaky").count == 2)
+                let steps = try await h.steps(run.id)
+                #expect(steps["wait"]?.status == .success)
+                #expect(steps["call"]?.attempt == 2)
+            }
+        }
+    }
+
     @Test(arguments: TestDriver.all) func clientErrorsFailTheStepWithoutRetry(_ driver: TestDriver) async throws {
         try await LocalHTTPServer.with(remoteRoutes) { remote in
             try await withEngine(driver) { h in

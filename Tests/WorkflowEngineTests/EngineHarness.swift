@@ -25,6 +25,8 @@ struct EngineHarness {
     let registry: WorkflowRegistry
     let engine: WorkflowEngine
     let directory: URL
+    /// The engine's time: the wall clock, or a `ManualClock` the test advances.
+    let clock: any WorkflowClock
 
     func register(_ json: String) async throws -> CompiledDefinition {
         switch try await registry.register(document: try JSONValue.parse(json), now: Date()) {
@@ -66,6 +68,7 @@ struct EngineHarness {
 func withEngine<T: Sendable>(
     _ driver: TestDriver = .sqlite,
     limits: WorkflowLimits = .default,
+    clock: any WorkflowClock = SystemClock(),
     configure: (inout EngineConfiguration) -> Void = { _ in },
     beforeStart: (EngineHarness) async throws -> Void = { _ in },
     _ body: (EngineHarness) async throws -> T
@@ -75,13 +78,22 @@ func withEngine<T: Sendable>(
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-engine-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("uwf.sqlite").path))
-        return try await withEngine(on: store, directory: directory, limits: limits, configure: configure, beforeStart: beforeStart, body)
+        return try await withEngine(
+            on: store,
+            directory: directory,
+            limits: limits,
+            clock: clock,
+            configure: configure,
+            beforeStart: beforeStart,
+            body
+        )
     case .postgres:
         return try await withPostgresStore { store in
             try await withEngine(
                 on: store,
                 directory: URL(fileURLWithPath: "/"),
                 limits: limits,
+                clock: clock,
                 configure: configure,
                 beforeStart: beforeStart,
                 body
@@ -94,6 +106,7 @@ private func withEngine<T: Sendable>(
     on store: any WorkflowStore,
     directory: URL,
     limits: WorkflowLimits,
+    clock: any WorkflowClock,
     configure: (inout EngineConfiguration) -> Void,
     beforeStart: (EngineHarness) async throws -> Void,
     _ body: (EngineHarness) async throws -> T
@@ -109,10 +122,11 @@ private func withEngine<T: Sendable>(
         store: store,
         registry: registry,
         executors: .builtin(http: HTTPRequestStepExecutor(client: http)),
+        clock: clock,
         logger: logger
     )
     let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
-    let harness = EngineHarness(store: store, registry: registry, engine: engine, directory: directory)
+    let harness = EngineHarness(store: store, registry: registry, engine: engine, directory: directory, clock: clock)
     do {
         try await beforeStart(harness)
         let result = try await withThrowingTaskGroup(of: Void.self) { tasks in

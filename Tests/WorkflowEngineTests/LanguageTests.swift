@@ -416,7 +416,10 @@ import WorkflowTestSupport
     }
 
     @Test(arguments: TestDriver.all) func aTimedOutRunIsCompensatedToo(_ driver: TestDriver) async throws {
-        try await withEngine(driver) { h in
+        // Time is the test's: the run's deadline passes when the test says so, not after ten seconds of waiting that a
+        // loaded machine could stretch past the debit.
+        let clock = ManualClock()
+        try await withEngine(driver, clock: clock) { h in
             let definition = try await h.register(
                 """
                 {"name": "slow-transfer", "version": "1.0.0", "definition": {"timeout_ms": 10000, "steps": [
@@ -427,9 +430,16 @@ import WorkflowTestSupport
                 """
             )
             let run = try await h.engine.start(definition: definition, input: [:])
-            // The timeout must come after the debit succeeded and while credit sleeps: 10 s, because on two loaded cores the
-            // full suite once took more than 2.5 s to run the first step (the run then timed out before the debit).
-            try await waitUntil("debit succeeded") { try await h.steps(run.id)["debit"]?.status == .success }
+            // Once the credit's delay has set its wake-up time, the run only waits: time may move.
+            try await waitUntil("the credit's delay is suspended") {
+                try await h.events(run.id).contains { $0.type == "step_suspended" && $0.stepID == "credit" }
+            }
+            #expect(try await h.steps(run.id)["debit"]?.status == .success)
+            #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .running)
+            clock.advance(by: 9.9)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .running, "not before its deadline")
+            clock.advance(by: 0.1)
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
             #expect(done.error?["code"] == "run_timeout")
@@ -443,7 +453,8 @@ import WorkflowTestSupport
     }
 
     @Test(arguments: TestDriver.all) func aTimeoutDuringCompensationLetsItFinish(_ driver: TestDriver) async throws {
-        try await withEngine(driver) { h in
+        let clock = ManualClock()
+        try await withEngine(driver, clock: clock) { h in
             let definition = try await h.register(
                 """
                 {"name": "slow-undo", "version": "1.0.0", "definition": {"timeout_ms": 15000, "steps": [
@@ -453,11 +464,18 @@ import WorkflowTestSupport
                 """
             )
             let run = try await h.engine.start(definition: definition, input: [:])
-            // The step failure comes well before the timeout (15 s: the full suite on two loaded cores once took over 6 s
-            // to get there); the compensation outlasts it.
-            try await waitUntil("compensating") { try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating }
-            // The compensation alone takes 17.5 s: 20 s of waiting was too tight for a loaded CI machine.
-            let done = try await h.waitForRun(run.id, timeout: .seconds(60))
+            // The failure started the compensation, a 17.5 s delay; once it has set its wake-up time, the run's deadline
+            // and the delay's end are the two tasks left.
+            try await waitUntil("the compensation's delay is suspended") {
+                try await h.events(run.id).contains { $0.type == "step_suspended" && $0.stepID == "debit.compensate" }
+            }
+            #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating)
+            #expect(try await h.store.taskCount(runID: run.id) == 2)
+            clock.advance(by: 15)
+            try await waitUntil("the deadline was handled") { try await h.store.taskCount(runID: run.id) == 1 }
+            #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating, "still compensating")
+            clock.advance(by: 2.5)
+            let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
             #expect(done.error?["step_id"] == "credit", "the first failure stays the run's error")
             #expect(done.compensated == true, "the timeout did not cut the compensation short")
