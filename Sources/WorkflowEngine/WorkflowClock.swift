@@ -27,13 +27,20 @@ public struct SystemClock: WorkflowClock {
 /// Time that moves only when told to: tests advance it past a delay, a backoff or a deadline and wait for the outcome
 /// instead of sleeping through it.
 ///
+/// Instants are stored to the millisecond, and the same instant reached by two sums of floating-point seconds may
+/// differ in its last bit: advance *past* a due time by a millisecond, as real time would, not exactly onto it.
+///
 /// Advance it while nothing executes: leases are measured on it too, so a jump past a lease's expiry while a step runs
 /// lets the claimer take that step over, as it would from a node that stopped renewing.
 public final class ManualClock: WorkflowClock {
     private let state: Mutex<(now: Date, observers: [@Sendable () -> Void])>
 
-    public init(now: Date = Date()) {
-        state = Mutex((now, []))
+    /// Starts at `now`, or at the current time rounded to a whole millisecond: the drivers keep instants to the
+    /// millisecond (SQLite) or microsecond (PostgreSQL), and a clock that starts between two milliseconds can stand a
+    /// fraction of one short of a due time that was rounded up, for ever.
+    public init(now: Date? = nil) {
+        let start = now ?? Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
+        state = Mutex((start, []))
     }
 
     public func now() -> Date { state.withLock { $0.now } }

@@ -138,14 +138,21 @@ import WorkflowTestSupport
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await stillWaiting(), "a second before the day is over")
                 #expect(remote.requests(path: "/flaky").isEmpty)
-                clock.advance(by: 1)
-                try await waitUntil("the first attempt failed") {
-                    try await h.events(run.id).contains { $0.type == "step_retrying" }
+                clock.advance(by: 1.001)  // past the day by a millisecond, the precision of stored instants
+                do {
+                    try await waitUntil("the first attempt failed") {
+                        try await h.events(run.id).contains { $0.type == "step_retrying" }
+                    }
+                } catch {
+                    let history = try await h.events(run.id).map { "\($0.type)(\($0.stepID ?? "")) \($0.data.canonicalString())" }
+                    let tasks = try await h.store.taskCount(runID: run.id)
+                    Issue.record("clock at \(clock.now().timeIntervalSince1970); \(tasks) tasks; history:\n\(history.joined(separator: "\n"))")
+                    throw error
                 }
                 clock.advance(by: 3_599)
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(remote.requests(path: "/flaky").count == 1, "no second attempt before the hour is over")
-                clock.advance(by: 1)
+                clock.advance(by: 1.001)
                 let done = try await h.waitForRun(run.id)
                 #expect(done.status == .completed)
                 #expect(remote.requests(path: "/flaky").count == 2)

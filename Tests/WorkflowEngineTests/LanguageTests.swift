@@ -439,7 +439,7 @@ import WorkflowTestSupport
             clock.advance(by: 9.9)
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .running, "not before its deadline")
-            clock.advance(by: 0.1)
+            clock.advance(by: 0.101)  // past the deadline by a millisecond, the precision of stored instants
             let done = try await h.waitForRun(run.id)
             #expect(done.status == .failed)
             #expect(done.error?["code"] == "run_timeout")
@@ -471,7 +471,7 @@ import WorkflowTestSupport
             }
             #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating)
             #expect(try await h.store.taskCount(runID: run.id) == 2)
-            clock.advance(by: 15)
+            clock.advance(by: 15.001)
             try await waitUntil("the deadline was handled") { try await h.store.taskCount(runID: run.id) == 1 }
             #expect(try await h.store.runGet(tenantID: defaultTenantID, id: run.id)?.status == .compensating, "still compensating")
             clock.advance(by: 2.5)
