@@ -25,6 +25,8 @@ public struct APIConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Whether answers over 1 KiB are gzip-compressed for clients that ask.
     public var compression: Bool = true
+    /// How many keys, webhooks, templates, schedules and secrets a tenant keeps, and how many tenants there are.
+    public var quotas: StoreQuotas = .default
 
     public init(
         maxBodyBytes: Int = 1 << 20,
@@ -36,8 +38,10 @@ public struct APIConfiguration: Sendable {
         masterKeys: MasterKeyring? = nil,
         maxStreams: Int = 256,
         corsOrigins: [String] = [],
-        compression: Bool = true
+        compression: Bool = true,
+        quotas: StoreQuotas = .default
     ) {
+        self.quotas = quotas
         self.compression = compression
         self.maxStreams = maxStreams
         self.corsOrigins = corsOrigins

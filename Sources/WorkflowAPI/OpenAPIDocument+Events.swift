@@ -206,6 +206,9 @@ extension OpenAPIDocument {
               operationId: listTemplates
               tags: [events]
               summary: Message templates (latest version of each)
+              parameters:
+                - {$ref: "#/components/parameters/limit"}
+                - {$ref: "#/components/parameters/cursor"}
               responses:
                 "200": {$ref: "#/components/responses/Object"}
                 "4XX": {$ref: "#/components/responses/Problem"}

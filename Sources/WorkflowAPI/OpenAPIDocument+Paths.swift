@@ -288,6 +288,9 @@ extension OpenAPIDocument {
               operationId: listAPIKeys
               tags: [identity]
               summary: The tenant's API keys (admin; never their secrets)
+              parameters:
+                - {$ref: "#/components/parameters/limit"}
+                - {$ref: "#/components/parameters/cursor"}
               responses:
                 "200": {$ref: "#/components/responses/Page"}
                 "4XX": {$ref: "#/components/responses/Problem"}
@@ -316,6 +319,9 @@ extension OpenAPIDocument {
               operationId: listTenants
               tags: [identity]
               summary: Tenants (platform admins)
+              parameters:
+                - {$ref: "#/components/parameters/limit"}
+                - {$ref: "#/components/parameters/cursor"}
               responses:
                 "200": {$ref: "#/components/responses/Page"}
                 "4XX": {$ref: "#/components/responses/Problem"}
@@ -386,6 +392,9 @@ extension OpenAPIDocument {
               operationId: listSecrets
               tags: [governance]
               summary: The tenant's secrets (names and dates, never values)
+              parameters:
+                - {$ref: "#/components/parameters/limit"}
+                - {$ref: "#/components/parameters/cursor"}
               responses:
                 "200": {$ref: "#/components/responses/Page"}
                 "4XX": {$ref: "#/components/responses/Problem"}

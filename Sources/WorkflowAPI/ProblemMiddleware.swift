@@ -45,7 +45,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .workflowNotFound, .runNotFound, .notFound, .secretNotFound, .scheduleNotFound: .notFound
         case .versionConflict, .runNotCancellable, .runFinished, .runNotRetryable, .workflowRetired, .definitionInUse: .conflict
         case .workflowNotActive, .lifecycleConflict, .alreadyDecided, .approvalNotPending, .masterKeyMissing: .conflict
-        case .scheduleExists, .scheduleConflict, .webhookExists: .conflict
+        case .scheduleExists, .scheduleConflict, .webhookExists, .quotaExceeded: .conflict
         case .selfApproval: .forbidden
         case .tooManySignals: .tooManyRequests
         case .unavailable: .serviceUnavailable

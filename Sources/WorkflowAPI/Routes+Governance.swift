@@ -121,14 +121,16 @@ extension WorkflowAPI {
                 updatedBy: principal.subject
             )
             let audit = AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "secret.set", target: "secret:\(name)")
-            let created = try await store.secretPut(record, audit: [audit])
+            let created = try await store.secretPut(record, audit: [audit], quotas: configuration.quotas)
             let stored = try await store.secretGet(tenantID: principal.tenantID, name: name) ?? record
             return try respond(Wire.secret(stored), status: created ? .created : .ok, location: "/api/v1/secrets/\(name)")
         }
         v1.get("/secrets") { request, context in
             let principal = try context.authorize(.admin)
-            _ = try queryParameters(request, allowed: [])
-            return try respond(Page(items: try await store.secretList(tenantID: principal.tenantID).map(Wire.secret), nextCursor: nil))
+            let query = try queryParameters(request, allowed: ["limit", "cursor"])
+            let limit = try pageSize(request)
+            let items = try await store.secretList(tenantID: principal.tenantID, after: query.get("cursor"), limit: limit)
+            return try respond(Page(items: items.map(Wire.secret), nextCursor: items.count == limit ? items.last?.name : nil))
         }
         v1.delete("/secrets/:name") { _, context in
             let principal = try context.authorize(.admin)

@@ -67,7 +67,7 @@ extension WorkflowAPI {
                     )
                 )
             }
-            guard try await identities.apiKeyInsert(record, audit: audit) else {
+            guard try await identities.apiKeyInsert(record, audit: audit, quotas: configuration.quotas) else {
                 throw WorkflowError(.unavailable, "the key could not be stored; try again")
             }
             return try respond(
@@ -78,9 +78,10 @@ extension WorkflowAPI {
         }
         v1.get("/api-keys") { request, context in
             let principal = try context.authorize(.admin)
-            _ = try queryParameters(request, allowed: [])
-            let keys = try await identities.apiKeyList(tenantID: principal.tenantID)
-            return try respond(Page(items: keys.map(Wire.apiKey), nextCursor: nil))
+            let query = try queryParameters(request, allowed: ["limit", "cursor"])
+            let limit = try pageSize(request)
+            let keys = try await identities.apiKeyList(tenantID: principal.tenantID, after: query.get("cursor"), limit: limit)
+            return try respond(Page(items: keys.map(Wire.apiKey), nextCursor: keys.count == limit ? keys.last?.id : nil))
         }
         v1.delete("/api-keys/:id") { _, context in
             let principal = try context.authorize(.admin)
@@ -101,14 +102,18 @@ extension WorkflowAPI {
             let audit = [tenant.id, principal.tenantID].map {
                 AuditRecord(tenantID: $0, at: tenant.createdAt, context: context.audit, action: "tenant.create", target: "tenant:\(tenant.id)")
             }
-            guard try await identities.tenantInsert(tenant, audit: audit) else { throw WorkflowError(.tenantExists, "tenant \(body.id) exists") }
+            guard try await identities.tenantInsert(tenant, audit: audit, quotas: configuration.quotas) else {
+                throw WorkflowError(.tenantExists, "tenant \(body.id) exists")
+            }
             return try respond(Wire.tenant(tenant), status: .created, location: "/api/v1/tenants/\(tenant.id)")
         }
         v1.get("/tenants") { request, context in
             let principal = try context.authorize(.admin)
             guard principal.isPlatformAdmin else { throw WorkflowError(.forbidden, "only an admin of the default tenant manages tenants") }
-            _ = try queryParameters(request, allowed: [])
-            return try respond(Page(items: try await identities.tenantList().map(Wire.tenant), nextCursor: nil))
+            let query = try queryParameters(request, allowed: ["limit", "cursor"])
+            let limit = try pageSize(request)
+            let tenants = try await identities.tenantList(after: query.get("cursor"), limit: limit)
+            return try respond(Page(items: tenants.map(Wire.tenant), nextCursor: tenants.count == limit ? tenants.last?.id : nil))
         }
     }
 }

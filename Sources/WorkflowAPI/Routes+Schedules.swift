@@ -20,7 +20,8 @@ extension WorkflowAPI {
                 paused: paused,
                 note: note,
                 createdBy: principal.subject,
-                audit: context.audit
+                audit: context.audit,
+                quotas: configuration.quotas
             )
             return try respond(Wire.schedule(record), status: .created, location: "/api/v1/schedules/\(record.id)")
         }

@@ -53,15 +53,18 @@ extension WorkflowAPI {
                 ),
                 audit: [
                     AuditRecord(tenantID: principal.tenantID, at: now, context: context.audit, action: "template.put", target: "template:\(name)")
-                ]
+                ],
+                quotas: configuration.quotas
             )
             return try respond(Self.templateJSON(template), status: .created, location: "/api/v1/templates/\(name)?version=\(template.version)")
         }
         v1.get("/templates") { request, context in
             let principal = try context.authorize(.workflowRead)
-            _ = try queryParameters(request, allowed: [])
-            let items = try await store.templateList(tenantID: principal.tenantID).map(Self.templateJSON)
-            return try respond(["templates": JSONValue.array(items), "next_cursor": .null] as JSONValue)
+            let query = try queryParameters(request, allowed: ["limit", "cursor"])
+            let limit = try pageSize(request)
+            let items = try await store.templateList(tenantID: principal.tenantID, after: query.get("cursor"), limit: limit)
+            let next = items.count == limit ? items.last.map { JSONValue.string($0.name) } ?? .null : .null
+            return try respond(["templates": JSONValue.array(items.map(Self.templateJSON)), "next_cursor": next] as JSONValue)
         }
         v1.get("/templates/:name") { request, context in
             let principal = try context.authorize(.workflowRead)

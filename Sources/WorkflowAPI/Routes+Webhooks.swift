@@ -14,10 +14,6 @@ extension WorkflowAPI {
             let fields = try await jsonObject(request, allowEmpty: false)
             let input = try WebhookInput(fields, creating: true)
             let keys = try masterKeys()
-            // Every event fans out to every subscription: a bound keeps one event from becoming thousands of requests.
-            guard try await store.webhookList(tenantID: principal.tenantID).count < WebhookInput.maxPerTenant else {
-                throw WorkflowError(.invalidRequest, "a tenant has at most \(WebhookInput.maxPerTenant) webhooks; delete one first")
-            }
             let now = clock.now()
             let id = input.id ?? "wh_" + RecordID.make(now: now).replacingOccurrences(of: "-", with: "").suffix(20)
             let secret = input.secret ?? EventRelay.makeSecret()
@@ -43,7 +39,8 @@ extension WorkflowAPI {
                 target: "webhook:\(id)",
                 details: ["url": .string(subscription.url), "event_types": .array(subscription.eventTypes.map(JSONValue.string))]
             )
-            guard try await store.webhookInsert(subscription, audit: [audit]) else {
+            // Every event fans out to every subscription: the quota keeps one event from becoming thousands of requests.
+            guard try await store.webhookInsert(subscription, audit: [audit], quotas: configuration.quotas) else {
                 throw WorkflowError(.webhookExists, "a webhook \(id) exists")
             }
             return try respond(
@@ -239,7 +236,6 @@ extension WorkflowAPI {
 
 /// The fields of a webhook create or update request, validated with every problem at its pointer.
 struct WebhookInput {
-    static let maxPerTenant = 25
     var id: String?
     var url: String?
     var eventTypes: [String]?

@@ -82,8 +82,8 @@ extension WorkflowClient {
         return try decode(SecretInfo.self, response)
     }
 
-    public func secrets() async throws -> Page<SecretInfo> {
-        try decode(Page<SecretInfo>.self, try await get("/api/v1/secrets"))
+    public func secrets(limit: Int? = nil, cursor: String? = nil) async throws -> Page<SecretInfo> {
+        try decode(Page<SecretInfo>.self, try await get("/api/v1/secrets", query: ["limit": limit.map(String.init), "cursor": cursor]))
     }
 
     public func deleteSecret(_ name: String) async throws {

@@ -137,8 +137,8 @@ public struct WorkflowClient: Sendable {
     }
 
     /// The caller's tenant's keys (never their secrets).
-    public func apiKeys() async throws -> Page<APIKeyInfo> {
-        try decode(Page<APIKeyInfo>.self, try await get("/api/v1/api-keys"))
+    public func apiKeys(limit: Int? = nil, cursor: String? = nil) async throws -> Page<APIKeyInfo> {
+        try decode(Page<APIKeyInfo>.self, try await get("/api/v1/api-keys", query: ["limit": limit.map(String.init), "cursor": cursor]))
     }
 
     /// Revokes a key of the caller's tenant: every node refuses it within seconds.
@@ -151,8 +151,8 @@ public struct WorkflowClient: Sendable {
         return try decode(TenantInfo.self, response)
     }
 
-    public func tenants() async throws -> Page<TenantInfo> {
-        try decode(Page<TenantInfo>.self, try await get("/api/v1/tenants"))
+    public func tenants(limit: Int? = nil, cursor: String? = nil) async throws -> Page<TenantInfo> {
+        try decode(Page<TenantInfo>.self, try await get("/api/v1/tenants", query: ["limit": limit.map(String.init), "cursor": cursor]))
     }
 
     public func cluster() async throws -> ClusterStatus {

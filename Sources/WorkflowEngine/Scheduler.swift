@@ -318,7 +318,8 @@ public final class Scheduler: Service, Sendable {
         paused: Bool,
         note: String?,
         createdBy: String?,
-        audit: AuditContext?
+        audit: AuditContext?,
+        quotas: StoreQuotas = .default
     ) async throws
         -> ScheduleRecord
     {
@@ -348,7 +349,8 @@ public final class Scheduler: Service, Sendable {
             updatedAt: now,
             createdBy: createdBy
         )
-        guard try await store.scheduleInsert(record, audit: auditRecord(tenantID, audit, "schedule.create", spec.id, details: spec.json)) else {
+        let audit = auditRecord(tenantID, audit, "schedule.create", spec.id, details: spec.json)
+        guard try await store.scheduleInsert(record, audit: audit, quotas: quotas) else {
             throw WorkflowError(.scheduleExists, "a schedule \(spec.id) exists; change it with PUT or delete it first")
         }
         return record

@@ -70,6 +70,8 @@ public struct WorkflowError: Error, Sendable, CustomStringConvertible {
         public static let scheduleConflict = Code(rawValue: "schedule_conflict")
         /// The tenant already has a webhook with this id.
         public static let webhookExists = Code(rawValue: "webhook_exists")
+        /// The tenant keeps as many of these as it may (`StoreQuotas`): delete one first, or raise the quota.
+        public static let quotaExceeded = Code(rawValue: "quota_exceeded")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

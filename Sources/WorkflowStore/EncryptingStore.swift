@@ -165,12 +165,18 @@ public final class EncryptingStore: WorkflowStore {
     public func leaderAttemptElect(_ params: LeaderElectParams) async throws -> Bool { try await base.leaderAttemptElect(params) }
     public func leaderResign(name: String, owner: String) async throws { try await base.leaderResign(name: name, owner: owner) }
     public func leaderGet(name: String) async throws -> LeaderRecord? { try await base.leaderGet(name: name) }
-    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool { try await base.tenantInsert(tenant, audit: audit) }
+    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
+        try await base.tenantInsert(tenant, audit: audit, quotas: quotas)
+    }
     public func tenantGet(id: String) async throws -> TenantRecord? { try await base.tenantGet(id: id) }
-    public func tenantList() async throws -> [TenantRecord] { try await base.tenantList() }
-    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool { try await base.apiKeyInsert(key, audit: audit) }
+    public func tenantList(after: String?, limit: Int) async throws -> [TenantRecord] { try await base.tenantList(after: after, limit: limit) }
+    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
+        try await base.apiKeyInsert(key, audit: audit, quotas: quotas)
+    }
     public func apiKeyFind(hash: String) async throws -> APIKeyRecord? { try await base.apiKeyFind(hash: hash) }
-    public func apiKeyList(tenantID: String) async throws -> [APIKeyRecord] { try await base.apiKeyList(tenantID: tenantID) }
+    public func apiKeyList(tenantID: String, after: String?, limit: Int) async throws -> [APIKeyRecord] {
+        try await base.apiKeyList(tenantID: tenantID, after: after, limit: limit)
+    }
     public func apiKeyRevoke(tenantID: String, id: String, at: Date, audit: [AuditRecord]) async throws -> Bool {
         try await base.apiKeyRevoke(tenantID: tenantID, id: id, at: at, audit: audit)
     }
@@ -187,9 +193,13 @@ public final class EncryptingStore: WorkflowStore {
         return updated
     }
 
-    public func secretPut(_ secret: SecretRecord, audit: [AuditRecord]) async throws -> Bool { try await base.secretPut(secret, audit: audit) }
+    public func secretPut(_ secret: SecretRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
+        try await base.secretPut(secret, audit: audit, quotas: quotas)
+    }
     public func secretGet(tenantID: String, name: String) async throws -> SecretRecord? { try await base.secretGet(tenantID: tenantID, name: name) }
-    public func secretList(tenantID: String) async throws -> [SecretRecord] { try await base.secretList(tenantID: tenantID) }
+    public func secretList(tenantID: String, after: String?, limit: Int) async throws -> [SecretRecord] {
+        try await base.secretList(tenantID: tenantID, after: after, limit: limit)
+    }
     public func secretDelete(tenantID: String, name: String, audit: [AuditRecord]) async throws -> Bool {
         try await base.secretDelete(tenantID: tenantID, name: name, audit: audit)
     }
@@ -219,9 +229,9 @@ extension EncryptingStore {
         return s
     }
 
-    public func scheduleInsert(_ schedule: ScheduleRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func scheduleInsert(_ schedule: ScheduleRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await fresh()
-        return try await base.scheduleInsert(sealed(schedule), audit: audit)
+        return try await base.scheduleInsert(sealed(schedule), audit: audit, quotas: quotas)
     }
     public func scheduleGet(tenantID: String, id: String) async throws -> ScheduleRecord? {
         try await fresh()
@@ -259,13 +269,15 @@ extension EncryptingStore {
 // MARK: Events carry no payloads (ids and statuses only), and subscription secrets are sealed by the API.
 extension EncryptingStore {
     public func outboxPending(limit: Int) async throws -> [OutboxEvent] { try await base.outboxPending(limit: limit) }
-    public func templateAdd(_ template: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
-        try await base.templateAdd(template, audit: audit)
+    public func templateAdd(_ template: MessageTemplate, audit: [AuditRecord], quotas: StoreQuotas) async throws -> MessageTemplate {
+        try await base.templateAdd(template, audit: audit, quotas: quotas)
     }
     public func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate? {
         try await base.templateGet(tenantID: tenantID, name: name, version: version)
     }
-    public func templateList(tenantID: String) async throws -> [MessageTemplate] { try await base.templateList(tenantID: tenantID) }
+    public func templateList(tenantID: String, after: String?, limit: Int) async throws -> [MessageTemplate] {
+        try await base.templateList(tenantID: tenantID, after: after, limit: limit)
+    }
     public func outboxDispatch(_ events: [OutboxEvent], deliveries: [WebhookDelivery]) async throws {
         try await base.outboxDispatch(events, deliveries: deliveries)
     }
@@ -274,8 +286,8 @@ extension EncryptingStore {
     }
     public func eventsHead(tenantID: String) async throws -> Int64 { try await base.eventsHead(tenantID: tenantID) }
     public func outboxPurge(before: Date) async throws -> Int { try await base.outboxPurge(before: before) }
-    public func webhookInsert(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
-        try await base.webhookInsert(subscription, audit: audit)
+    public func webhookInsert(_ subscription: WebhookSubscription, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
+        try await base.webhookInsert(subscription, audit: audit, quotas: quotas)
     }
     public func webhookGet(tenantID: String, id: String) async throws -> WebhookSubscription? {
         try await base.webhookGet(tenantID: tenantID, id: id)

@@ -261,11 +261,12 @@ public struct MessageTemplate: Sendable, Hashable {
 /// The outbox, webhook subscriptions and their deliveries; message templates.
 public protocol EventStore: Sendable {
     /// Adds the next version of a template (1 for a new name) and returns it.
-    func templateAdd(_ template: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate
+    /// - Throws: `quota_exceeded` past `quotas.templatesPerTenant` names or `quotas.versionsPerTemplate` versions.
+    func templateAdd(_ template: MessageTemplate, audit: [AuditRecord], quotas: StoreQuotas) async throws -> MessageTemplate
     /// A version of a template, or its latest when `version` is nil.
     func templateGet(tenantID: String, name: String, version: Int?) async throws -> MessageTemplate?
-    /// The latest version of every template of a tenant, by name.
-    func templateList(tenantID: String) async throws -> [MessageTemplate]
+    /// The latest version of each template of a tenant, by name, after the name `after`.
+    func templateList(tenantID: String, after: String?, limit: Int) async throws -> [MessageTemplate]
 
     /// Events not dispatched yet (oldest first), of every tenant.
     func outboxPending(limit: Int) async throws -> [OutboxEvent]
@@ -279,7 +280,9 @@ public protocol EventStore: Sendable {
     /// Deletes dispatched events older than `before`; returns how many (a leader duty).
     func outboxPurge(before: Date) async throws -> Int
 
-    func webhookInsert(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool
+    /// False when the tenant has a webhook with this id.
+    /// - Throws: `quota_exceeded` when the tenant has `quotas.webhooksPerTenant` already.
+    func webhookInsert(_ subscription: WebhookSubscription, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool
     func webhookGet(tenantID: String, id: String) async throws -> WebhookSubscription?
     func webhookList(tenantID: String) async throws -> [WebhookSubscription]
     /// Every active subscription of every tenant (the dispatcher's view).

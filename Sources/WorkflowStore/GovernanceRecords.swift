@@ -148,10 +148,11 @@ public protocol GovernanceStore: Sendable {
     /// Replaces a tenant's settings; nil when there is no such tenant.
     func tenantUpdateSettings(id: String, settings: TenantSettings, audit: [AuditRecord]) async throws -> TenantRecord?
     /// Creates or replaces a secret (keeping its creation time); true when it was created.
-    func secretPut(_ secret: SecretRecord, audit: [AuditRecord]) async throws -> Bool
+    /// - Throws: `quota_exceeded` when a new name would take the tenant past `quotas.secretsPerTenant`.
+    func secretPut(_ secret: SecretRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool
     func secretGet(tenantID: String, name: String) async throws -> SecretRecord?
-    /// A tenant's secrets by name (ciphertexts included: callers show only names and times).
-    func secretList(tenantID: String) async throws -> [SecretRecord]
+    /// A tenant's secrets by name, after the name `after` (ciphertexts included: callers show only names and times).
+    func secretList(tenantID: String, after: String?, limit: Int) async throws -> [SecretRecord]
     func secretDelete(tenantID: String, name: String, audit: [AuditRecord]) async throws -> Bool
     /// Up to `limit` secrets of any tenant not sealed under `keyID` (for re-wrapping under a new master key).
     func secretsSealed(notUnder keyID: String, limit: Int) async throws -> [SecretRecord]

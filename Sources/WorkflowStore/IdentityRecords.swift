@@ -76,16 +76,18 @@ public struct APIKeyRecord: Sendable, Hashable {
 /// Tenants and API keys.
 public protocol IdentityStore: Sendable {
     /// Creates a tenant; false when one with this id exists.
-    func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool
+    /// - Throws: `quota_exceeded` when there are `quotas.tenants` already.
+    func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool
     func tenantGet(id: String) async throws -> TenantRecord?
-    /// Every tenant, by id.
-    func tenantList() async throws -> [TenantRecord]
+    /// Tenants by id, after the id `after`.
+    func tenantList(after: String?, limit: Int) async throws -> [TenantRecord]
     /// Stores a new key; false when its id is taken (a second bootstrap racing the first).
-    func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool
+    /// - Throws: `quota_exceeded` when the tenant has `quotas.apiKeysPerTenant` unrevoked keys already.
+    func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool
     /// The key whose secret hashes to `hash`, revoked and expired ones included (the caller decides).
     func apiKeyFind(hash: String) async throws -> APIKeyRecord?
-    /// A tenant's keys, newest first.
-    func apiKeyList(tenantID: String) async throws -> [APIKeyRecord]
+    /// A tenant's keys, newest first (by creation time, then id), after the key `after`.
+    func apiKeyList(tenantID: String, after: String?, limit: Int) async throws -> [APIKeyRecord]
     /// Revokes a tenant's key at `at`; false when the tenant has no such unrevoked key.
     func apiKeyRevoke(tenantID: String, id: String, at: Date, audit: [AuditRecord]) async throws -> Bool
     /// Records that these keys were used at `at` (batched by the caller; never moves the time back).
@@ -95,8 +97,17 @@ public protocol IdentityStore: Sendable {
 }
 
 extension IdentityStore {
-    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool { try await tenantInsert(tenant, audit: []) }
-    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool { try await apiKeyInsert(key, audit: []) }
+    public func tenantInsert(_ tenant: TenantRecord) async throws -> Bool { try await tenantInsert(tenant, audit: [], quotas: .default) }
+    public func apiKeyInsert(_ key: APIKeyRecord) async throws -> Bool { try await apiKeyInsert(key, audit: [], quotas: .default) }
+    /// Every tenant, by id (at most `StoreQuotas.tenants`, read a page at a time).
+    public func tenantList() async throws -> [TenantRecord] {
+        var all: [TenantRecord] = []
+        while true {
+            let page = try await tenantList(after: all.last?.id, limit: 1_000)
+            all += page
+            if page.count < 1_000 { return all }
+        }
+    }
     public func apiKeyRevoke(tenantID: String, id: String, at: Date) async throws -> Bool {
         try await apiKeyRevoke(tenantID: tenantID, id: id, at: at, audit: [])
     }

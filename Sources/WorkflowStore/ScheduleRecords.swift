@@ -161,7 +161,8 @@ public enum ScheduleFireOutcome: Sendable {
 /// Schedules, per tenant; the leader fires the due ones.
 public protocol ScheduleStore: Sendable {
     /// False when the tenant already has a schedule with this id.
-    func scheduleInsert(_ schedule: ScheduleRecord, audit: [AuditRecord]) async throws -> Bool
+    /// - Throws: `quota_exceeded` when the tenant has `quotas.schedulesPerTenant` already.
+    func scheduleInsert(_ schedule: ScheduleRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool
     func scheduleGet(tenantID: String, id: String) async throws -> ScheduleRecord?
     /// By id, after the cursor `after`.
     func scheduleList(tenantID: String, after: String?, limit: Int) async throws -> [ScheduleRecord]

@@ -139,10 +139,19 @@ extension PostgresStore {
         )
     }
 
-    public func webhookInsert(_ s: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
+    public func webhookInsert(_ s: WebhookSubscription, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         let types = JSONValue.array(s.eventTypes.map(JSONValue.string)).canonicalString()
         return try await audited(audit) { [self] conn in
-            try await conn.query(
+            try await Self.ensureRoom(
+                conn,
+                scope: "webhooks/" + s.tenantID,
+                count: "SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
+                quota: quotas.webhooksPerTenant,
+                "a tenant keeps webhooks",
+                flag: "--max-webhooks-per-tenant",
+                logger: logger
+            )
+            return try await conn.query(
                 """
                 INSERT INTO webhook_subscriptions (\(unescaped: Self.subscriptionColumns))
                 VALUES (\(s.tenantID), \(s.id), \(s.url), \(types), \(s.secret), \(s.keyID), \(s.previousSecret), \(s.previousSecretExpiresAt),
@@ -373,11 +382,27 @@ extension PostgresStore {
         )
     }
 
-    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
+    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord], quotas: StoreQuotas) async throws -> MessageTemplate {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
-                // Versions of one name are numbered one at a time.
-                try await conn.query("SELECT pg_advisory_xact_lock(hashtext(\(t.tenantID + "/" + t.name)))", logger: logger)
+                // New names of a tenant are counted one at a time, and versions of one name are numbered one at a time.
+                try await Self.ensureRoom(
+                    conn,
+                    scope: "templates/" + t.tenantID,
+                    count: "SELECT count(DISTINCT name) FROM message_templates WHERE tenant_id = \(t.tenantID) AND name <> \(t.name)",
+                    quota: quotas.templatesPerTenant,
+                    "a tenant keeps templates",
+                    flag: "--max-templates-per-tenant",
+                    logger: logger
+                )
+                let latest =
+                    try await conn.query(
+                        "SELECT COALESCE(MAX(version), 0) FROM message_templates WHERE tenant_id = \(t.tenantID) AND name = \(t.name)",
+                        logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                if latest >= quotas.versionsPerTemplate {
+                    throw StoreQuotas.exceeded("a template keeps versions", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
+                }
                 let row = try await conn.query(
                     """
                     INSERT INTO message_templates (\(unescaped: Self.templateColumns))
@@ -413,12 +438,12 @@ extension PostgresStore {
         }
     }
 
-    public func templateList(tenantID: String) async throws -> [MessageTemplate] {
+    public func templateList(tenantID: String, after: String?, limit: Int) async throws -> [MessageTemplate] {
         try await guarded { [self] in
             try await client.query(
                 """
                 SELECT DISTINCT ON (name) \(unescaped: Self.templateColumns) FROM message_templates
-                WHERE tenant_id = \(tenantID) ORDER BY name, version DESC
+                WHERE tenant_id = \(tenantID) AND name > \(after ?? "") ORDER BY name, version DESC LIMIT \(limit)
                 """,
                 logger: logger
             ).collect().map(Self.template)

@@ -23,9 +23,18 @@ extension PostgresStore {
         }
     }
 
-    public func secretPut(_ s: SecretRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func secretPut(_ s: SecretRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
+                try await Self.ensureRoom(
+                    conn,
+                    scope: "secrets/" + s.tenantID,
+                    count: "SELECT count(*) FROM secrets WHERE tenant_id = \(s.tenantID) AND name <> \(s.name)",
+                    quota: quotas.secretsPerTenant,
+                    "a tenant keeps secrets",
+                    flag: "--max-secrets-per-tenant",
+                    logger: logger
+                )
                 let rows = try await conn.query(
                     """
                     INSERT INTO secrets (tenant_id, name, key_id, ciphertext, created_at, updated_at, updated_by)
@@ -53,10 +62,15 @@ extension PostgresStore {
         }
     }
 
-    public func secretList(tenantID: String) async throws -> [SecretRecord] {
+    public func secretList(tenantID: String, after: String?, limit: Int) async throws -> [SecretRecord] {
         try await guarded { [self] in
-            try await client.query("SELECT \(unescaped: Self.secretColumns) FROM secrets WHERE tenant_id = \(tenantID) ORDER BY name", logger: logger)
-                .collect().map(Self.secret)
+            try await client.query(
+                """
+                SELECT \(unescaped: Self.secretColumns) FROM secrets WHERE tenant_id = \(tenantID) AND name > \(after ?? "")
+                ORDER BY name LIMIT \(limit)
+                """,
+                logger: logger
+            ).collect().map(Self.secret)
         }
     }
 

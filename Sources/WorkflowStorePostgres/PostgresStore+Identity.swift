@@ -6,9 +6,18 @@ import WorkflowStore
 
 /// Tenants and API keys.
 extension PostgresStore {
-    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await conn.query(
+            try await Self.ensureRoom(
+                conn,
+                scope: "tenants",
+                count: "SELECT count(*) FROM tenants WHERE id <> \(tenant.id)",
+                quota: quotas.tenants,
+                "there are tenants",
+                flag: "--max-tenants",
+                logger: logger
+            )
+            return try await conn.query(
                 """
                 INSERT INTO tenants (id, name, created_at, created_by, settings)
                 VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt), \(tenant.createdBy), \(tenant.settings.json.canonicalString()))
@@ -37,17 +46,27 @@ extension PostgresStore {
         }
     }
 
-    public func tenantList() async throws -> [TenantRecord] {
+    public func tenantList(after: String?, limit: Int) async throws -> [TenantRecord] {
         try await guarded { [self] in
-            try await client.query("SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id", logger: logger).collect().map(
-                Self.tenant
-            )
+            try await client.query(
+                "SELECT id, name, created_at, created_by, settings FROM tenants WHERE id > \(after ?? "") ORDER BY id LIMIT \(limit)",
+                logger: logger
+            ).collect().map(Self.tenant)
         }
     }
 
-    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await conn.query(
+            try await Self.ensureRoom(
+                conn,
+                scope: "api_keys/" + key.tenantID,
+                count: "SELECT count(*) FROM api_keys WHERE tenant_id = \(key.tenantID) AND revoked_at IS NULL",
+                quota: quotas.apiKeysPerTenant,
+                "a tenant keeps unrevoked API keys",
+                flag: "--max-api-keys-per-tenant",
+                logger: logger
+            )
+            return try await conn.query(
                 """
                 INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit, workflows)
                 VALUES (\(key.id), \(key.tenantID), \(key.name), \(key.prefix), \(key.hash), \(key.roles), \(key.createdAt),
@@ -66,10 +85,14 @@ extension PostgresStore {
         }
     }
 
-    public func apiKeyList(tenantID: String) async throws -> [APIKeyRecord] {
+    public func apiKeyList(tenantID: String, after: String?, limit: Int) async throws -> [APIKeyRecord] {
         try await guarded { [self] in
             try await client.query(
-                "SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE tenant_id = \(tenantID) ORDER BY created_at DESC, id DESC",
+                """
+                SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE tenant_id = \(tenantID)
+                AND (\(after)::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM api_keys WHERE tenant_id = \(tenantID) AND id = \(after)))
+                ORDER BY created_at DESC, id DESC LIMIT \(limit)
+                """,
                 logger: logger
             ).collect().map(Self.apiKey)
         }

@@ -8,9 +8,18 @@ import WorkflowStore
 extension PostgresStore {
     static let scheduleColumns = "tenant_id, id, spec, state, paused, note, next_wake_at, revision, created_at, updated_at, created_by"
 
-    public func scheduleInsert(_ s: ScheduleRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func scheduleInsert(_ s: ScheduleRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await conn.query(
+            try await Self.ensureRoom(
+                conn,
+                scope: "schedules/" + s.tenantID,
+                count: "SELECT count(*) FROM schedules WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
+                quota: quotas.schedulesPerTenant,
+                "a tenant keeps schedules",
+                flag: "--max-schedules-per-tenant",
+                logger: logger
+            )
+            return try await conn.query(
                 """
                 INSERT INTO schedules (\(unescaped: Self.scheduleColumns))
                 VALUES (\(s.tenantID), \(s.id), \(s.spec.canonicalString()), \(s.state.json.canonicalString()), \(s.paused), \(s.note),

@@ -65,6 +65,9 @@ public final class PostgresStore: WorkflowStore, Service {
             )
         } catch let error as WorkflowError {
             throw error
+        } catch let error as PostgresTransactionError where error.closureError is WorkflowError && error.rollbackError == nil {
+            // A rule the transaction enforced (a quota, say): rolled back, and reported as itself.
+            throw error.closureError!
         } catch {
             if Self.isConnectionFailure(error) {
                 throw WorkflowError(.unavailable, "the database cannot be reached: \(Self.describe(error))")

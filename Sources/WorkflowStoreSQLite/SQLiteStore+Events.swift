@@ -111,8 +111,19 @@ extension SQLiteStore {
         )
     }
 
-    public func webhookInsert(_ s: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
+    public func webhookInsert(_ s: WebhookSubscription, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?", arguments: [s.tenantID, s.id]) != nil {
+                return false
+            }
+            try Self.ensureRoom(
+                db,
+                "SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = ?",
+                [s.tenantID],
+                quota: quotas.webhooksPerTenant,
+                "a tenant keeps webhooks",
+                flag: "--max-webhooks-per-tenant"
+            )
             try db.run(
                 sql: """
                     INSERT INTO webhook_subscriptions (tenant_id, id, url, event_types, secret, key_id, previous_secret,
@@ -320,16 +331,29 @@ extension SQLiteStore {
         )
     }
 
-    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord]) async throws -> MessageTemplate {
+    public func templateAdd(_ t: MessageTemplate, audit: [AuditRecord], quotas: StoreQuotas) async throws -> MessageTemplate {
         try await pool.write { db in
             var t = t
-            t.version =
-                (try Int.fetchOne(
+            let latest = try Int.fetchOne(
+                db,
+                sql: "SELECT MAX(version) FROM message_templates WHERE tenant_id = ? AND name = ?",
+                arguments: [t.tenantID, t.name]
+            )
+            if let latest {
+                if latest >= quotas.versionsPerTemplate {
+                    throw StoreQuotas.exceeded("a template keeps versions", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
+                }
+            } else {
+                try Self.ensureRoom(
                     db,
-                    sql: "SELECT MAX(version) FROM message_templates WHERE tenant_id = ? AND name = ?",
-                    arguments: [t.tenantID, t.name]
+                    "SELECT count(DISTINCT name) FROM message_templates WHERE tenant_id = ?",
+                    [t.tenantID],
+                    quota: quotas.templatesPerTenant,
+                    "a tenant keeps templates",
+                    flag: "--max-templates-per-tenant"
                 )
-                    ?? 0) + 1
+            }
+            t.version = (latest ?? 0) + 1
             try db.run(
                 sql: """
                     INSERT INTO message_templates (tenant_id, name, version, subject, body, description, created_at, created_by)
@@ -361,16 +385,17 @@ extension SQLiteStore {
         }
     }
 
-    public func templateList(tenantID: String) async throws -> [MessageTemplate] {
+    public func templateList(tenantID: String, after: String?, limit: Int) async throws -> [MessageTemplate] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT t.* FROM message_templates t
-                    WHERE t.tenant_id = ? AND t.version = (SELECT MAX(version) FROM message_templates u WHERE u.tenant_id = t.tenant_id AND u.name = t.name)
-                    ORDER BY t.name
+                    WHERE t.tenant_id = ? AND t.name > ?
+                    AND t.version = (SELECT MAX(version) FROM message_templates u WHERE u.tenant_id = t.tenant_id AND u.name = t.name)
+                    ORDER BY t.name LIMIT ?
                     """,
-                arguments: [tenantID]
+                arguments: [tenantID, after ?? "", limit]
             ).map(Self.template)
         }
     }

@@ -15,9 +15,19 @@ extension SQLiteStore {
         }
     }
 
-    public func secretPut(_ s: SecretRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func secretPut(_ s: SecretRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
             let existed = try Int.fetchOne(db, sql: "SELECT 1 FROM secrets WHERE tenant_id = ? AND name = ?", arguments: [s.tenantID, s.name]) != nil
+            if !existed {
+                try Self.ensureRoom(
+                    db,
+                    "SELECT count(*) FROM secrets WHERE tenant_id = ?",
+                    [s.tenantID],
+                    quota: quotas.secretsPerTenant,
+                    "a tenant keeps secrets",
+                    flag: "--max-secrets-per-tenant"
+                )
+            }
             try db.run(
                 sql: """
                     INSERT INTO secrets (tenant_id, name, key_id, ciphertext, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -37,9 +47,13 @@ extension SQLiteStore {
         }
     }
 
-    public func secretList(tenantID: String) async throws -> [SecretRecord] {
+    public func secretList(tenantID: String, after: String?, limit: Int) async throws -> [SecretRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM secrets WHERE tenant_id = ? ORDER BY name", arguments: [tenantID]).map(Self.secret)
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM secrets WHERE tenant_id = ? AND name > ? ORDER BY name LIMIT ?",
+                arguments: [tenantID, after ?? "", limit]
+            ).map(Self.secret)
         }
     }
 

@@ -5,8 +5,10 @@ import WorkflowStore
 
 /// Tenants and API keys.
 extension SQLiteStore {
-    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [tenant.id]) != nil { return false }
+            try Self.ensureRoom(db, "SELECT count(*) FROM tenants", [], quota: quotas.tenants, "there are", flag: "--max-tenants")
             try db.run(
                 sql: "INSERT INTO tenants (id, name, created_at, created_by, settings) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 arguments: [tenant.id, tenant.name, SQLiteCoding.ms(tenant.createdAt), tenant.createdBy, SQLiteCoding.text(tenant.settings.json)]
@@ -23,14 +25,26 @@ extension SQLiteStore {
         }
     }
 
-    public func tenantList() async throws -> [TenantRecord] {
+    public func tenantList(after: String?, limit: Int) async throws -> [TenantRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, created_at, created_by, settings FROM tenants ORDER BY id").map(Self.tenant)
+            try Row.fetchAll(
+                db,
+                sql: "SELECT id, name, created_at, created_by, settings FROM tenants WHERE id > ? ORDER BY id LIMIT ?",
+                arguments: [after ?? "", limit]
+            ).map(Self.tenant)
         }
     }
 
-    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
+            try Self.ensureRoom(
+                db,
+                "SELECT count(*) FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL",
+                [key.tenantID],
+                quota: quotas.apiKeysPerTenant,
+                "a tenant keeps unrevoked API keys",
+                flag: "--max-api-keys-per-tenant"
+            )
             try db.run(
                 sql: """
                     INSERT INTO api_keys (id, tenant_id, name, prefix, hash, roles, created_at, created_by, expires_at, rate_limit, workflows)
@@ -53,12 +67,16 @@ extension SQLiteStore {
         }
     }
 
-    public func apiKeyList(tenantID: String) async throws -> [APIKeyRecord] {
+    public func apiKeyList(tenantID: String, after: String?, limit: Int) async throws -> [APIKeyRecord] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT \(Self.apiKeyColumns) FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, id DESC",
-                arguments: [tenantID]
+                sql: """
+                    SELECT \(Self.apiKeyColumns) FROM api_keys WHERE tenant_id = ?
+                    AND (? IS NULL OR (created_at, id) < (SELECT created_at, id FROM api_keys WHERE tenant_id = ? AND id = ?))
+                    ORDER BY created_at DESC, id DESC LIMIT ?
+                    """,
+                arguments: [tenantID, after, tenantID, after, limit]
             ).map(Self.apiKey)
         }
     }

@@ -7,8 +7,19 @@ import WorkflowStore
 extension SQLiteStore {
     static let scheduleColumns = "tenant_id, id, spec, state, paused, note, next_wake_at, revision, created_at, updated_at, created_by"
 
-    public func scheduleInsert(_ s: ScheduleRecord, audit: [AuditRecord]) async throws -> Bool {
+    public func scheduleInsert(_ s: ScheduleRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM schedules WHERE tenant_id = ? AND id = ?", arguments: [s.tenantID, s.id]) != nil {
+                return false
+            }
+            try Self.ensureRoom(
+                db,
+                "SELECT count(*) FROM schedules WHERE tenant_id = ?",
+                [s.tenantID],
+                quota: quotas.schedulesPerTenant,
+                "a tenant keeps schedules",
+                flag: "--max-schedules-per-tenant"
+            )
             try db.execute(
                 sql: "INSERT INTO schedules (\(Self.scheduleColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: Self.arguments(s)

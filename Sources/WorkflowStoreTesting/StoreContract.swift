@@ -50,6 +50,7 @@ public enum StoreContract {
         Case(name: "governance: tenant settings replaced, secrets put, listed, re-wrapped only if unchanged, deleted", body: governance),
         Case(name: "schedules: per tenant, due across tenants, revisions, a fire time starts at most one run", body: schedules),
         Case(name: "retention: old finished trees purged with their rows; unfinished, dead-lettered and recent runs stay", body: retention),
+        Case(name: "quotas: checked in the writing transaction, concurrent creates included; tenants, keys, secrets, templates paged", body: quotas),
         Case(name: "events: outbox with its transition, numbered per tenant, deliveries once, 410, redelivery, purge, templates", body: events),
     ]
 

@@ -314,10 +314,13 @@ struct SecretCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the secrets' names (never their values).")
         @OptionGroup var options: ClientOptions
+        @Option(help: "Page size.") var limit: Int?
+        @Option(help: "The next_cursor of the previous page.") var cursor: String?
 
         func run() async throws {
-            let page = try await reportingErrors { try await try options.client.secrets() }
+            let page = try await reportingErrors { try await try options.client.secrets(limit: limit, cursor: cursor) }
             print(TableOutput.table(["NAME", "UPDATED", "BY"], page.items.map { [$0.name, $0.updatedAt, $0.updatedBy ?? ""] }))
+            if let next = page.nextCursor { print("more: --cursor \(next)") }
         }
     }
 

@@ -45,11 +45,15 @@ struct APIKeyCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the keys of your tenant (never their secrets).")
+        static let configuration = CommandConfiguration(abstract: "List the keys of your tenant (never their secrets), newest first.")
         @OptionGroup var options: ClientOptions
+        @Option(help: "Page size.") var limit: Int?
+        @Option(help: "The next_cursor of the previous page.") var cursor: String?
 
         func run() async throws {
-            let keys = try await reportingErrors { try await try options.client.apiKeys() }.items
+            let page = try await reportingErrors { try await try options.client.apiKeys(limit: limit, cursor: cursor) }
+            let keys = page.items
+            defer { if let next = page.nextCursor { print("more: --cursor \(next)") } }
             print(
                 TableOutput.table(
                     ["ID", "NAME", "PREFIX", "ROLES", "CREATED", "EXPIRES", "REVOKED", "LAST USED"],
@@ -99,10 +103,13 @@ struct TenantCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tenants.")
         @OptionGroup var options: ClientOptions
+        @Option(help: "Page size.") var limit: Int?
+        @Option(help: "The next_cursor of the previous page.") var cursor: String?
 
         func run() async throws {
-            let tenants = try await reportingErrors { try await try options.client.tenants() }.items
-            print(TableOutput.table(["ID", "NAME", "CREATED"], tenants.map { [$0.id, $0.name, $0.createdAt] }))
+            let page = try await reportingErrors { try await try options.client.tenants(limit: limit, cursor: cursor) }
+            print(TableOutput.table(["ID", "NAME", "CREATED"], page.items.map { [$0.id, $0.name, $0.createdAt] }))
+            if let next = page.nextCursor { print("more: --cursor \(next)") }
         }
     }
 }

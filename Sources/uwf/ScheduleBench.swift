@@ -118,7 +118,7 @@ struct ScheduleBench {
                             updatedAt: created,
                             createdBy: nil
                         )
-                        _ = try await store.scheduleInsert(record, audit: [])
+                        _ = try await store.scheduleInsert(record, audit: [], quotas: .default)
                     }
                 }
             }
@@ -161,7 +161,7 @@ struct ScheduleBench {
                 updatedAt: dueAt,
                 createdBy: nil
             )
-            _ = try await store.scheduleInsert(record, audit: [])
+            _ = try await store.scheduleInsert(record, audit: [], quotas: .default)
         }
         let burstStart = ContinuousClock.now
         while try await scheduler.tick() {}

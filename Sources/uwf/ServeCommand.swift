@@ -75,13 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
     @Option(help: "Seconds SIGTERM waits for executing steps and their commits before stopping them (they run again elsewhere).")
     var shutdownGraceSeconds = 30.0
-    @Option(help: "Largest stored definition, in bytes.") var maxDefinitionBytes = WorkflowLimits.default.maxDefinitionBytes
-    @Option(help: "Largest run input, in bytes.") var maxInputBytes = WorkflowLimits.default.maxInputBytes
-    @Option(help: "Largest output of a step or a run, in bytes.") var maxOutputBytes = WorkflowLimits.default.maxOutputBytes
-    @Option(help: "Longest delay step, in milliseconds.") var maxDelayMs = WorkflowLimits.default.maxDelayMs
-    @Option(help: "Longest run, step, signal-wait or HTTP timeout, in milliseconds.") var maxTimeoutMs = WorkflowLimits.default.maxTimeoutMs
-    @Option(help: "Most runs one run tree (a run with its sub_workflow and foreach descendants) may create.")
-    var maxRunsPerTree = WorkflowLimits.default.maxRunsPerTree
+    @OptionGroup(title: "Limits and quotas (docs/limits.md)") var limitOptions: LimitOptions
     @Flag(help: "Turn authentication off: every caller is an admin of the default tenant. For local experiments only.")
     var insecureNoAuth = false
     @Option(help: "PEM certificate chain: serve HTTPS (TLS 1.2 or later) instead of HTTP. Needs --tls-key.") var tlsCert: String?
@@ -132,16 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The sender address of notify emails.") var smtpFrom = "uwf@localhost"
 
     /// The limits this server enforces (docs/limits.md).
-    var limits: WorkflowLimits {
-        var limits = WorkflowLimits()
-        limits.maxDefinitionBytes = maxDefinitionBytes
-        limits.maxInputBytes = maxInputBytes
-        limits.maxOutputBytes = maxOutputBytes
-        limits.maxDelayMs = maxDelayMs
-        limits.maxTimeoutMs = maxTimeoutMs
-        limits.maxRunsPerTree = maxRunsPerTree
-        return limits
-    }
+    var limits: WorkflowLimits { limitOptions.limits }
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -211,13 +196,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard requestTimeoutSeconds > 0, requestTimeoutSeconds <= 3_600 else {
             throw ValidationError("--request-timeout-seconds must be from 0 to 3600")
-        }
-        for (name, value, maximum) in [
-            ("--max-definition-bytes", maxDefinitionBytes, 64 << 20), ("--max-input-bytes", maxInputBytes, 64 << 20),
-            ("--max-output-bytes", maxOutputBytes, 64 << 20), ("--max-delay-ms", maxDelayMs, 1 << 42),
-            ("--max-timeout-ms", maxTimeoutMs, 1 << 42), ("--max-runs-per-tree", maxRunsPerTree, 10_000_000),
-        ] where !(1...maximum).contains(value) {
-            throw ValidationError("\(name) must be from 1 to \(maximum)")
         }
     }
 
@@ -412,7 +390,8 @@ struct ServeCommand: AsyncParsableCommand {
                 masterKeys: engineConfiguration.masterKeys,
                 maxStreams: maxStreams,
                 corsOrigins: corsOrigin,
-                compression: compression
+                compression: compression,
+                quotas: limitOptions.quotas
             ),
             authentication: authentication,
             limits: CallerLimits(

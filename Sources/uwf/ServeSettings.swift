@@ -60,12 +60,25 @@ struct ServeSettings {
         Option(key: "executor.shutdown_grace_seconds", flag: "shutdown-grace-seconds", kind: .number) { "\($0.shutdownGraceSeconds)" },
         Option(key: "executor.egress", flag: "egress", kind: .string) { $0.egress },
         Option(key: "executor.egress_deny", flag: "egress-deny", kind: .list) { $0.egressDeny.joined(separator: ",") },
-        Option(key: "limits.max_definition_bytes", flag: "max-definition-bytes", kind: .integer) { "\($0.maxDefinitionBytes)" },
-        Option(key: "limits.max_input_bytes", flag: "max-input-bytes", kind: .integer) { "\($0.maxInputBytes)" },
-        Option(key: "limits.max_output_bytes", flag: "max-output-bytes", kind: .integer) { "\($0.maxOutputBytes)" },
-        Option(key: "limits.max_delay_ms", flag: "max-delay-ms", kind: .integer) { "\($0.maxDelayMs)" },
-        Option(key: "limits.max_timeout_ms", flag: "max-timeout-ms", kind: .integer) { "\($0.maxTimeoutMs)" },
-        Option(key: "limits.max_runs_per_tree", flag: "max-runs-per-tree", kind: .integer) { "\($0.maxRunsPerTree)" },
+        Option(key: "limits.max_definition_bytes", flag: "max-definition-bytes", kind: .integer) { "\($0.limitOptions.maxDefinitionBytes)" },
+        Option(key: "limits.max_input_bytes", flag: "max-input-bytes", kind: .integer) { "\($0.limitOptions.maxInputBytes)" },
+        Option(key: "limits.max_output_bytes", flag: "max-output-bytes", kind: .integer) { "\($0.limitOptions.maxOutputBytes)" },
+        Option(key: "limits.max_delay_ms", flag: "max-delay-ms", kind: .integer) { "\($0.limitOptions.maxDelayMs)" },
+        Option(key: "limits.max_timeout_ms", flag: "max-timeout-ms", kind: .integer) { "\($0.limitOptions.maxTimeoutMs)" },
+        Option(key: "limits.max_runs_per_tree", flag: "max-runs-per-tree", kind: .integer) { "\($0.limitOptions.maxRunsPerTree)" },
+        Option(key: "limits.max_tenants", flag: "max-tenants", kind: .integer) { "\($0.limitOptions.maxTenants)" },
+        Option(key: "limits.max_api_keys_per_tenant", flag: "max-api-keys-per-tenant", kind: .integer) { "\($0.limitOptions.maxApiKeysPerTenant)" },
+        Option(key: "limits.max_webhooks_per_tenant", flag: "max-webhooks-per-tenant", kind: .integer) { "\($0.limitOptions.maxWebhooksPerTenant)" },
+        Option(key: "limits.max_templates_per_tenant", flag: "max-templates-per-tenant", kind: .integer) {
+            "\($0.limitOptions.maxTemplatesPerTenant)"
+        },
+        Option(key: "limits.max_versions_per_template", flag: "max-versions-per-template", kind: .integer) {
+            "\($0.limitOptions.maxVersionsPerTemplate)"
+        },
+        Option(key: "limits.max_schedules_per_tenant", flag: "max-schedules-per-tenant", kind: .integer) {
+            "\($0.limitOptions.maxSchedulesPerTenant)"
+        },
+        Option(key: "limits.max_secrets_per_tenant", flag: "max-secrets-per-tenant", kind: .integer) { "\($0.limitOptions.maxSecretsPerTenant)" },
         Option(key: "auth.insecure_no_auth", flag: "insecure-no-auth", kind: .flag) { "\($0.insecureNoAuth)" },
         Option(key: "auth.jwt_issuer", flag: "jwt-issuer", kind: .string) { $0.jwtIssuer },
         Option(key: "auth.jwt_audience", flag: "jwt-audience", kind: .string) { $0.jwtAudience },

@@ -56,6 +56,8 @@ struct APITestEnvironment: Sendable {
     var leaderServices: Bool = false
     /// Live streams the node serves at once.
     var maxStreams: Int = 256
+    /// How many keys, webhooks, templates, schedules and secrets a tenant keeps.
+    var quotas: StoreQuotas = .default
     /// Every route of the router, as "METHOD /path/{param}".
     var routes: [String] = []
 }
@@ -70,6 +72,7 @@ func withAPIEnvironment<T: Sendable>(
     smtpPort: Int? = nil,
     leaderServices: Bool = false,
     maxStreams: Int = 256,
+    quotas: StoreQuotas = .default,
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
     let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
@@ -86,7 +89,8 @@ func withAPIEnvironment<T: Sendable>(
             masterKeys: keys,
             smtpPort: smtpPort,
             leaderServices: leaderServices,
-            maxStreams: maxStreams
+            maxStreams: maxStreams,
+            quotas: quotas
         )
         return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
@@ -98,7 +102,8 @@ func withAPIEnvironment<T: Sendable>(
                 masterKeys: keys,
                 smtpPort: smtpPort,
                 leaderServices: leaderServices,
-                maxStreams: maxStreams
+                maxStreams: maxStreams,
+                quotas: quotas
             )
             return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
@@ -156,6 +161,7 @@ private func withAPI<T: Sendable>(
         configuration: {
             var configuration = APIConfiguration(maxBodyBytes: maxBodyBytes, masterKeys: environment.masterKeys)
             configuration.maxStreams = environment.maxStreams
+            configuration.quotas = environment.quotas
             return configuration
         }(),
         authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),

@@ -6,6 +6,7 @@ import Testing
 import WorkflowAPI
 import WorkflowIdentity
 import WorkflowPrimitive
+import WorkflowStore
 import WorkflowTestSupport
 
 /// Who may call what: every route against every role, tenants that cannot see each other, and the answers to
@@ -160,6 +161,52 @@ import WorkflowTestSupport
                 headers: asAcme
             )
             #expect(foreign.status == .forbidden)
+        }
+    }
+
+    /// Every collection a tenant grows is bounded (409 `quota_exceeded`, nothing written) and listed in pages.
+    @Test(arguments: APIDriver.all) func quotasRefuseWithoutWritingAndListsArePaged(_ driver: APIDriver) async throws {
+        let quotas = StoreQuotas(tenants: 2, apiKeysPerTenant: 3, templatesPerTenant: 1, secretsPerTenant: 1)
+        try await withAPIEnvironment(driver, quotas: quotas) { api, _ in
+            // The test's own admin key is the first of three.
+            let (_, first) = try await Self.createKey(api, roles: ["viewer"], name: "one")
+            _ = try await Self.createKey(api, roles: ["viewer"], name: "two")
+            let refused = try await api.call(.post, "/api/v1/api-keys", #"{"name": "three", "roles": ["viewer"]}"#)
+            #expect(refused.status == .conflict && refused.json["code"] == "quota_exceeded", "\(refused.json)")
+            #expect(refused.json["detail"]?.stringValue?.contains("--max-api-keys-per-tenant") == true)
+            #expect(try await api.call(.get, "/api/v1/api-keys?limit=500").json["api_keys"]?.arrayValue?.count == 3, "nothing written")
+            #expect(try await api.call(.delete, "/api/v1/api-keys/\(first)").status == .noContent)
+            _ = try await Self.createKey(api, roles: ["viewer"], name: "three")
+            // Four keys (one revoked), two to a page, newest first.
+            var names: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await api.call(.get, "/api/v1/api-keys?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                #expect(page.status == .ok)
+                names += page.json["api_keys"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+                cursor = page.json["next_cursor"]?.stringValue
+            } while cursor != nil && names.count < 10
+            #expect(names.prefix(3) == ["three", "two", "one"] && names.count == 4, "\(names)")
+
+            #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme"}"#).status == .created)
+            let tenant = try await api.call(.post, "/api/v1/tenants", #"{"id": "beta"}"#)
+            #expect(tenant.status == .conflict && tenant.json["code"] == "quota_exceeded")
+            let tenants1 = try await api.call(.get, "/api/v1/tenants?limit=1")
+            let next = try #require(tenants1.json["next_cursor"]?.stringValue)
+            let tenants2 = try await api.call(.get, "/api/v1/tenants?limit=1&cursor=\(next)")
+            #expect(tenants1.json["tenants"]?.arrayValue?.first?["id"] == "acme")
+            #expect(tenants2.json["tenants"]?.arrayValue?.first?["id"] == "default")
+
+            #expect(try await api.call(.put, "/api/v1/secrets/ONE", #"{"value": "1"}"#).status == .created)
+            #expect(try await api.call(.put, "/api/v1/secrets/ONE", #"{"value": "2"}"#).status == .ok, "replacing is not adding")
+            #expect(try await api.call(.put, "/api/v1/secrets/TWO", #"{"value": "1"}"#).json["code"] == "quota_exceeded")
+            #expect(try await api.call(.get, "/api/v1/secrets").json["secrets"]?.arrayValue?.count == 1)
+
+            #expect(try await api.call(.put, "/api/v1/templates/a", #"{"body": "x"}"#).status == .created)
+            #expect(try await api.call(.put, "/api/v1/templates/a", #"{"body": "y"}"#).status == .created, "a new version of a kept name")
+            #expect(try await api.call(.put, "/api/v1/templates/b", #"{"body": "x"}"#).json["code"] == "quota_exceeded")
+            let templates = try await api.call(.get, "/api/v1/templates?limit=1")
+            #expect(templates.json["templates"]?.arrayValue?.count == 1 && templates.json["next_cursor"] == "a")
         }
     }
 

@@ -110,7 +110,7 @@ struct ClusterTests {
                     let run = try await survivor.wait(for: id, timeout: .seconds(120), pollInterval: .milliseconds(50))
                     #expect(
                         run.status == .completed,
-                        "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" } ?? [])"
+                        "run \(id) is \(run.status): \(run.error?.canonicalString() ?? "") \(run.steps.map { "\($0.id)=\($0.status) \($0.error?.canonicalString() ?? "")" })"
                     )
                     #expect(run.output?["join"]?["score"] == 7)
                     let history = try await survivor.history(id).items

@@ -201,7 +201,8 @@ final class WebhookReceiver: @unchecked Sendable {
                 #expect(created.status == .created, "\(i): \(created.json)")
             }
             let refused = try await api.call(.post, "/api/v1/webhooks", #"{"id": "w25", "url": "http://127.0.0.1:9/x"}"#)
-            #expect(refused.status == .unprocessableContent && refused.json["detail"]?.stringValue?.contains("at most 25") == true)
+            #expect(refused.status == .conflict, "\(refused.json)")
+            #expect(refused.json["code"] == "quota_exceeded" && refused.json["detail"]?.stringValue?.contains("at most 25") == true)
             #expect(try await api.call(.delete, "/api/v1/webhooks/w0").status == .noContent)
             #expect(try await api.call(.post, "/api/v1/webhooks", #"{"id": "w25", "url": "http://127.0.0.1:9/x"}"#).status == .created)
         }
