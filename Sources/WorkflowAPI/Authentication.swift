@@ -80,15 +80,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 // the port (failed attempts are bounded by the lockout).
                 throw WorkflowError(.unauthenticated, "this request needs credentials: Authorization: Bearer <API key> (or X-API-Key)")
             }
-            let found: Principal?
+            var found: Principal?
+            var reason = "invalid credentials"
             if APIKeys.looksLikeKey(credential) || tokens == nil {
                 found = try await keys.principal(for: credential, now: clock())
-            } else {
-                found = await tokens?.principal(for: credential, now: clock())
+            } else if let token = await tokens?.principal(for: credential, now: clock()) {
+                // The identity provider names the tenant; only tenants an admin created exist here.
+                if try await keys.tenantExists(token.tenantID) {
+                    found = token
+                } else {
+                    reason = "token for an unknown tenant"
+                }
             }
             guard let principal = found else {
                 limits.loginGuard.failed(context.source)
-                await auditFailure(context, reason: "invalid credentials")
+                await auditFailure(context, reason: reason)
                 throw WorkflowError(.unauthenticated, "the credentials are not valid")
             }
             limits.loginGuard.succeeded(context.source)

@@ -105,6 +105,7 @@ extension WorkflowAPI {
             guard try await identities.tenantInsert(tenant, audit: audit, quotas: configuration.quotas) else {
                 throw WorkflowError(.tenantExists, "tenant \(body.id) exists")
             }
+            if case .credentials(let keys, _) = authentication { keys.tenantCreated(tenant.id) }
             return try respond(Wire.tenant(tenant), status: .created, location: "/api/v1/tenants/\(tenant.id)")
         }
         v1.get("/tenants") { request, context in

@@ -91,6 +91,26 @@ public final class APIKeyAuthenticator: Sendable {
     /// Forgets cached answers (after a revocation on this node, so it takes effect here at once).
     public func invalidate() { cache.withLock { $0.removeAll() } }
 
+    private let tenants = Mutex<[String: (exists: Bool, expires: ContinuousClock.Instant)]>([:])
+
+    /// Whether the tenant exists: a bearer token names its tenant, and a token for a tenant nobody created is refused
+    /// like any invalid credential (so tokens cannot make tenants past the quota). Tenants are never deleted, so a
+    /// tenant found is remembered for a minute; one not found for `cacheTTL`, so that a tenant created on another node
+    /// is known here within seconds (and at once when created on this one: `tenantCreated`).
+    public func tenantExists(_ id: String) async throws -> Bool {
+        let instant = ContinuousClock.now
+        if let hit = tenants.withLock({ $0[id] }), hit.expires > instant { return hit.exists }
+        let exists = try await store.tenantGet(id: id) != nil
+        tenants.withLock { t in
+            if t.count > 10_000 { t.removeAll() }  // bounded: tokens naming many unknown tenants cannot grow it
+            t[id] = (exists, instant + (exists ? .seconds(60) : cacheTTL))
+        }
+        return exists
+    }
+
+    /// Forgets that `id` was unknown (it was just created on this node).
+    public func tenantCreated(_ id: String) { _ = tenants.withLock { $0.removeValue(forKey: id) } }
+
     /// Writes `last_used_at` for the keys used since the last call (called every few seconds, not per request).
     public func flushUsage(now: Date) async {
         let ids = used.withLock { u in

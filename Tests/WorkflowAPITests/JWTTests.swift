@@ -125,8 +125,14 @@ import WorkflowTestSupport
                 #expect(try await status(rotated) == .ok, "an unknown key id makes the server refetch the JWKS")
                 #expect(try await status(viewer) == .unauthorized, "the retired key is no longer trusted once the JWKS drops it")
 
-                // The tenant comes from the token: another tenant's token sees none of this tenant's runs.
+                // The tenant comes from the token, and must be one an admin created: a token for an unknown tenant is
+                // refused like a bad key (a provider's typo does not make a tenant, nor pass the tenants' quota).
                 let acme = try await signer.sign(Self.claims(tenant: "acme", roles: ["admin"]), kid: "ec-2")
+                #expect(try await status(acme) == .unauthorized, "no tenant acme yet")
+                #expect(try await api.call(.post, "/api/v1/tenants", #"{"id": "acme"}"#).status == .created)
+                let acmeLater = try await signer.sign(Self.claims(tenant: "acme2", roles: ["admin"]), kid: "ec-2")
+                #expect(try await status(acmeLater) == .unauthorized)
+                // Another tenant's token sees none of this tenant's runs.
                 let listing = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": "Bearer \(acme)"])
                 #expect(listing.status == .ok && listing.json["executions"] == [])
             }
