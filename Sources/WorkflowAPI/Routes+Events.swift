@@ -13,7 +13,10 @@ extension WorkflowAPI {
     /// streams must not hold a node's shutdown, or its memory, for ever.
     static let maxStreamDuration: Duration = .seconds(300)
     static let streamPoll: Duration = .milliseconds(200)
-    static let streamHeartbeat: Duration = .seconds(15)
+    /// A comment on an idle stream, this often. It keeps proxies from closing the connection, and it is how a stream
+    /// whose client went away is noticed (a write fails; until then the stream holds its place and polls): measured,
+    /// a dropped client's place came back after two heartbeats.
+    static let streamHeartbeat: Duration = .seconds(5)
 
     /// Live events as Server-Sent Events: a run's history (`/executions/{id}/events`), and the tenant's event stream
     /// (`/events`, also readable as JSON pages). Both resume after the `Last-Event-ID` a client last saw.
@@ -110,15 +113,16 @@ extension WorkflowAPI {
 
     /// A streaming response, counted against `maxStreams` from now until its body ends.
     func eventStream(_ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) throws -> Response {
-        let gate = streams
-        guard gate.enter(limit: configuration.maxStreams) else {
+        guard let slot = StreamGate.Slot(streams, limit: configuration.maxStreams) else {
             throw WorkflowError(.rateLimited, "this node serves at most \(configuration.maxStreams) live streams at once; try again shortly")
         }
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: ResponseBody { writer in
-                defer { gate.leave() }
+                // The slot is given back when this body is done with, written or not (a client gone before the
+                // body began must not keep it).
+                defer { withExtendedLifetime(slot) {} }
                 try await body(&writer)
                 try await writer.finish(nil)
             }
@@ -184,4 +188,17 @@ final class StreamGate: Sendable {
 
     func leave() { open.withLock { $0 -= 1 } }
     var count: Int { open.withLock { $0 } }
+
+    /// One stream's place, given back when the last reference to it goes (the response's body, once it is written or
+    /// dropped unwritten).
+    final class Slot: Sendable {
+        private let gate: StreamGate
+
+        init?(_ gate: StreamGate, limit: Int) {
+            guard gate.enter(limit: limit) else { return nil }
+            self.gate = gate
+        }
+
+        deinit { gate.leave() }
+    }
 }

@@ -359,6 +359,20 @@ final class WebhookReceiver: @unchecked Sendable {
                 throw error
             }
             try await http.shutdown()
+            // The clients went away mid-stream: their places come back, and a new stream is served.
+            let again = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/v1/events")
+                request.headers.add(name: "Accept", value: "text/event-stream")
+                request.headers.add(name: "Authorization", value: "Bearer \(testAdminKey)")
+                try await waitUntil("a stream's place is given back when its client goes", timeout: .seconds(25)) {
+                    try await again.execute(request, timeout: .seconds(10)).status == .ok
+                }
+            } catch {
+                try? await again.shutdown()
+                throw error
+            }
+            try await again.shutdown()
         }
     }
 
