@@ -173,6 +173,22 @@ extension WorkflowAPI {
                 }
                 if !progressed && skipped > 1000 { break }
             }
+            // Webhook signing secrets are sealed by the master key too (the current one, and the one a rotation keeps
+            // honouring for a while). A previous secret no key of the ring opens any more is dropped, as signing does.
+            for tenant in try await identities.tenantList() {
+                for subscription in try await store.webhookList(tenantID: tenant.id) {
+                    guard let keyID = subscription.keyID, keyID != keys.activeKeyID else { continue }
+                    let context = EventRelay.secretContext(tenantID: subscription.tenantID, id: subscription.id)
+                    let secret = try keys.seal(try keys.open(subscription.secret, keyID: keyID, context: context), context: context)
+                    let previous = subscription.previousSecret.flatMap { box in
+                        keys.keys.lazy.compactMap { try? keys.open(box, keyID: $0.id, context: context) }.first
+                    }
+                    let previousBox = try previous.map { try keys.seal($0, context: context).box }
+                    if try await store.webhookRewrap(old: subscription, keyID: secret.keyID, secret: secret.box, previousSecret: previousBox) {
+                        rewrapped += 1
+                    }
+                }
+            }
             // The tenants' data keys (payload encryption) are wrapped by the master key too.
             if let sealer = (store as? EncryptingStore)?.sealer {
                 for tenant in try await identities.tenantList() {

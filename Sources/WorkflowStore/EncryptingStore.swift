@@ -297,6 +297,10 @@ extension EncryptingStore {
     public func webhookUpdate(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool {
         try await base.webhookUpdate(subscription, audit: audit)
     }
+    public func webhookRewrap(old: WebhookSubscription, keyID: String, secret: String, previousSecret: String?) async throws -> Bool {
+        try await base.webhookRewrap(old: old, keyID: keyID, secret: secret, previousSecret: previousSecret)
+    }
+
     public func webhookDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool {
         try await base.webhookDelete(tenantID: tenantID, id: id, audit: audit)
     }

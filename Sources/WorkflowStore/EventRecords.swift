@@ -289,6 +289,9 @@ public protocol EventStore: Sendable {
     func webhooksActive() async throws -> [WebhookSubscription]
     func webhookUpdate(_ subscription: WebhookSubscription, audit: [AuditRecord]) async throws -> Bool
     func webhookDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool
+    /// Replaces a subscription's sealed secrets (re-wrapped under a new master key) only if they are still `old`'s (a
+    /// concurrent rotation of the secret wins); nothing else of the subscription changes. True when replaced.
+    func webhookRewrap(old: WebhookSubscription, keyID: String, secret: String, previousSecret: String?) async throws -> Bool
 
     /// Pending deliveries whose next attempt is due, oldest first.
     func deliveriesDue(before: Date, limit: Int) async throws -> [WebhookDelivery]

@@ -205,6 +205,20 @@ extension PostgresStore {
         }
     }
 
+    public func webhookRewrap(old: WebhookSubscription, keyID: String, secret: String, previousSecret: String?) async throws -> Bool {
+        try await guarded { [self] in
+            try await client.query(
+                """
+                UPDATE webhook_subscriptions SET secret = \(secret), key_id = \(keyID), previous_secret = \(previousSecret)
+                WHERE tenant_id = \(old.tenantID) AND id = \(old.id) AND secret = \(old.secret)
+                    AND key_id IS NOT DISTINCT FROM \(old.keyID) AND previous_secret IS NOT DISTINCT FROM \(old.previousSecret)
+                RETURNING id
+                """,
+                logger: logger
+            ).collect().count > 0
+        }
+    }
+
     public func webhookDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool {
         try await audited(audit) { [self] conn in
             let deleted =

@@ -178,6 +178,19 @@ extension SQLiteStore {
         }
     }
 
+    public func webhookRewrap(old: WebhookSubscription, keyID: String, secret: String, previousSecret: String?) async throws -> Bool {
+        try await pool.write { db in
+            try db.run(
+                sql: """
+                    UPDATE webhook_subscriptions SET secret = ?, key_id = ?, previous_secret = ?
+                    WHERE tenant_id = ? AND id = ? AND secret = ? AND key_id IS ? AND previous_secret IS ?
+                    """,
+                arguments: [secret, keyID, previousSecret, old.tenantID, old.id, old.secret, old.keyID, old.previousSecret]
+            )
+            return db.changesCount > 0
+        }
+    }
+
     public func webhookDelete(tenantID: String, id: String, audit: [AuditRecord]) async throws -> Bool {
         try await pool.write { db in
             try db.run(sql: "DELETE FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?", arguments: [tenantID, id])

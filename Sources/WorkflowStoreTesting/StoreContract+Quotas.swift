@@ -112,5 +112,17 @@ extension StoreContract {
         let created = results.filter { $0 }.count
         let listed = try await store.webhookList(tenantID: "t2").count
         try expect(created == 2 && listed == 2, "six concurrent creates, a quota of two: \(created) created, \(listed) listed")
+
+        // Re-wrapping a webhook's sealed secrets (a master key rotation) is a compare-and-set on what was read.
+        guard let hook = try await store.webhookList(tenantID: "t2").first else { throw Failure(description: "no webhook") }
+        var stale = hook
+        stale.secret = "rotated meanwhile"
+        try expect(try await store.webhookRewrap(old: stale, keyID: "k2", secret: "box2", previousSecret: nil) == false, "a changed secret wins")
+        try expect(try await store.webhookRewrap(old: hook, keyID: "k2", secret: "box2", previousSecret: "prev2"), "re-wrapped")
+        let read = try await store.webhookGet(tenantID: "t2", id: hook.id)
+        try expect(
+            read?.secret == "box2" && read?.keyID == "k2" && read?.previousSecret == "prev2" && read?.url == hook.url && read?.status == hook.status,
+            "only the sealed secrets changed: \(String(describing: read))"
+        )
     }
 }
