@@ -295,7 +295,8 @@ extension EndToEndTests {
         let tampered = try await cli(["audit", "verify", "--file", export])
         #expect(tampered.status == 1 && tampered.stdout.contains("hash_mismatch"), "\(tampered)")
 
-        let secret = try await UWFProcess.cli(["secret", "set", "KYC_TOKEN", "--value", "tok_live_123"], server: server.baseURL)
+        // As the README does it: the value on standard input, never on the command line.
+        let secret = try await UWFProcess.cli(["secret", "set", "KYC_TOKEN"], server: server.baseURL, stdin: "tok_live_123")
         #expect(secret.status == 0, "\(secret)")
         #expect(try await cli(["secret", "list"]).stdout.contains("KYC_TOKEN"))
         // A step uses it against a remote that echoes it back, and fails on a second call that quotes it.

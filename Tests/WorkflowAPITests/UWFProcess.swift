@@ -112,19 +112,22 @@ final class UWFProcess: @unchecked Sendable {
     }
 
     /// Runs a client subcommand of the binary and returns its exit status and output.
+    /// `stdin`, when given, is what the command reads on standard input (as `printf … | uwf …` would give it).
     static func cli(
         _ arguments: [String],
         server: String,
-        environment overrides: [String: String] = [:]
+        environment overrides: [String: String] = [:],
+        stdin: String? = nil
     ) async throws -> (status: Int32, stdout: String, stderr: String) {
         // Waiting for a child blocks a thread: never one of the few threads every async test shares.
-        try await offThePool { try cliBlocking(arguments, server: server, environment: overrides) }
+        try await offThePool { try cliBlocking(arguments, server: server, environment: overrides, stdin: stdin) }
     }
 
     private static func cliBlocking(
         _ arguments: [String],
         server: String,
-        environment overrides: [String: String]
+        environment overrides: [String: String],
+        stdin: String?
     ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = binary
@@ -138,7 +141,13 @@ final class UWFProcess: @unchecked Sendable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let input = Pipe()
+        if stdin != nil { process.standardInput = input }
         try process.run()
+        if let stdin {
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
