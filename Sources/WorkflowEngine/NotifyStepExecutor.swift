@@ -2,23 +2,64 @@ import Foundation
 import Mustache
 import NIOCore
 import NIOPosix
+import NIOSSL
 import WorkflowPrimitive
 import WorkflowStore
 
-/// Where email goes: an SMTP relay (the bank's; no TLS or authentication here: a relay on the node's network).
+/// Where email goes: the bank's SMTP relay, in clear on the node's network, or over TLS (STARTTLS on the submission
+/// port, or TLS from the first byte), with a login when the relay wants one.
 public struct SMTPConfiguration: Sendable {
+    public enum Security: String, Sendable, CaseIterable {
+        /// Plain SMTP: a relay on the node's own network.
+        case off
+        /// Upgrade with STARTTLS before anything is sent; a server that does not offer it is refused.
+        case starttls
+        /// TLS from the first byte (port 465).
+        case tls
+    }
+
     public var host: String
     public var port: Int
     public var from: String
     public var heloName: String
     public var timeout: Duration
+    public var security: Security
+    /// AUTH PLAIN with these, only ever over TLS.
+    public var username: String?
+    public var password: String?
+    /// The CAs the relay's certificate must chain to (PEM); nil trusts the system's.
+    public var trustRoots: [NIOSSLCertificate]?
 
-    public init(host: String, port: Int = 25, from: String, heloName: String = "uwf", timeout: Duration = .seconds(30)) {
+    public init(
+        host: String,
+        port: Int = 25,
+        from: String,
+        heloName: String = "uwf",
+        timeout: Duration = .seconds(30),
+        security: Security = .off,
+        username: String? = nil,
+        password: String? = nil,
+        trustRoots: [NIOSSLCertificate]? = nil
+    ) {
         self.host = host
         self.port = port
         self.from = from
         self.heloName = heloName
         self.timeout = timeout
+        self.security = security
+        self.username = username
+        self.password = password
+        self.trustRoots = trustRoots
+    }
+
+    /// A client TLS handler for the relay: TLS 1.2 or later, its certificate checked against `trustRoots` (or the
+    /// system's) and its name (SNI and verification; an IP address is checked against the certificate's IP names).
+    func tlsHandler() throws -> NIOSSLClientHandler {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let trustRoots { tls.trustRoots = .certificates(trustRoots) }
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        return try NIOSSLClientHandler(context: try NIOSSLContext(configuration: tls), serverHostname: isAddress ? nil : host)
     }
 }
 
@@ -29,7 +70,8 @@ struct SMTPError: Error, CustomStringConvertible {
     var description: String { "the mail server answered \(line.prefix(200))" }
 }
 
-/// Sends one plain-text message over SMTP (RFC 5321): EHLO, MAIL FROM, RCPT TO, DATA, QUIT.
+/// Sends one plain-text message over SMTP (RFC 5321): EHLO, [STARTTLS, EHLO,] [AUTH PLAIN,] MAIL FROM, RCPT TO, DATA,
+/// QUIT.
 struct SMTPClient: Sendable {
     let configuration: SMTPConfiguration
 
@@ -60,14 +102,16 @@ struct SMTPClient: Sendable {
     }
 
     private func exchange(_ recipients: [String], subject: String, body: String, messageID: String) async throws {
+        let configuration = configuration
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if configuration.security == .tls { try channel.pipeline.syncOperations.addHandler(try configuration.tlsHandler()) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let configuration = configuration
+        let raw = channel.channel
         try await channel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
             var pending = ""
@@ -93,6 +137,18 @@ struct SMTPClient: Sendable {
             }
             try await expect(220...220, after: nil)
             try await expect(250...250, after: "EHLO \(configuration.heloName)")
+            if configuration.security == .starttls {
+                // The server's "220 ready" is the last plain-text byte: TLS goes beneath everything, then EHLO again.
+                try await expect(220...220, after: "STARTTLS")
+                guard pending.isEmpty else { throw SMTPError(code: 0, line: "the mail server sent data before the TLS handshake") }
+                let handler = try configuration.tlsHandler()
+                try await raw.eventLoop.submit { try raw.pipeline.syncOperations.addHandler(handler, position: .first) }.get()
+                try await expect(250...250, after: "EHLO \(configuration.heloName)")
+            }
+            if let username = configuration.username, configuration.security != .off {
+                let credentials = Data("\u{0}\(username)\u{0}\(configuration.password ?? "")".utf8).base64EncodedString()
+                try await expect(235...235, after: "AUTH PLAIN \(credentials)")
+            }
             try await expect(250...250, after: "MAIL FROM:<\(configuration.from)>")
             for recipient in recipients { try await expect(250...251, after: "RCPT TO:<\(recipient)>") }
             try await expect(354...354, after: "DATA")

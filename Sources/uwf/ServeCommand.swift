@@ -120,10 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
     var eventRetentionHours: Double = 24
     @Option(help: "Days finished runs are kept; older ones are purged by the leader, in batches (0: kept for ever).")
     var retentionDays: Double = 0
-    @Option(help: "The SMTP relay notify steps send email through (host; no TLS: a relay on the node's network).")
-    var smtpHost: String?
-    @Option(help: "Its port.") var smtpPort = 25
-    @Option(help: "The sender address of notify emails.") var smtpFrom = "uwf@localhost"
+    @OptionGroup(title: "Email of notify steps") var smtp: SMTPOptions
 
     /// The limits this server enforces (docs/limits.md).
     var limits: WorkflowLimits { limitOptions.limits }
@@ -174,10 +171,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard EventRelay.Configuration.parseSchedule(webhookRetrySchedule) != nil else {
             throw ValidationError("--webhook-retry-schedule must be 1 to 20 waits such as 5s,5m,30m,2h (each at most a week)")
-        }
-        guard (1...65_535).contains(smtpPort) else { throw ValidationError("--smtp-port must be from 1 to 65535") }
-        guard NotifyConfig.isAddress(smtpFrom) || smtpFrom.hasSuffix("@localhost") else {
-            throw ValidationError("--smtp-from must be a mail address")
         }
         guard (0...36_500).contains(retentionDays) else { throw ValidationError("--retention-days must be from 0 (off) to 36500") }
         guard (1...300).contains(webhookTimeoutSeconds) else { throw ValidationError("--webhook-timeout-seconds must be from 1 to 300") }
@@ -297,7 +290,7 @@ struct ServeCommand: AsyncParsableCommand {
                 notify: NotifyStepExecutor(
                     store: store,
                     http: httpExecutor,
-                    smtp: smtpHost.map { SMTPConfiguration(host: $0, port: smtpPort, from: smtpFrom) }
+                    smtp: try smtp.configuration()
                 )
             ),
             metrics: metrics,

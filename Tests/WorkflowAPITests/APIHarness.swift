@@ -51,6 +51,8 @@ struct APITestEnvironment: Sendable {
     let masterKeys: MasterKeyring
     /// A local SMTP server for `notify` steps' email, when the test runs one.
     var smtpPort: Int? = nil
+    /// The whole relay configuration (TLS, login), instead of a plain relay on `smtpPort`.
+    var smtp: SMTPConfiguration? = nil
     /// Whether this node also fires schedules and relays events (the leader's services). Off unless a test needs
     /// them: dozens of harnesses polling at once loaded the two-core machine enough to slow unrelated tests.
     var leaderServices: Bool = false
@@ -70,6 +72,7 @@ func withAPIEnvironment<T: Sendable>(
     tokens: JWTAuthenticator? = nil,
     egress: EgressPolicy = EgressPolicy(),
     smtpPort: Int? = nil,
+    smtp: SMTPConfiguration? = nil,
     leaderServices: Bool = false,
     maxStreams: Int = 256,
     quotas: StoreQuotas = .default,
@@ -88,6 +91,7 @@ func withAPIEnvironment<T: Sendable>(
             postgres: nil,
             masterKeys: keys,
             smtpPort: smtpPort,
+            smtp: smtp,
             leaderServices: leaderServices,
             maxStreams: maxStreams,
             quotas: quotas
@@ -101,6 +105,7 @@ func withAPIEnvironment<T: Sendable>(
                 postgres: store,
                 masterKeys: keys,
                 smtpPort: smtpPort,
+                smtp: smtp,
                 leaderServices: leaderServices,
                 maxStreams: maxStreams,
                 quotas: quotas
@@ -136,7 +141,7 @@ private func withAPI<T: Sendable>(
             notify: NotifyStepExecutor(
                 store: store,
                 http: HTTPRequestStepExecutor(client: http, egress: egress),
-                smtp: environment.smtpPort.map { SMTPConfiguration(host: "127.0.0.1", port: $0, from: "uwf@bank.example") }
+                smtp: environment.smtp ?? environment.smtpPort.map { SMTPConfiguration(host: "127.0.0.1", port: $0, from: "uwf@bank.example") }
             )
         ),
         metrics: WorkflowMetrics(version: "test"),

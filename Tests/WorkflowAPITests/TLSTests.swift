@@ -11,6 +11,29 @@ struct TLSTests {
         try await offThePool { try Self.runBlocking(executable, arguments, in: directory) }
     }
 
+    /// A CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`server.pem`, `server.key`) in `directory`.
+    static func makeCertificates(in directory: URL) async throws {
+        let openssl = "/usr/bin/openssl"
+        try "subjectAltName=IP:127.0.0.1\n".write(to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
+        for step in [
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                "-subj", "/CN=uwf test CA",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
+                "/CN=127.0.0.1",
+            ],
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+                "-extfile", "san.ext",
+            ],
+        ] {
+            let (status, output) = try await offThePool { try runBlocking(openssl, step, in: directory) }
+            try #require(status == 0, "openssl \(step[0]): \(output)")
+        }
+    }
+
     static func runBlocking(_ executable: String, _ arguments: [String], in directory: URL) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOSSL
 import Testing
 import WorkflowClient
 import WorkflowEngine
@@ -22,8 +23,8 @@ final class WebhookReceiver: @unchecked Sendable {
     }
 
     /// A local SMTP server (aiosmtpd) that logs each message it accepts.
-    static func smtpSink() async throws -> WebhookReceiver {
-        try await offThePool { try WebhookReceiver(script: "smtp_sink.py", arguments: []) }
+    static func smtpSink(_ arguments: [String] = []) async throws -> WebhookReceiver {
+        try await offThePool { try WebhookReceiver(script: "smtp_sink.py", arguments: arguments) }
     }
 
     private init(script name: String, arguments: [String]) throws {
@@ -484,6 +485,62 @@ final class Collected: @unchecked Sendable {
             #expect(try await api.call(.post, "/api/v1/workflows", missing).status == .created)
             let lost = try await api.waitForRun(try await WebhookTests.start(api, "lost"))
             #expect(lost["status"] == "FAILED" && lost.canonicalString().contains("template_not_found"), "\(lost)")
+        }
+    }
+
+    /// A relay that wants TLS and a login: STARTTLS on the submission port and TLS from the first byte both deliver,
+    /// logged in; a client that would talk in clear, or that does not trust the relay's certificate, is refused.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") || PostgresTestDatabase.isRequired))
+    func emailGoesOverTLSWithALoginWhenTheRelayWantsThem() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-smtp-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TLSTests.makeCertificates(in: directory)
+        let cert = directory.appendingPathComponent("server.pem").path
+        let key = directory.appendingPathComponent("server.key").path
+        let ca = try NIOSSLCertificate.fromPEMFile(directory.appendingPathComponent("ca.pem").path)
+        let workflow = """
+            {"name": "mail", "version": "1.0.0", "definition": {"steps": [
+              {"id": "m", "type": "notify", "config": {"channel": "email", "to": ["ops@bank.example"], "subject": "hi", "body": "over TLS"}}
+            ]}}
+            """
+        func send(_ smtp: SMTPConfiguration) async throws -> JSONValue {
+            try await withAPIEnvironment(smtp: smtp) { api, _ in
+                #expect(try await api.call(.post, "/api/v1/workflows", workflow).status == .created)
+                return try await api.waitForRun(try await WebhookTests.start(api, "mail"))
+            }
+        }
+        for mode in [SMTPConfiguration.Security.starttls, .tls] {
+            let sink = try await WebhookReceiver.smtpSink(["--\(mode.rawValue)", cert, key, "--auth", "alice", "s3cret"])
+            defer { sink.stop() }
+            let relay = SMTPConfiguration(
+                host: "127.0.0.1",
+                port: sink.port,
+                from: "uwf@bank.example",
+                timeout: .seconds(10),
+                security: mode,
+                username: "alice",
+                password: "s3cret",
+                trustRoots: ca
+            )
+            let done = try await send(relay)
+            #expect(done["status"] == "COMPLETED", "\(mode): \(done)")
+            let mails = try await sink.waitFor { $0.count >= 1 }
+            #expect(mails.first?["login"] == "alice" && mails.first?["body"] == "over TLS", "\(mode): \(mails)")
+
+            if mode == .starttls {
+                // In clear, the relay refuses the mail (530 until STARTTLS): a final answer, not retried.
+                var clear = relay
+                clear.security = .off
+                let refused = try await send(clear)
+                #expect(refused["status"] == "FAILED" && refused.canonicalString().contains("smtp_error"), "\(refused)")
+                // A relay whose certificate does not chain to the trusted CA is not talked to.
+                var untrusted = relay
+                untrusted.trustRoots = []
+                let distrusted = try await send(untrusted)
+                #expect(distrusted["status"] == "FAILED" && distrusted.canonicalString().contains("connection_error"), "\(distrusted)")
+                #expect(try await sink.waitFor { $0.count >= 1 }.count == 1, "nothing else was delivered")
+            }
         }
     }
 }
