@@ -1,3 +1,4 @@
+import WorkflowEngine
 import WorkflowPrimitive
 import WorkflowStore
 
@@ -27,6 +28,9 @@ public struct APIConfiguration: Sendable {
     public var compression: Bool = true
     /// How many keys, webhooks, templates, schedules and secrets a tenant keeps, and how many tenants there are.
     public var quotas: StoreQuotas = .default
+    /// Load balancers whose `X-Forwarded-For` names the real client (addresses or CIDRs). Without them every client
+    /// behind a proxy shares the proxy's address, and one bad client's failed logins lock all of them out.
+    public var trustedProxies: [IPNetwork] = []
 
     public init(
         maxBodyBytes: Int = 1 << 20,
@@ -39,8 +43,10 @@ public struct APIConfiguration: Sendable {
         maxStreams: Int = 256,
         corsOrigins: [String] = [],
         compression: Bool = true,
-        quotas: StoreQuotas = .default
+        quotas: StoreQuotas = .default,
+        trustedProxies: [IPNetwork] = []
     ) {
+        self.trustedProxies = trustedProxies
         self.quotas = quotas
         self.compression = compression
         self.maxStreams = maxStreams

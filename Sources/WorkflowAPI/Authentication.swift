@@ -11,8 +11,9 @@ public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `AuthenticationMiddleware` for every route but the health probes.
     public var principal: Principal?
-    /// The peer's address (the direct peer: behind a proxy, the proxy's), for brute-force protection.
-    public let source: String
+    /// The caller's address, for brute-force protection and the audit log: the TCP peer, or behind a trusted proxy
+    /// (`--trusted-proxy`) the client the proxy names in `X-Forwarded-For` (`ClientAddressMiddleware`).
+    public var source: String
     /// The request's id: the caller's `X-Request-ID` when it is sensible, otherwise one made up; sent back on the
     /// answer and kept in the audit log.
     public var requestID: String

@@ -78,6 +78,7 @@ public struct WorkflowAPI: Sendable {
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
+        if !configuration.trustedProxies.isEmpty { router.add(middleware: ClientAddressMiddleware(trusted: configuration.trustedProxies)) }
         // A server span per request, continuing the caller's W3C trace (`traceparent`); runs started here join it.
         router.add(middleware: TracingMiddleware<APIRequestContext>())
         if let metrics = engine.metrics { router.add(middleware: MetricsMiddleware(metrics: metrics)) }

@@ -70,6 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The service name traces are reported under.") var otelServiceName = "uwf"
     @Option(help: "A web origin allowed to call the API from a browser (CORS; repeatable; * for any). None by default.")
     var corsOrigin: [String] = []
+    @Option(help: "A load balancer (address or CIDR; repeatable) whose X-Forwarded-For names the client, for the lockout and the audit log.")
+    var trustedProxy: [String] = []
     @Option(help: "Seconds a connection may stay idle (between requests, or sending a request's headers) before it is closed.")
     var idleTimeoutSeconds = 60.0
     @Option(help: "Seconds a client may take to send a request's body.") var requestTimeoutSeconds = 30.0
@@ -142,6 +144,9 @@ struct ServeCommand: AsyncParsableCommand {
             #endif
         }
         guard (1...100_000).contains(maxStreams) else { throw ValidationError("--max-streams must be from 1 to 100000") }
+        for proxy in trustedProxy where IPNetwork(proxy) == nil {
+            throw ValidationError("--trusted-proxy '\(proxy.prefix(60))' must be an address or a CIDR such as 10.0.0.0/8")
+        }
         for origin in corsOrigin where origin != "*" {
             guard let url = URL(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.path.isEmpty, url.query == nil
             else { throw ValidationError("--cors-origin '\(origin.prefix(60))' must be * or an origin such as https://console.bank.example") }
@@ -384,7 +389,8 @@ struct ServeCommand: AsyncParsableCommand {
                 maxStreams: maxStreams,
                 corsOrigins: corsOrigin,
                 compression: compression,
-                quotas: limitOptions.quotas
+                quotas: limitOptions.quotas,
+                trustedProxies: trustedProxy.compactMap(IPNetwork.init)
             ),
             authentication: authentication,
             limits: CallerLimits(

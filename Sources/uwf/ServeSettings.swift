@@ -44,6 +44,7 @@ struct ServeSettings {
         Option(key: "api.rate_limit_per_minute", flag: "rate-limit-per-minute", kind: .integer) { "\($0.rateLimitPerMinute)" },
         Option(key: "api.max_streams", flag: "max-streams", kind: .integer) { "\($0.maxStreams)" },
         Option(key: "api.cors_origins", flag: "cors-origin", kind: .list) { $0.corsOrigin.joined(separator: ",") },
+        Option(key: "api.trusted_proxies", flag: "trusted-proxy", kind: .list) { $0.trustedProxy.joined(separator: ",") },
         Option(key: "api.compression", flag: "compression", kind: .toggle) { "\($0.compression)" },
         Option(key: "database.url", flag: "database", kind: .string, secret: true) { $0.database },
         Option(key: "database.data_dir", flag: "data-dir", kind: .string) { $0.dataDirectory },

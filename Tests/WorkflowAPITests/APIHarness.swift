@@ -60,6 +60,8 @@ struct APITestEnvironment: Sendable {
     var maxStreams: Int = 256
     /// How many keys, webhooks, templates, schedules and secrets a tenant keeps.
     var quotas: StoreQuotas = .default
+    /// Load balancers whose X-Forwarded-For is believed.
+    var trustedProxies: [IPNetwork] = []
     /// Every route of the router, as "METHOD /path/{param}".
     var routes: [String] = []
 }
@@ -76,6 +78,7 @@ func withAPIEnvironment<T: Sendable>(
     leaderServices: Bool = false,
     maxStreams: Int = 256,
     quotas: StoreQuotas = .default,
+    trustedProxies: [IPNetwork] = [],
     _ body: @Sendable (any TestClientProtocol, APITestEnvironment) async throws -> T
 ) async throws -> T {
     let keys = try MasterKeyring(text: MasterKeyring.generateLine(id: "test1"))
@@ -94,7 +97,8 @@ func withAPIEnvironment<T: Sendable>(
             smtp: smtp,
             leaderServices: leaderServices,
             maxStreams: maxStreams,
-            quotas: quotas
+            quotas: quotas,
+            trustedProxies: trustedProxies
         )
         return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
     case .postgres:
@@ -108,7 +112,8 @@ func withAPIEnvironment<T: Sendable>(
                 smtp: smtp,
                 leaderServices: leaderServices,
                 maxStreams: maxStreams,
-                quotas: quotas
+                quotas: quotas,
+                trustedProxies: trustedProxies
             )
             return try await withAPI(on: environment, maxBodyBytes: maxBodyBytes, limits: limits, tokens: tokens, egress: egress, body)
         }
@@ -167,6 +172,7 @@ private func withAPI<T: Sendable>(
             var configuration = APIConfiguration(maxBodyBytes: maxBodyBytes, masterKeys: environment.masterKeys)
             configuration.maxStreams = environment.maxStreams
             configuration.quotas = environment.quotas
+            configuration.trustedProxies = environment.trustedProxies
             return configuration
         }(),
         authentication: .credentials(APIKeyAuthenticator(store: store), tokens: tokens),

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import WorkflowAPI
+import WorkflowEngine
 import WorkflowIdentity
 import WorkflowPrimitive
 import WorkflowStore
@@ -379,6 +380,41 @@ import WorkflowTestSupport
             #expect(locked.status == .tooManyRequests && locked.json["code"] == "locked_out")
             #expect(Int(locked.headers[.retryAfter] ?? "") ?? 0 > 500)
             #expect(try await api.call(.get, "/health").status == .ok)
+        }
+    }
+
+    /// Behind a trusted load balancer the lockout is per client, as the balancer names it in X-Forwarded-For: one bad
+    /// client does not lock out the others sharing the balancer. From an untrusted peer the header counts for nothing.
+    @Test func behindATrustedProxyTheLockoutIsPerClient() async throws {
+        let limits = CallerLimits(loginGuard: LoginGuard(maxFailures: 3, window: .seconds(600), lockout: .seconds(600)))
+        let wrong = "Bearer uwf_wrong-key-0123456789abcdefghij"
+        try await withAPIEnvironment(limits: limits, trustedProxies: [IPNetwork("127.0.0.0/8")!]) { api, environment in
+            for _ in 0..<3 {
+                // The client's own claim on the left is ignored: the balancer appended the address it saw.
+                let bad = try await api.call(
+                    .get,
+                    "/api/v1/executions",
+                    headers: ["Authorization": wrong, "X-Forwarded-For": "198.51.100.1, 203.0.113.7"]
+                )
+                #expect(bad.status == .unauthorized)
+            }
+            let locked = try await api.call(.get, "/api/v1/executions", headers: ["X-Forwarded-For": "203.0.113.7"])
+            #expect(locked.json["code"] == "locked_out", "the bad client is locked out")
+            let other = try await api.call(.get, "/api/v1/executions", headers: ["X-Forwarded-For": "203.0.113.8"])
+            #expect(other.status == .ok, "another client behind the same balancer is not")
+            let spoofed = try await api.call(.get, "/api/v1/executions", headers: ["X-Forwarded-For": "203.0.113.7, 127.0.0.1"])
+            #expect(spoofed.json["code"] == "locked_out", "trusted hops on the right are skipped")
+            let failures = try await environment.store.auditList(AuditListParams(tenantID: defaultTenantID, limit: 100))
+                .filter { $0.record.action == "auth.fail" }
+            #expect(!failures.isEmpty && failures.allSatisfy { $0.record.source == "203.0.113.7" }, "the audit log names the client")
+        }
+        // Without --trusted-proxy the header is anyone's to write: the peer is the source, and it is locked out.
+        try await withAPI(limits: limits) { api in
+            for i in 0..<3 {
+                _ = try await api.call(.get, "/api/v1/executions", headers: ["Authorization": wrong, "X-Forwarded-For": "203.0.113.\(i)"])
+            }
+            let locked = try await api.call(.get, "/api/v1/executions", headers: ["X-Forwarded-For": "203.0.113.99"])
+            #expect(locked.json["code"] == "locked_out")
         }
     }
 }

@@ -46,7 +46,9 @@ import Glibc
             let environment = try #require(node["environment"] as? [String: Any])
             var variables: [String: String] = [:]
             for (key, value) in environment {
-                variables[key] = "\(value)".replacingOccurrences(of: #"\$\{[A-Z_]+:\?[^}]*\}"#, with: "x", options: .regularExpression)
+                // As compose does: `${NAME:-default}` is the default, `${NAME:?message}` a required value.
+                variables[key] = "\(value)".replacingOccurrences(of: #"\$\{[A-Z_]+:-([^}]*)\}"#, with: "$1", options: .regularExpression)
+                    .replacingOccurrences(of: #"\$\{[A-Z_]+:\?[^}]*\}"#, with: "x", options: .regularExpression)
             }
             variables["UWF_MASTER_KEY"] = nil  // a placeholder: not read by config check
             variables["UWF_BOOTSTRAP_ADMIN_KEY"] = nil
