@@ -94,6 +94,7 @@ extension WorkflowAPI {
             tenantID: principal.tenantID,
             createdBy: principal.subject,
             audit: context.audit,
+            quotas: configuration.quotas,
             now: clock.now()
         ) {
         case .created(let definition):

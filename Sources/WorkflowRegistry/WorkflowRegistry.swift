@@ -48,6 +48,7 @@ public final class WorkflowRegistry: Sendable {
         tenantID: String = defaultTenantID,
         createdBy: String? = nil,
         audit: AuditContext? = nil,
+        quotas: StoreQuotas = .default,
         now: Date
     ) async throws -> Registration {
         let definition: WorkflowDefinition
@@ -91,7 +92,9 @@ public final class WorkflowRegistry: Sendable {
             details: ["status": .string(record.status.rawValue), "checksum": .string(checksum)]
         )
         let activated = record.status == .active ? [Self.activated(record, at: now)] : []
-        switch try await store.definitionInsert(DefinitionInsertParams(record: record, audit: audit == nil ? [] : [entry], outbox: activated)) {
+        switch try await store.definitionInsert(
+            DefinitionInsertParams(record: record, audit: audit == nil ? [] : [entry], outbox: activated, quotas: quotas)
+        ) {
         case .inserted(let r):
             return .created(remember(CompiledDefinition(record: r, plan: plan)))
         case .existing(let r):

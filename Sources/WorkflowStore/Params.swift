@@ -8,10 +8,13 @@ public struct DefinitionInsertParams: Sendable {
     public var audit: [AuditRecord]
     /// Written with the version when it is inserted (`definition.activated` when it starts active).
     public var outbox: [OutboxEvent]
-    public init(record: DefinitionRecord, audit: [AuditRecord] = [], outbox: [OutboxEvent] = []) {
+    /// A new name or version must fit the tenant's quotas (`quota_exceeded`); an existing one is answered as before.
+    public var quotas: StoreQuotas
+    public init(record: DefinitionRecord, audit: [AuditRecord] = [], outbox: [OutboxEvent] = [], quotas: StoreQuotas = .default) {
         self.record = record
         self.audit = audit
         self.outbox = outbox
+        self.quotas = quotas
     }
 }
 

@@ -20,6 +20,10 @@ public struct StoreQuotas: Sendable, Hashable {
     public var schedulesPerTenant: Int
     /// Secrets of a tenant.
     public var secretsPerTenant: Int
+    /// Workflow names of a tenant (definitions, counted by name).
+    public var workflowsPerTenant: Int
+    /// Versions of one workflow (a version with runs can be retired, not deleted).
+    public var versionsPerWorkflow: Int
 
     public init(
         tenants: Int = 10_000,
@@ -28,8 +32,12 @@ public struct StoreQuotas: Sendable, Hashable {
         templatesPerTenant: Int = 1_000,
         versionsPerTemplate: Int = 1_000,
         schedulesPerTenant: Int = 100_000,
-        secretsPerTenant: Int = 1_000
+        secretsPerTenant: Int = 1_000,
+        workflowsPerTenant: Int = 10_000,
+        versionsPerWorkflow: Int = 1_000
     ) {
+        self.workflowsPerTenant = workflowsPerTenant
+        self.versionsPerWorkflow = versionsPerWorkflow
         self.tenants = tenants
         self.apiKeysPerTenant = apiKeysPerTenant
         self.webhooksPerTenant = webhooksPerTenant

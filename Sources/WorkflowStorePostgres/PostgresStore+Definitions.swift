@@ -13,6 +13,30 @@ extension PostgresStore {
         try await guarded { [self] in
             let r = params.record
             return try await client.withTransaction(logger: logger) { conn in
+                let select: PostgresQuery =
+                    "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name) AND version = \(r.version)"
+                // A version registered again is answered as before, whatever the quotas.
+                if let row = try await conn.query(select, logger: logger).collect().first {
+                    let existing = try Self.definition(row)
+                    return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
+                }
+                try await Self.ensureRoom(
+                    conn,
+                    scope: "definitions/" + r.tenantID,
+                    count: "SELECT count(DISTINCT name) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name <> \(r.name)",
+                    quota: params.quotas.workflowsPerTenant,
+                    "a tenant keeps workflows",
+                    flag: "--max-workflows-per-tenant",
+                    logger: logger
+                )
+                let versions =
+                    try await conn.query(
+                        "SELECT count(*) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name)",
+                        logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                if versions >= params.quotas.versionsPerWorkflow {
+                    throw StoreQuotas.exceeded("a workflow keeps versions", params.quotas.versionsPerWorkflow, flag: "--max-versions-per-workflow")
+                }
                 let inserted = try await conn.query(
                     """
                     INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by,
@@ -29,10 +53,7 @@ extension PostgresStore {
                     try await Self.insertOutbox(conn, params.outbox, logger: logger)
                     return .inserted(r)
                 }
-                let rows = try await conn.query(
-                    "SELECT \(unescaped: Self.definitionColumns) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name = \(r.name) AND version = \(r.version)",
-                    logger: logger
-                ).collect()
+                let rows = try await conn.query(select, logger: logger).collect()
                 guard let row = rows.first else { throw PostgresStoreError("definition vanished during insert") }
                 let existing = try Self.definition(row)
                 return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)

@@ -16,6 +16,22 @@ extension SQLiteStore {
                 let existing = try SQLiteCoding.definition(row)
                 return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
             }
+            try Self.ensureRoom(
+                db,
+                "SELECT count(DISTINCT name) FROM workflow_definitions WHERE tenant_id = ? AND name <> ?",
+                [r.tenantID, r.name],
+                quota: params.quotas.workflowsPerTenant,
+                "a tenant keeps workflows",
+                flag: "--max-workflows-per-tenant"
+            )
+            try Self.ensureRoom(
+                db,
+                "SELECT count(*) FROM workflow_definitions WHERE tenant_id = ? AND name = ?",
+                [r.tenantID, r.name],
+                quota: params.quotas.versionsPerWorkflow,
+                "a workflow keeps versions",
+                flag: "--max-versions-per-workflow"
+            )
             try db.run(
                 sql: """
                     INSERT INTO workflow_definitions (id, tenant_id, name, version, status, description, definition, checksum, created_by,

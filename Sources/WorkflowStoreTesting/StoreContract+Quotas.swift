@@ -13,7 +13,9 @@ extension StoreContract {
             templatesPerTenant: 2,
             versionsPerTemplate: 2,
             schedulesPerTenant: 2,
-            secretsPerTenant: 2
+            secretsPerTenant: 2,
+            workflowsPerTenant: 2,
+            versionsPerWorkflow: 2
         )
         func refused(_ what: String, _ body: () async throws -> Void) async throws {
             do {
@@ -84,6 +86,18 @@ extension StoreContract {
         try await refused("a third name") { _ = try await store.templateAdd(template("c"), audit: [], quotas: quotas) }
         let templates = try await store.templateList(tenantID: defaultTenantID, after: "a", limit: 5)
         try expect(templates.map(\.name) == ["b"], "templates paged by name")
+
+        // Workflows: names per tenant and versions per name; registering an existing version again is not growth.
+        func register(_ name: String, _ version: String) async throws -> DefinitionInsertResult {
+            try await store.definitionInsert(DefinitionInsertParams(record: definition(name, version: version), quotas: quotas))
+        }
+        for (name, version) in [("a", "1"), ("a", "2"), ("b", "1")] {
+            guard case .inserted = try await register(name, version) else { throw Failure(description: "\(name)@\(version) not inserted") }
+        }
+        guard case .existing = try await register("a", "2") else { throw Failure(description: "a registered version is existing at the quota") }
+        try await refused("a third version") { _ = try await register("a", "3") }
+        try await refused("a third workflow") { _ = try await register("c", "1") }
+        try expect(try await store.definitionVersions(tenantID: defaultTenantID, name: "a").count == 2, "nothing written past the quota")
 
         // Webhooks, created concurrently: the quota holds against racing transactions, not only one at a time.
         let results = try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -18,6 +18,8 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Most versions of one message template.") var maxVersionsPerTemplate = StoreQuotas.default.versionsPerTemplate
     @Option(help: "Most schedules of a tenant.") var maxSchedulesPerTenant = StoreQuotas.default.schedulesPerTenant
     @Option(help: "Most secrets of a tenant.") var maxSecretsPerTenant = StoreQuotas.default.secretsPerTenant
+    @Option(help: "Most workflow names of a tenant.") var maxWorkflowsPerTenant = StoreQuotas.default.workflowsPerTenant
+    @Option(help: "Most versions of one workflow.") var maxVersionsPerWorkflow = StoreQuotas.default.versionsPerWorkflow
 
     var limits: WorkflowLimits {
         var limits = WorkflowLimits()
@@ -38,7 +40,9 @@ struct LimitOptions: ParsableArguments {
             templatesPerTenant: maxTemplatesPerTenant,
             versionsPerTemplate: maxVersionsPerTemplate,
             schedulesPerTenant: maxSchedulesPerTenant,
-            secretsPerTenant: maxSecretsPerTenant
+            secretsPerTenant: maxSecretsPerTenant,
+            workflowsPerTenant: maxWorkflowsPerTenant,
+            versionsPerWorkflow: maxVersionsPerWorkflow
         )
     }
 
@@ -51,6 +55,7 @@ struct LimitOptions: ParsableArguments {
             ("--max-webhooks-per-tenant", maxWebhooksPerTenant, 1_000), ("--max-templates-per-tenant", maxTemplatesPerTenant, 1_000_000),
             ("--max-versions-per-template", maxVersionsPerTemplate, 1_000_000),
             ("--max-schedules-per-tenant", maxSchedulesPerTenant, 10_000_000), ("--max-secrets-per-tenant", maxSecretsPerTenant, 1_000_000),
+            ("--max-workflows-per-tenant", maxWorkflowsPerTenant, 10_000_000), ("--max-versions-per-workflow", maxVersionsPerWorkflow, 1_000_000),
         ] where !(1...maximum).contains(value) {
             throw ValidationError("\(name) must be from 1 to \(maximum)")
         }

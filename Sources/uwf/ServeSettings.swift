@@ -80,6 +80,12 @@ struct ServeSettings {
             "\($0.limitOptions.maxSchedulesPerTenant)"
         },
         Option(key: "limits.max_secrets_per_tenant", flag: "max-secrets-per-tenant", kind: .integer) { "\($0.limitOptions.maxSecretsPerTenant)" },
+        Option(key: "limits.max_workflows_per_tenant", flag: "max-workflows-per-tenant", kind: .integer) {
+            "\($0.limitOptions.maxWorkflowsPerTenant)"
+        },
+        Option(key: "limits.max_versions_per_workflow", flag: "max-versions-per-workflow", kind: .integer) {
+            "\($0.limitOptions.maxVersionsPerWorkflow)"
+        },
         Option(key: "auth.insecure_no_auth", flag: "insecure-no-auth", kind: .flag) { "\($0.insecureNoAuth)" },
         Option(key: "auth.jwt_issuer", flag: "jwt-issuer", kind: .string) { $0.jwtIssuer },
         Option(key: "auth.jwt_audience", flag: "jwt-audience", kind: .string) { $0.jwtAudience },

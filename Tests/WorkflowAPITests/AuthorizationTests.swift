@@ -167,7 +167,7 @@ import WorkflowTestSupport
 
     /// Every collection a tenant grows is bounded (409 `quota_exceeded`, nothing written) and listed in pages.
     @Test(arguments: APIDriver.all) func quotasRefuseWithoutWritingAndListsArePaged(_ driver: APIDriver) async throws {
-        let quotas = StoreQuotas(tenants: 2, apiKeysPerTenant: 3, templatesPerTenant: 1, secretsPerTenant: 1)
+        let quotas = StoreQuotas(tenants: 2, apiKeysPerTenant: 3, templatesPerTenant: 1, secretsPerTenant: 1, workflowsPerTenant: 1)
         try await withAPIEnvironment(driver, quotas: quotas) { api, _ in
             // The test's own admin key is the first of three.
             let (_, first) = try await Self.createKey(api, roles: ["viewer"], name: "one")
@@ -206,6 +206,11 @@ import WorkflowTestSupport
             #expect(try await api.call(.put, "/api/v1/templates/a", #"{"body": "x"}"#).status == .created)
             #expect(try await api.call(.put, "/api/v1/templates/a", #"{"body": "y"}"#).status == .created, "a new version of a kept name")
             #expect(try await api.call(.put, "/api/v1/templates/b", #"{"body": "x"}"#).json["code"] == "quota_exceeded")
+            #expect(try await api.call(.post, "/api/v1/workflows", sequenceWorkflow).status == .created)
+            let other = sequenceWorkflow.replacingOccurrences(of: #""name": "greet""#, with: #""name": "other""#)
+            let workflow = try await api.call(.post, "/api/v1/workflows", other)
+            #expect(workflow.status == .conflict && workflow.json["code"] == "quota_exceeded", "\(workflow.json)")
+            #expect(try await api.call(.post, "/api/v1/workflows", sequenceWorkflow).status == .ok, "registering a kept version again is fine")
             let templates = try await api.call(.get, "/api/v1/templates?limit=1")
             #expect(templates.json["templates"]?.arrayValue?.count == 1 && templates.json["next_cursor"] == "a")
         }
