@@ -20,7 +20,7 @@ extension PostgresStore {
                     let existing = try Self.definition(row)
                     return existing.checksum == r.checksum ? .existing(existing) : .conflict(existing)
                 }
-                try await Self.ensureRoom(
+                try await self.ensureRoom(
                     conn,
                     scope: "definitions/" + r.tenantID,
                     count: "SELECT count(DISTINCT name) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name <> \(r.name)",

@@ -38,7 +38,7 @@ extension PostgresStore {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
                 // One dispatcher numbers the stream at a time (the leader; the lock covers a handover).
-                try await conn.query("SELECT pg_advisory_xact_lock(7150001)", logger: logger)
+                try await conn.query("SELECT pg_advisory_xact_lock(hashtext(\(configuration.schema + "/outbox")))", logger: logger)
                 if !events.isEmpty {
                     // Numbered after the stream's last number (one row, outbox_head): no scan of the outbox.
                     let numbered =
@@ -142,7 +142,7 @@ extension PostgresStore {
     public func webhookInsert(_ s: WebhookSubscription, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         let types = JSONValue.array(s.eventTypes.map(JSONValue.string)).canonicalString()
         return try await audited(audit) { [self] conn in
-            try await Self.ensureRoom(
+            try await self.ensureRoom(
                 conn,
                 scope: "webhooks/" + s.tenantID,
                 count: "SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
@@ -400,7 +400,7 @@ extension PostgresStore {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
                 // New names of a tenant are counted one at a time, and versions of one name are numbered one at a time.
-                try await Self.ensureRoom(
+                try await self.ensureRoom(
                     conn,
                     scope: "templates/" + t.tenantID,
                     count: "SELECT count(DISTINCT name) FROM message_templates WHERE tenant_id = \(t.tenantID) AND name <> \(t.name)",

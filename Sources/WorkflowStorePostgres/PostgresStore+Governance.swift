@@ -26,7 +26,7 @@ extension PostgresStore {
     public func secretPut(_ s: SecretRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await guarded { [self] in
             try await client.withTransaction(logger: logger) { conn in
-                try await Self.ensureRoom(
+                try await self.ensureRoom(
                     conn,
                     scope: "secrets/" + s.tenantID,
                     count: "SELECT count(*) FROM secrets WHERE tenant_id = \(s.tenantID) AND name <> \(s.name)",

@@ -8,7 +8,7 @@ import WorkflowStore
 extension PostgresStore {
     public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await Self.ensureRoom(
+            try await self.ensureRoom(
                 conn,
                 scope: "tenants",
                 count: "SELECT count(*) FROM tenants WHERE id <> \(tenant.id)",
@@ -57,7 +57,7 @@ extension PostgresStore {
 
     public func apiKeyInsert(_ key: APIKeyRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await Self.ensureRoom(
+            try await self.ensureRoom(
                 conn,
                 scope: "api_keys/" + key.tenantID,
                 count: "SELECT count(*) FROM api_keys WHERE tenant_id = \(key.tenantID) AND revoked_at IS NULL",

@@ -10,7 +10,7 @@ extension PostgresStore {
 
     public func scheduleInsert(_ s: ScheduleRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await audited(audit) { [self] conn in
-            try await Self.ensureRoom(
+            try await self.ensureRoom(
                 conn,
                 scope: "schedules/" + s.tenantID,
                 count: "SELECT count(*) FROM schedules WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
