@@ -49,8 +49,8 @@ public struct StoreQuotas: Sendable, Hashable {
 
     public static let `default` = StoreQuotas()
 
-    /// The error of a full collection: what is full, its bound and the flag that sets it.
+    /// The error of a full collection, e.g. "at most 25 webhooks per tenant (--max-webhooks-per-tenant)".
     public static func exceeded(_ what: String, _ quota: Int, flag: String) -> WorkflowError {
-        WorkflowError(.quotaExceeded, "\(what) at most \(quota) (\(flag)); delete one first")
+        WorkflowError(.quotaExceeded, "at most \(quota) \(what) (\(flag))")
     }
 }

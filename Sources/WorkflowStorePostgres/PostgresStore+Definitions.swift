@@ -25,7 +25,7 @@ extension PostgresStore {
                     scope: "definitions/" + r.tenantID,
                     count: "SELECT count(DISTINCT name) FROM workflow_definitions WHERE tenant_id = \(r.tenantID) AND name <> \(r.name)",
                     quota: params.quotas.workflowsPerTenant,
-                    "a tenant keeps workflows",
+                    "workflows per tenant",
                     flag: "--max-workflows-per-tenant",
                     logger: logger
                 )
@@ -35,7 +35,7 @@ extension PostgresStore {
                         logger: logger
                     ).collect().first?.decode(Int.self) ?? 0
                 if versions >= params.quotas.versionsPerWorkflow {
-                    throw StoreQuotas.exceeded("a workflow keeps versions", params.quotas.versionsPerWorkflow, flag: "--max-versions-per-workflow")
+                    throw StoreQuotas.exceeded("versions per workflow", params.quotas.versionsPerWorkflow, flag: "--max-versions-per-workflow")
                 }
                 let inserted = try await conn.query(
                     """

@@ -147,7 +147,7 @@ extension PostgresStore {
                 scope: "webhooks/" + s.tenantID,
                 count: "SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
                 quota: quotas.webhooksPerTenant,
-                "a tenant keeps webhooks",
+                "webhooks per tenant",
                 flag: "--max-webhooks-per-tenant",
                 logger: logger
             )
@@ -405,7 +405,7 @@ extension PostgresStore {
                     scope: "templates/" + t.tenantID,
                     count: "SELECT count(DISTINCT name) FROM message_templates WHERE tenant_id = \(t.tenantID) AND name <> \(t.name)",
                     quota: quotas.templatesPerTenant,
-                    "a tenant keeps templates",
+                    "templates per tenant",
                     flag: "--max-templates-per-tenant",
                     logger: logger
                 )
@@ -415,7 +415,7 @@ extension PostgresStore {
                         logger: logger
                     ).collect().first?.decode(Int.self) ?? 0
                 if latest >= quotas.versionsPerTemplate {
-                    throw StoreQuotas.exceeded("a template keeps versions", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
+                    throw StoreQuotas.exceeded("versions per template", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
                 }
                 let row = try await conn.query(
                     """

@@ -31,7 +31,7 @@ extension PostgresStore {
                     scope: "secrets/" + s.tenantID,
                     count: "SELECT count(*) FROM secrets WHERE tenant_id = \(s.tenantID) AND name <> \(s.name)",
                     quota: quotas.secretsPerTenant,
-                    "a tenant keeps secrets",
+                    "secrets per tenant",
                     flag: "--max-secrets-per-tenant",
                     logger: logger
                 )

@@ -13,7 +13,7 @@ extension PostgresStore {
                 scope: "tenants",
                 count: "SELECT count(*) FROM tenants WHERE id <> \(tenant.id)",
                 quota: quotas.tenants,
-                "there are tenants",
+                "tenants",
                 flag: "--max-tenants",
                 logger: logger
             )
@@ -62,7 +62,7 @@ extension PostgresStore {
                 scope: "api_keys/" + key.tenantID,
                 count: "SELECT count(*) FROM api_keys WHERE tenant_id = \(key.tenantID) AND revoked_at IS NULL",
                 quota: quotas.apiKeysPerTenant,
-                "a tenant keeps unrevoked API keys",
+                "unrevoked API keys per tenant",
                 flag: "--max-api-keys-per-tenant",
                 logger: logger
             )

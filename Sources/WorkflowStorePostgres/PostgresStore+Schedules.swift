@@ -15,7 +15,7 @@ extension PostgresStore {
                 scope: "schedules/" + s.tenantID,
                 count: "SELECT count(*) FROM schedules WHERE tenant_id = \(s.tenantID) AND id <> \(s.id)",
                 quota: quotas.schedulesPerTenant,
-                "a tenant keeps schedules",
+                "schedules per tenant",
                 flag: "--max-schedules-per-tenant",
                 logger: logger
             )

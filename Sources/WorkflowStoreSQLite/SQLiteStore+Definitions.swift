@@ -21,7 +21,7 @@ extension SQLiteStore {
                 "SELECT count(DISTINCT name) FROM workflow_definitions WHERE tenant_id = ? AND name <> ?",
                 [r.tenantID, r.name],
                 quota: params.quotas.workflowsPerTenant,
-                "a tenant keeps workflows",
+                "workflows per tenant",
                 flag: "--max-workflows-per-tenant"
             )
             try Self.ensureRoom(
@@ -29,7 +29,7 @@ extension SQLiteStore {
                 "SELECT count(*) FROM workflow_definitions WHERE tenant_id = ? AND name = ?",
                 [r.tenantID, r.name],
                 quota: params.quotas.versionsPerWorkflow,
-                "a workflow keeps versions",
+                "versions per workflow",
                 flag: "--max-versions-per-workflow"
             )
             try db.run(

@@ -121,7 +121,7 @@ extension SQLiteStore {
                 "SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = ?",
                 [s.tenantID],
                 quota: quotas.webhooksPerTenant,
-                "a tenant keeps webhooks",
+                "webhooks per tenant",
                 flag: "--max-webhooks-per-tenant"
             )
             try db.run(
@@ -354,7 +354,7 @@ extension SQLiteStore {
             )
             if let latest {
                 if latest >= quotas.versionsPerTemplate {
-                    throw StoreQuotas.exceeded("a template keeps versions", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
+                    throw StoreQuotas.exceeded("versions per template", quotas.versionsPerTemplate, flag: "--max-versions-per-template")
                 }
             } else {
                 try Self.ensureRoom(
@@ -362,7 +362,7 @@ extension SQLiteStore {
                     "SELECT count(DISTINCT name) FROM message_templates WHERE tenant_id = ?",
                     [t.tenantID],
                     quota: quotas.templatesPerTenant,
-                    "a tenant keeps templates",
+                    "templates per tenant",
                     flag: "--max-templates-per-tenant"
                 )
             }

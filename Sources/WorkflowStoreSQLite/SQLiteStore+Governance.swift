@@ -24,7 +24,7 @@ extension SQLiteStore {
                     "SELECT count(*) FROM secrets WHERE tenant_id = ?",
                     [s.tenantID],
                     quota: quotas.secretsPerTenant,
-                    "a tenant keeps secrets",
+                    "secrets per tenant",
                     flag: "--max-secrets-per-tenant"
                 )
             }

@@ -8,7 +8,7 @@ extension SQLiteStore {
     public func tenantInsert(_ tenant: TenantRecord, audit: [AuditRecord], quotas: StoreQuotas) async throws -> Bool {
         try await pool.write { db in
             if try Int.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [tenant.id]) != nil { return false }
-            try Self.ensureRoom(db, "SELECT count(*) FROM tenants", [], quota: quotas.tenants, "there are", flag: "--max-tenants")
+            try Self.ensureRoom(db, "SELECT count(*) FROM tenants", [], quota: quotas.tenants, "tenants", flag: "--max-tenants")
             try db.run(
                 sql: "INSERT INTO tenants (id, name, created_at, created_by, settings) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 arguments: [tenant.id, tenant.name, SQLiteCoding.ms(tenant.createdAt), tenant.createdBy, SQLiteCoding.text(tenant.settings.json)]
@@ -42,7 +42,7 @@ extension SQLiteStore {
                 "SELECT count(*) FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL",
                 [key.tenantID],
                 quota: quotas.apiKeysPerTenant,
-                "a tenant keeps unrevoked API keys",
+                "unrevoked API keys per tenant",
                 flag: "--max-api-keys-per-tenant"
             )
             try db.run(

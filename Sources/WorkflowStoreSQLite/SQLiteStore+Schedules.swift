@@ -17,7 +17,7 @@ extension SQLiteStore {
                 "SELECT count(*) FROM schedules WHERE tenant_id = ?",
                 [s.tenantID],
                 quota: quotas.schedulesPerTenant,
-                "a tenant keeps schedules",
+                "schedules per tenant",
                 flag: "--max-schedules-per-tenant"
             )
             try db.execute(

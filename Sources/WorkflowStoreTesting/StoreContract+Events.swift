@@ -39,17 +39,7 @@ extension StoreContract {
         try expect(pending.allSatisfy { $0.seq == nil }, "not numbered yet")
 
         // Dispatch numbers them in the order given and creates each delivery once.
-        let subscription = WebhookSubscription(
-            tenantID: defaultTenantID,
-            id: "w1",
-            url: "http://127.0.0.1:9/x",
-            eventTypes: ["*"],
-            secret: "s",
-            keyID: nil,
-            createdAt: t0,
-            updatedAt: t0,
-            createdBy: nil
-        )
+        let subscription = webhook("w1")
         try expect(try await store.webhookInsert(subscription, audit: []), "subscription")
         try expect(try await store.webhookInsert(subscription, audit: []) == false, "once")
         pending.sort { $0.id < $1.id }
@@ -124,6 +114,21 @@ extension StoreContract {
 }
 
 extension StoreContract {
+    /// A subscription to every event, at an address nothing listens on.
+    static func webhook(_ id: String, tenant: String = defaultTenantID) -> WebhookSubscription {
+        WebhookSubscription(
+            tenantID: tenant,
+            id: id,
+            url: "http://127.0.0.1:9/x",
+            eventTypes: ["*"],
+            secret: "s",
+            keyID: nil,
+            createdAt: t0,
+            updatedAt: t0,
+            createdBy: nil
+        )
+    }
+
     static func retention(_ store: any WorkflowStore) async throws {
         let d = try await insertDefinition(store, definition())
         func insert(_ p: RunInsertParams) async throws -> String {

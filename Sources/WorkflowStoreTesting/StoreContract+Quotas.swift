@@ -103,19 +103,8 @@ extension StoreContract {
         let results = try await withThrowingTaskGroup(of: Bool.self) { group in
             for i in 0..<6 {
                 group.addTask {
-                    let subscription = WebhookSubscription(
-                        tenantID: "t2",
-                        id: "w\(i)",
-                        url: "http://127.0.0.1:9/x",
-                        eventTypes: ["*"],
-                        secret: "s",
-                        keyID: nil,
-                        createdAt: t0,
-                        updatedAt: t0,
-                        createdBy: nil
-                    )
                     do {
-                        return try await store.webhookInsert(subscription, audit: [], quotas: quotas)
+                        return try await store.webhookInsert(webhook("w\(i)", tenant: "t2"), audit: [], quotas: quotas)
                     } catch let error as WorkflowError where error.code == .quotaExceeded {
                         return false
                     }

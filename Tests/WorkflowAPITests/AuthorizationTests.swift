@@ -176,6 +176,8 @@ import WorkflowTestSupport
             #expect(refused.status == .conflict && refused.json["code"] == "quota_exceeded", "\(refused.json)")
             #expect(refused.json["detail"]?.stringValue?.contains("--max-api-keys-per-tenant") == true)
             #expect(try await api.call(.get, "/api/v1/api-keys?limit=500").json["api_keys"]?.arrayValue?.count == 3, "nothing written")
+            let created = try await api.call(.get, "/api/v1/audit?action=api_key.create").json["entries"]?.arrayValue ?? []
+            #expect(created.count == 2, "the refused key left no audit entry either: \(created.count)")
             #expect(try await api.call(.delete, "/api/v1/api-keys/\(first)").status == .noContent)
             _ = try await Self.createKey(api, roles: ["viewer"], name: "three")
             // Four keys (one revoked), two to a page, newest first.

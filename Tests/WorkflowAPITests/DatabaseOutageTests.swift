@@ -264,26 +264,9 @@ struct OwnPostgres: Sendable {
         _ = try Self.shell([arguments[0], directory] + arguments.dropFirst())
     }
 
-    /// Runs the script and returns its standard output. The exit status travels as the output's last line rather than
-    /// through `Process.waitUntilExit`, which was seen to wait for ever on Linux after the script had exited.
+    /// Runs the script (see `runScript`) and returns its standard output.
     @discardableResult
     static func shell(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", #"bash "$0" "$@" 2>"$UWF_SCRIPT_STDERR"; echo "exit=$?""#, script] + arguments
-        let stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("test-postgres-\(UUID().uuidString).err")
-        defer { try? FileManager.default.removeItem(at: stderrURL) }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(["UWF_SCRIPT_STDERR": stderrURL.path]) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let lines = stdout.split(separator: "\n")
-        guard lines.last == "exit=0" else {
-            let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
-            throw ProcessFailure(description: "test-postgres.sh \(arguments) failed (\(lines.last ?? "no status")): \(stderr)")
-        }
-        return lines.dropLast().joined(separator: "\n")
+        try runScript(script, arguments, environment: environment)
     }
 }

@@ -118,21 +118,8 @@ extension ClusterTests {
             }
             config = config.replacingOccurrences(of: "bind :8080", with: "bind 127.0.0.1:\(port)")
             config = config.replacingOccurrences(of: "log stdout format raw local0 info", with: "log stdout format raw local0 err")
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-haproxy-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let configFile = directory.appendingPathComponent("haproxy.cfg")
-            try Data(config.utf8).write(to: configFile)
-            let haproxy = Process()
-            haproxy.executableURL = URL(fileURLWithPath: try #require(ExternalTools.path("haproxy")))
-            haproxy.arguments = ["-f", configFile.path, "-db"]
-            haproxy.standardOutput = FileHandle.nullDevice
-            haproxy.standardError = FileHandle.nullDevice
-            try haproxy.run()
-            defer {
-                kill(haproxy.processIdentifier, SIGKILL)
-                haproxy.waitUntilExit()
-            }
+            let haproxy = try HAProxyProcess(config: config)
+            defer { haproxy.stop() }
             let base = "http://127.0.0.1:\(port)"
             let client = WorkflowClient(baseURL: base, apiKey: testAdminKey)
             try await waitUntil(timeout: .seconds(20)) { (try? await client.health()) == true }

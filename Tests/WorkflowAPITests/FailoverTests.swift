@@ -17,7 +17,7 @@ extension ClusterTests {
     /// carry on against the new primary, and every start any client was told about completes.
     @Test(.enabled(if: ExternalTools.enabled("haproxy"))) func aPrimaryLostUnderLoadIsReplacedByItsStandby() async throws {
         let script = UWFProcess.packageRoot.appendingPathComponent("scripts/pg-failover.sh").path
-        let started = try await offThePool { try failoverScript(script, ["start"]) }
+        let started = try await offThePool { try runScript(script, ["start"]) }
         let exports = try #require(started.split(separator: "\n").first { $0.hasPrefix("export UWF_FAILOVER_DIR=") })
         var values: [String: String] = [:]
         for pair in exports.dropFirst("export ".count).split(separator: " ") {
@@ -25,7 +25,7 @@ extension ClusterTests {
             if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
         }
         let pgDirectory = try #require(values["UWF_FAILOVER_DIR"])
-        defer { _ = try? failoverScript(script, ["stop", pgDirectory]) }
+        defer { _ = try? runScript(script, ["stop", pgDirectory]) }
         let primary = try #require(values["UWF_PRIMARY_PORT"])
         let standby = try #require(values["UWF_STANDBY_PORT"])
 
@@ -37,18 +37,8 @@ extension ClusterTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-failover-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let configFile = directory.appendingPathComponent("haproxy.cfg")
-        try Data(config.utf8).write(to: configFile)
-        let haproxy = Process()
-        haproxy.executableURL = URL(fileURLWithPath: try #require(ExternalTools.path("haproxy")))
-        haproxy.arguments = ["-f", configFile.path, "-db"]
-        haproxy.standardOutput = FileHandle.nullDevice
-        haproxy.standardError = FileHandle.nullDevice
-        try haproxy.run()
-        defer {
-            kill(haproxy.processIdentifier, SIGKILL)
-            haproxy.waitUntilExit()
-        }
+        let haproxy = try HAProxyProcess(config: config)
+        defer { haproxy.stop() }
 
         let url = "postgres://postgres@127.0.0.1:\(port)/uwf?sslmode=disable"
         let arguments = ["--database", url, "--lease-seconds", "6", "--heartbeat-seconds", "2", "--poll-interval-ms", "200"]
@@ -115,8 +105,8 @@ extension ClusterTests {
             group.addTask {
                 try await Task.sleep(for: .seconds(4))
                 killedAt.set(clock.now)
-                _ = try await offThePool { try failoverScript(script, ["kill-primary", pgDirectory]) }
-                _ = try await offThePool { try failoverScript(script, ["promote", pgDirectory]) }
+                _ = try await offThePool { try runScript(script, ["kill-primary", pgDirectory]) }
+                _ = try await offThePool { try runScript(script, ["promote", pgDirectory]) }
                 return []
             }
             var all: [(key: String, runID: String?, at: ContinuousClock.Instant, answered: ContinuousClock.Instant)] = []
@@ -157,28 +147,6 @@ extension ClusterTests {
         #expect(unfinished.isEmpty, "acknowledged runs that did not complete: \(unfinished.prefix(10)) of \(accepted.count)")
         #expect(recovery < .seconds(30) && outage < .seconds(30), "the cluster answered again \(outage) after the primary was lost")
     }
-}
-
-/// Runs scripts/pg-failover.sh and returns its standard output. Like `OwnPostgres.shell`, the exit status travels as
-/// the last line: `Process.waitUntilExit` was seen to wait for ever on Linux once a script had started PostgreSQL.
-func failoverScript(_ script: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    let stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("pg-failover-\(UUID().uuidString).err")
-    defer { try? FileManager.default.removeItem(at: stderrURL) }
-    process.arguments = ["-c", #"bash "$0" "$@" 2>"$UWF_SCRIPT_STDERR"; echo "exit=$?""#, script] + arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(["UWF_SCRIPT_STDERR": stderrURL.path]) { $1 }
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let lines = stdout.split(separator: "\n")
-    guard lines.last == "exit=0" else {
-        let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
-        throw ProcessFailure(description: "pg-failover.sh \(arguments) failed (\(lines.last ?? "no status")): \(stderr)")
-    }
-    return lines.dropLast().joined(separator: "\n")
 }
 
 /// An instant one task records and another reads.

@@ -169,3 +169,53 @@ func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async t
         }
     }
 }
+
+/// Runs a bash script of the repository and returns its standard output. The exit status travels as the output's
+/// last line rather than through `Process.waitUntilExit`, which was seen to wait for ever on Linux once a script had
+/// started PostgreSQL.
+@discardableResult
+func runScript(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    let name = URL(fileURLWithPath: script).deletingPathExtension().lastPathComponent
+    let stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).err")
+    defer { try? FileManager.default.removeItem(at: stderrURL) }
+    process.arguments = ["-c", #"bash "$0" "$@" 2>"$UWF_SCRIPT_STDERR"; echo "exit=$?""#, script] + arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(["UWF_SCRIPT_STDERR": stderrURL.path]) { $1 }
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let lines = stdout.split(separator: "\n")
+    guard lines.last == "exit=0" else {
+        let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+        throw ProcessFailure(description: "\(name) \(arguments) failed (\(lines.last ?? "no status")): \(stderr)")
+    }
+    return lines.dropLast().joined(separator: "\n")
+}
+
+/// HAProxy (Debian's) running `config`, written to a directory of its own; `stop()` kills it and removes the directory.
+final class HAProxyProcess: @unchecked Sendable {
+    private let process = Process()
+    private let directory: URL
+
+    init(config: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("uwf-haproxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("haproxy.cfg")
+        try Data(config.utf8).write(to: file)
+        guard let binary = ExternalTools.path("haproxy") else { throw ProcessFailure(description: "haproxy is not installed") }
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-f", file.path, "-db"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
